@@ -1,0 +1,108 @@
+"""crowdhub: a plugin-based IoT integration hub for crowd safety.
+
+The public API. Everything a plugin needs is importable from here; ``hub.core``
+is private. See ``contrib/`` for the plugin-writing guide and hook reference.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+import pluggy
+
+from hub.clock import Clock, SystemClock
+from hub.errors import (
+    AuthenticationFailed,
+    ConfigError,
+    ConfigProblem,
+    DeviceUnavailable,
+    HubError,
+    MalformedInput,
+    PluginError,
+    PrivacyViolation,
+    SinkError,
+    SinkRejected,
+    SinkUnavailable,
+    SourceError,
+    TransportError,
+)
+from hub.events import (
+    SCHEMA_VERSION,
+    Crossing,
+    Density,
+    Devices,
+    Event,
+    Measurement,
+    MeasurementType,
+    Occupancy,
+    Provenance,
+    Quality,
+    QualityReason,
+    Status,
+)
+from hub.plugin import (
+    HubHandle,
+    InstanceConfig,
+    Sink,
+    SinkConfig,
+    SinkContext,
+    Source,
+    SourceConfig,
+    SourceContext,
+    Transport,
+    TransportConfig,
+    TransportContext,
+)
+from hub.site import Line, Site, Zone
+
+try:
+    __version__ = version("crowdhub")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0+unknown"
+
+hookimpl = pluggy.HookimplMarker("crowdhub")
+"""Decorate plugin functions with this: ``@hub.hookimpl def register_sources(register): ...``"""
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "AuthenticationFailed",
+    "Clock",
+    "ConfigError",
+    "ConfigProblem",
+    "Crossing",
+    "Density",
+    "DeviceUnavailable",
+    "Devices",
+    "Event",
+    "HubError",
+    "HubHandle",
+    "InstanceConfig",
+    "Line",
+    "MalformedInput",
+    "Measurement",
+    "MeasurementType",
+    "Occupancy",
+    "PluginError",
+    "PrivacyViolation",
+    "Provenance",
+    "Quality",
+    "QualityReason",
+    "Sink",
+    "SinkConfig",
+    "SinkContext",
+    "SinkError",
+    "SinkRejected",
+    "SinkUnavailable",
+    "Site",
+    "Source",
+    "SourceConfig",
+    "SourceContext",
+    "SourceError",
+    "Status",
+    "SystemClock",
+    "Transport",
+    "TransportConfig",
+    "TransportContext",
+    "TransportError",
+    "Zone",
+    "__version__",
+    "hookimpl",
+]

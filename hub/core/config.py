@@ -1,0 +1,411 @@
+"""Loading and validating the one TOML configuration file.
+
+Every problem is collected before anything starts and reported one per line,
+naming the table, the instance id and the field::
+
+    sources.lidar[gate-a].serial.baudrate: Input should be a valid integer
+
+``"${NAME}"`` (or ``"${NAME:-default}"``) in any string is replaced by the
+environment variable, so secrets never have to be written in the file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from hub.core.plugins import Registry
+from hub.errors import ConfigError, ConfigProblem
+from hub.plugin import SinkConfig, SourceConfig, TransportConfig
+from hub.site import Site
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+TOP_LEVEL = ("hub", "plugins", "site", "transports", "sources", "sinks")
+
+
+class HubSettings(BaseModel):
+    """The ``[hub]`` table."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    data_dir: str = Field(
+        default="data", description="state folder: dead letters, status (relative to the file)"
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="log verbosity"
+    )
+    status_interval_s: float = Field(
+        default=2.0, gt=0, description="how often data_dir/status.json is refreshed"
+    )
+    shutdown_timeout_s: float = Field(
+        default=10.0, gt=0, description="time allowed to flush outputs on stop"
+    )
+
+
+class PluginSettings(BaseModel):
+    """The ``[plugins]`` table."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    load: list[str] | None = Field(
+        default=None, description="load only these installed third-party plugins"
+    )
+    block: list[str] = Field(default_factory=list, description="never load these plugins")
+
+
+@dataclass
+class HubConfig:
+    """A validated configuration: settings, site, and one config object per instance."""
+
+    hub: HubSettings
+    plugins: PluginSettings
+    site: Site
+    transports: dict[str, list[TransportConfig]] = field(default_factory=dict)
+    sources: dict[str, list[SourceConfig]] = field(default_factory=dict)
+    sinks: dict[str, list[SinkConfig]] = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def data_dir(self) -> Path:
+        base = self.path.parent if self.path else Path.cwd()
+        return (base / self.hub.data_dir).resolve()
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse the file or raise ConfigError with the file name and TOML position."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    "",
+                    "file not found; give the path of a crowdhub TOML config "
+                    "(see `hub sample-config KIND`)",
+                )
+            ],
+            str(path),
+        ) from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError([ConfigProblem("", f"cannot read file: {err}")], str(path)) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError([ConfigProblem("", f"not valid TOML: {err}")], str(path)) from None
+
+
+def preliminary_plugin_settings(raw: dict[str, Any]) -> PluginSettings:
+    """The ``[plugins]`` table, needed before plugins load (errors are reported later)."""
+    try:
+        return PluginSettings.model_validate(raw.get("plugins", {}))
+    except ValidationError:
+        return PluginSettings()
+
+
+def substitute_env(value: Any, path: str, problems: list[ConfigProblem]) -> Any:
+    """Replace ``${NAME}`` references in every string, recursively."""
+    if isinstance(value, str):
+
+        def repl(m: re.Match[str]) -> str:
+            name, default = m.group(1), m.group(2)
+            env = os.environ.get(name)
+            if env is not None:
+                return env
+            if default is not None:
+                return default
+            problems.append(
+                ConfigProblem(
+                    path,
+                    f"environment variable {name} is not set; export it or use "
+                    f"${{{name}:-default}}",
+                )
+            )
+            return ""
+
+        return _ENV_REF.sub(repl, value)
+    if isinstance(value, dict):
+        return {
+            k: substitute_env(v, f"{path}.{k}" if path else k, problems) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [substitute_env(v, f"{path}[{i}]", problems) for i, v in enumerate(value)]
+    return value
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def _message(err: Any, model: type[BaseModel] | None) -> str:
+    msg: str = err["msg"]
+    if err["type"] == "extra_forbidden" and model is not None:
+        allowed = ", ".join(sorted(model.model_fields))
+        return f"unknown field (allowed: {allowed})"
+    if err["type"] == "missing":
+        return "field required"
+    return msg
+
+
+def validation_problems(
+    prefix: str, exc: ValidationError, model: type[BaseModel] | None = None
+) -> list[ConfigProblem]:
+    problems = []
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if p not in ("function-after",))
+        sub = model if len(loc) <= 1 else None
+        problems.append(ConfigProblem(f"{prefix}{_loc(loc)}", _message(err, sub)))
+    return problems
+
+
+def _instances(
+    table: str,
+    raw: Any,
+    kinds: dict[str, Any],
+    problems: list[ConfigProblem],
+    seen_entries: list[tuple[str, dict[str, Any]]] | None = None,
+) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {}
+    if raw is None:
+        return out
+    if not isinstance(raw, dict):
+        problems.append(ConfigProblem(table, f"must be tables like [[{table}.<kind>]]"))
+        return out
+    for kind, entries in raw.items():
+        if kind not in kinds:
+            known = ", ".join(sorted(kinds)) or "(none)"
+            problems.append(
+                ConfigProblem(
+                    f"{table}.{kind}",
+                    f"unknown {table[:-1]} kind {kind!r}; installed kinds: {known}. "
+                    "Check the spelling, or install the plugin that provides it "
+                    "(`hub plugins` lists them)",
+                )
+            )
+            continue
+        if isinstance(entries, dict):
+            entries = [entries]
+        if not isinstance(entries, list):
+            problems.append(
+                ConfigProblem(f"{table}.{kind}", f"write instances as [[{table}.{kind}]] tables")
+            )
+            continue
+        model: type[BaseModel] = kinds[kind][0].config_model
+        seen: set[str] = set()
+        for i, entry in enumerate(entries):
+            ident = entry.get("id") if isinstance(entry, dict) else None
+            if table == "transports" and ident is None:
+                ident = "default"
+            label = f"{table}.{kind}[{ident if isinstance(ident, str) else f'#{i + 1}'}]"
+            if not isinstance(entry, dict):
+                problems.append(ConfigProblem(label, "must be a table"))
+                continue
+            if seen_entries is not None:
+                seen_entries.append((label, entry))
+            if isinstance(ident, str):
+                if ident in seen:
+                    problems.append(
+                        ConfigProblem(f"{label}.id", f"duplicate id {ident!r} in {table}.{kind}")
+                    )
+                seen.add(ident)
+            try:
+                cfg = model.model_validate(entry)
+            except ValidationError as exc:
+                problems.extend(validation_problems(label, exc, model))
+                continue
+            out.setdefault(kind, []).append(cfg)
+    return out
+
+
+def load_config(path: str | Path, registry: Registry) -> HubConfig:
+    """Read, substitute, validate. Raises ConfigError with every problem found."""
+    path = Path(path)
+    raw = read_toml(path)
+    problems: list[ConfigProblem] = []
+    raw = substitute_env(raw, "", problems)
+    cfg = validate_config(raw, registry, problems)
+    if problems or cfg is None:
+        raise ConfigError(problems, str(path))
+    cfg.path = path.resolve()
+    return cfg
+
+
+def validate_config(
+    raw: dict[str, Any], registry: Registry, problems: list[ConfigProblem]
+) -> HubConfig | None:
+    for key in raw:
+        if key not in TOP_LEVEL:
+            problems.append(
+                ConfigProblem(key, f"unknown top-level table; allowed: {', '.join(TOP_LEVEL)}")
+            )
+
+    def section(model: type[BaseModel], name: str) -> Any:
+        try:
+            return model.model_validate(raw.get(name, {}))
+        except ValidationError as exc:
+            problems.extend(validation_problems(name, exc, model))
+            return None
+
+    settings = section(HubSettings, "hub")
+    plugin_settings = section(PluginSettings, "plugins")
+    site = _site(raw.get("site", {}), problems)
+
+    transports = _instances("transports", raw.get("transports"), registry.transports, problems)
+    raw_sources: list[tuple[str, dict[str, Any]]] = []
+    sources = _instances("sources", raw.get("sources"), registry.sources, problems, raw_sources)
+    sinks = _instances("sinks", raw.get("sinks"), registry.sinks, problems)
+
+    if site is not None:
+        _check_references(site, sources, raw_sources, problems)
+    _check_unique_source_ids(sources, problems)
+    _check_transports(registry, transports, sources, sinks, problems)
+    if settings is None or plugin_settings is None or site is None:
+        return None
+    return HubConfig(settings, plugin_settings, site, transports, sources, sinks)
+
+
+def _site(raw: Any, problems: list[ConfigProblem]) -> Site | None:
+    if not isinstance(raw, dict):
+        problems.append(ConfigProblem("site", "must be a table"))
+        return None
+    try:
+        return Site.model_validate(raw)
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = list(err["loc"])
+            # name zones/lines by their id rather than their position
+            if len(loc) >= 2 and loc[0] in ("zones", "lines") and isinstance(loc[1], int):
+                items = raw.get(loc[0], [])
+                item = items[loc[1]] if loc[1] < len(items) else None
+                if isinstance(item, dict) and isinstance(item.get("id"), str):
+                    loc[1] = item["id"]
+                    where = f"site.{loc[0]}[{loc[1]}]" + _loc(tuple(loc[2:]))
+                else:
+                    where = "site" + _loc(tuple(loc))
+            else:
+                where = "site" + _loc(tuple(loc))
+            problems.append(
+                ConfigProblem(
+                    where,
+                    _message(err, Site if len(loc) == 1 else None).removeprefix("Value error, "),
+                )
+            )
+        return None
+
+
+def _check_references(
+    site: Site,
+    sources: dict[str, list[SourceConfig]],
+    raw_sources: list[tuple[str, dict[str, Any]]],
+    problems: list[ConfigProblem],
+) -> None:
+    zones = {z.id for z in site.zones}
+    lines = {ln.id for ln in site.lines}
+    # checked on the raw tables, so a table with other mistakes still gets this one reported
+    for label, entry in raw_sources:
+        zone, line = entry.get("zone"), entry.get("line")
+        if isinstance(zone, str) and zone not in zones:
+            problems.append(
+                ConfigProblem(
+                    f"{label}.zone",
+                    f"unknown zone {zone!r}; add it under [[site.zones]] "
+                    f"(known: {', '.join(sorted(zones)) or 'none'})",
+                )
+            )
+        if isinstance(line, str) and line not in lines:
+            problems.append(
+                ConfigProblem(
+                    f"{label}.line",
+                    f"unknown line {line!r}; add it under [[site.lines]] "
+                    f"(known: {', '.join(sorted(lines)) or 'none'})",
+                )
+            )
+    for kind, items in sources.items():
+        for cfg in items:
+            label = f"sources.{kind}[{cfg.id}]"
+            for name, value in _extra_refs(cfg):
+                known = zones if name == "zone" else lines
+                if value not in known:
+                    problems.append(
+                        ConfigProblem(
+                            f"{label}",
+                            f"refers to unknown {name} {value!r}; add it under "
+                            f"[[site.{name}s]] (known: {', '.join(sorted(known)) or 'none'})",
+                        )
+                    )
+
+
+def _extra_refs(cfg: SourceConfig) -> list[tuple[str, str]]:
+    """Zone/line ids a plugin config declares beyond ``zone``/``line`` (``site_refs()``)."""
+    refs = getattr(cfg, "site_refs", None)
+    if callable(refs):
+        return list(refs())
+    return []
+
+
+def _check_unique_source_ids(
+    sources: dict[str, list[SourceConfig]], problems: list[ConfigProblem]
+) -> None:
+    seen: dict[str, str] = {}
+    for kind, items in sources.items():
+        for cfg in items:
+            if cfg.id in seen and seen[cfg.id] != kind:
+                problems.append(
+                    ConfigProblem(
+                        f"sources.{kind}[{cfg.id}].id",
+                        f"id also used by sources.{seen[cfg.id]}; source ids must be unique "
+                        "(they name HTTP routes and events)",
+                    )
+                )
+            seen.setdefault(cfg.id, kind)
+
+
+def _check_transports(
+    registry: Registry,
+    transports: dict[str, list[TransportConfig]],
+    sources: dict[str, list[SourceConfig]],
+    sinks: dict[str, list[SinkConfig]],
+    problems: list[ConfigProblem],
+) -> None:
+    """Every transport a source/sink asks for exists; add defaults that need no config."""
+    users: list[tuple[str, Any, Any]] = []
+    for kind, items in sources.items():
+        cls = registry.sources[kind][0]
+        users += [(f"sources.{kind}[{c.id}]", cls, c) for c in items if c.enabled]
+    for kind, sitems in sinks.items():
+        scls = registry.sinks[kind][0]
+        users += [(f"sinks.{kind}[{c.id}]", scls, c) for c in sitems if c.enabled]
+    for label, cls, cfg in users:
+        for t_kind, t_id in cls.required_transports(cfg):
+            ident = t_id or "default"
+            if t_kind not in registry.transports:
+                problems.append(
+                    ConfigProblem(
+                        label, f"needs transport {t_kind!r}, which no installed plugin provides"
+                    )
+                )
+                continue
+            have = {t.id for t in transports.get(t_kind, [])}
+            if ident in have:
+                continue
+            model = registry.transports[t_kind][0].config_model
+            if ident == "default":
+                try:
+                    transports.setdefault(t_kind, []).append(model.model_validate({}))
+                    continue
+                except ValidationError:
+                    pass
+            problems.append(
+                ConfigProblem(
+                    label,
+                    f"uses {t_kind} transport {ident!r}, but there is no "
+                    f"[[transports.{t_kind}]] table with id = {ident!r} "
+                    f"(configured: {', '.join(sorted(have)) or 'none'})",
+                )
+            )

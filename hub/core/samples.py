@@ -1,0 +1,72 @@
+"""Commented sample configurations: a plugin's ``sample.toml`` or one generated from
+its config model (descriptions as comments, defaults as values)."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from importlib import resources
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic_core import PydanticUndefined
+
+from hub.core.plugins import Registry
+
+
+def plugin_sample_file(cls: type[Any]) -> str | None:
+    """The text of ``sample.toml`` in the package that defines ``cls``, if any."""
+    module = importlib.import_module(cls.__module__)
+    package = module.__package__ or cls.__module__
+    try:
+        path = resources.files(package).joinpath("sample.toml")
+        if path.is_file():
+            return path.read_text(encoding="utf-8")
+    except (ModuleNotFoundError, TypeError):
+        return None
+    return None
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        return json.dumps(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json", exclude_none=True)
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    return json.dumps(str(value))
+
+
+def generated_sample(table: str, kind: str, model: type[BaseModel]) -> str:
+    lines = [f"# {table}.{kind}: generated from its config model", f"[[{table}.{kind}]]"]
+    for name, info in model.model_fields.items():
+        desc = info.description or ""
+        if info.default is PydanticUndefined and info.default_factory is None:
+            lines.append(f"# {desc} (required)" if desc else "# (required)")
+            lines.append(f'{name} = "..."' if name != "id" else f'id = "{kind}-1"')
+            continue
+        default = info.get_default(call_default_factory=True)
+        if desc:
+            lines.append(f"# {desc}")
+        if default is None:
+            lines.append(f"# {name} =")
+        else:
+            lines.append(f"{name} = {_toml_value(default)}")
+    return "\n".join(lines) + "\n"
+
+
+def sample_for(registry: Registry, kind: str) -> str | None:
+    for table, entries in (
+        ("sources", registry.sources),
+        ("sinks", registry.sinks),
+        ("transports", registry.transports),
+    ):
+        if kind in entries:
+            cls = entries[kind][0]
+            text = plugin_sample_file(cls) if table == "sources" else None
+            return text or generated_sample(table, kind, cls.config_model)
+    return None

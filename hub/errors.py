@@ -1,0 +1,137 @@
+"""The crowdhub exception tree.
+
+Plugins raise these; the core catches, logs and decides (retry, disable, stop).
+Library exceptions (pyserial, aiomqtt, aiohttp, OSError) are translated at the
+transport boundary with ``raise DeviceUnavailable(...) from err``, so a plugin
+never has to know which library sits underneath.
+
+::
+
+    HubError
+    ├── ConfigError                 bad configuration; the hub does not start (exit 2)
+    ├── PluginError                 a plugin could not be loaded or is inconsistent
+    ├── SourceError                 raised by a source (device adapter)
+    │   ├── DeviceUnavailable       retry later: port gone, broker down, timeout
+    │   ├── AuthenticationFailed    bad credentials: retried slowly, needs a human
+    │   └── MalformedInput          one frame/message is bad: counted, logged once
+    │                               per burst, never stops the source
+    ├── SinkError                   raised by a sink's ``write``
+    │   ├── SinkUnavailable         retry the same batch later (5xx, timeout, disk busy)
+    │   └── SinkRejected            the output refuses this batch for good (4xx):
+    │                               dropped with a reason, counted
+    ├── TransportError              a transport cannot be set up or used
+    └── PrivacyViolation            an event carries an identifier; it is
+                                    dead-lettered, never forwarded
+
+Every message says *where* (plugin / instance / field), *what* went wrong and
+*what to do*. Messages never contain the offending identifier itself.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthenticationFailed",
+    "ConfigError",
+    "ConfigProblem",
+    "DeviceUnavailable",
+    "HubError",
+    "MalformedInput",
+    "PluginError",
+    "PrivacyViolation",
+    "SinkError",
+    "SinkRejected",
+    "SinkUnavailable",
+    "SourceError",
+    "TransportError",
+]
+
+from dataclasses import dataclass
+
+
+class HubError(Exception):
+    """Base of every error crowdhub raises on purpose."""
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One problem in a configuration file.
+
+    ``location`` is a dotted path such as ``sources.lidar[gate-a].baudrate``.
+    """
+
+    location: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}" if self.location else self.message
+
+
+class ConfigError(HubError):
+    """The configuration is invalid. Carries every problem found, not just the first."""
+
+    def __init__(self, problems: list[ConfigProblem], file: str | None = None) -> None:
+        self.problems = problems
+        self.file = file
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        prefix = f"{self.file}: " if self.file else ""
+        return "\n".join(f"{prefix}{p}" for p in self.problems)
+
+
+class PluginError(HubError):
+    """A plugin failed to import, registered something invalid, or misspelled a hook."""
+
+
+class SourceError(HubError):
+    """Base for errors raised by sources."""
+
+
+class DeviceUnavailable(SourceError):
+    """The device or peer cannot be reached right now; the supervisor retries with backoff."""
+
+
+class AuthenticationFailed(SourceError):
+    """The peer rejected our credentials. Retried at the slowest backoff; fix the config."""
+
+
+class MalformedInput(SourceError):
+    """One frame or message could not be understood.
+
+    Raised by sans-io protocol code; the source counts it and carries on.
+    """
+
+
+class SinkError(HubError):
+    """Base for errors raised by ``Sink.write``."""
+
+
+class SinkUnavailable(SinkError):
+    """The output cannot take the batch now; the core retries the same batch later.
+
+    ``retry_after`` (seconds), when set, overrides the backoff (HTTP 429 ``Retry-After``).
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class SinkRejected(SinkError):
+    """The output refuses this batch permanently; it is dropped with this reason."""
+
+
+class TransportError(HubError):
+    """A transport cannot be configured or used as asked."""
+
+
+class PrivacyViolation(HubError):
+    """An event carries an identifier (MAC, IP, e-mail, track id) and must not leave the hub.
+
+    ``findings`` lists ``(field path, identifier type)`` pairs, never the value.
+    """
+
+    def __init__(self, findings: list[tuple[str, str]]) -> None:
+        self.findings = findings
+        what = ", ".join(f"{path}: {kind}" for path, kind in findings)
+        super().__init__(f"identifier found in event ({what})")

@@ -1,0 +1,287 @@
+"""The one event schema every source emits and every sink receives.
+
+An :class:`Event` says *who* measured (``source``, ``kind``), *where*
+(``site``, ``zone``, ``line``), *what* (``measurement``: one of five typed
+measurement kinds with units), *when* (an instant ``observed_at`` or an interval
+``observed_from``/``observed_to``, plus ``received_at``), *how good* it is
+(``quality`` and ``quality_reasons``) and *through what* (``provenance``).
+Vendor specifics go under ``extras``, namespaced by plugin kind.
+
+Events are frozen and reject unknown fields. They carry counts only: the hub
+refuses to forward any event whose text contains a MAC address, an IP
+address, an e-mail address or a UUID-like track id (see :mod:`hub.privacy`).
+
+Build events with :meth:`Event.create`, which derives a deterministic
+``event_id`` from the source and a device-provided key (sequence number or
+unique key), so a replayed message yields the same id and consumers can
+deduplicate.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Crossing",
+    "Density",
+    "Devices",
+    "Event",
+    "Measurement",
+    "MeasurementType",
+    "Occupancy",
+    "Provenance",
+    "Quality",
+    "QualityReason",
+    "Status",
+    "event_id_for",
+    "event_json_schema",
+]
+
+import hashlib
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    model_validator,
+)
+
+SCHEMA_VERSION = 1
+
+_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+"""Configured ids (site, zone, line, source instance): short slugs."""
+
+
+class MeasurementType(StrEnum):
+    CROSSING = "crossing"
+    OCCUPANCY = "occupancy"
+    DEVICES = "devices"
+    DENSITY = "density"
+    STATUS = "status"
+
+
+class Quality(StrEnum):
+    """How far a consumer may trust the numbers."""
+
+    OK = "ok"
+    """Measured as the device documents it."""
+    ESTIMATED = "estimated"
+    """Derived (e.g. occupancy from lidar point clusters, a delta over a reset)."""
+    SUSPECT = "suspect"
+    """Implausible or inconsistent: shown, but not to be acted on alone."""
+    STALE = "stale"
+    """Old data: retransmitted or delayed past the source's freshness limit."""
+
+
+class QualityReason(StrEnum):
+    IMPLAUSIBLE_JUMP = "implausible_jump"
+    ABOVE_MAXIMUM = "above_maximum"
+    COUNTER_RESET = "counter_reset"
+    SEQUENCE_GAP = "sequence_gap"
+    DUPLICATE = "duplicate"
+    RETRANSMISSION = "retransmission"
+    UNRELIABLE_SIGNAL = "unreliable_signal"
+    CLOCK_SKEW = "clock_skew"
+    DERIVED = "derived"
+    CLAMPED = "clamped"
+
+
+class _Value(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Crossing(_Value):
+    """People crossing a line during ``observed_from``..``observed_to``.
+
+    ``in`` follows the configured line direction (``site.lines[].in_direction``).
+    """
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", populate_by_name=True, serialize_by_alias=True
+    )
+    type: Literal["crossing"] = "crossing"
+    in_: Annotated[int, Field(alias="in", ge=0, description="crossings in the 'in' direction")]
+    out: Annotated[int, Field(ge=0, description="crossings in the 'out' direction")]
+    unit: Literal["person"] = "person"
+
+
+class Occupancy(_Value):
+    """Number of people in a zone at ``observed_at``."""
+
+    type: Literal["occupancy"] = "occupancy"
+    count: Annotated[float, Field(ge=0, description="people present (may be an estimate)")]
+    unit: Literal["person"] = "person"
+
+
+class Devices(_Value):
+    """Distinct radio devices seen during an interval (WiFi/BLE counters).
+
+    A proxy for people, not a head count: phones randomise MAC addresses and
+    people carry zero or several devices.
+    """
+
+    type: Literal["devices"] = "devices"
+    count: Annotated[int, Field(ge=0, description="distinct devices, wifi + ble")]
+    wifi: Annotated[int | None, Field(ge=0, description="distinct WiFi devices")] = None
+    ble: Annotated[int | None, Field(ge=0, description="distinct Bluetooth LE devices")] = None
+    unit: Literal["device"] = "device"
+
+
+class Density(_Value):
+    """People per square metre in a zone at ``observed_at``."""
+
+    type: Literal["density"] = "density"
+    value: Annotated[float, Field(ge=0, description="people per m²")]
+    unit: Literal["person/m2"] = "person/m2"
+
+
+class Status(_Value):
+    """Health of a device: battery, uptime, temperature, restarts."""
+
+    type: Literal["status"] = "status"
+    state: Literal["ok", "degraded", "offline"] = "ok"
+    battery_mv: Annotated[int | None, Field(ge=0)] = None
+    uptime_s: Annotated[int | None, Field(ge=0)] = None
+    temperature_c: float | None = None
+    free_memory_bytes: Annotated[int | None, Field(ge=0)] = None
+    restarts: Annotated[int | None, Field(ge=0)] = None
+    reset_reason: int | None = None
+    detail: Annotated[str | None, Field(max_length=200)] = None
+
+
+Measurement = Annotated[
+    Crossing | Occupancy | Devices | Density | Status, Field(discriminator="type")
+]
+"""One typed measurement; ``measurement.type`` tells which."""
+
+_INTERVAL_TYPES = frozenset({"crossing", "devices"})
+
+
+class Provenance(BaseModel):
+    """Which code and which path produced an event."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    plugin: str = Field(description="plugin (distribution entry) that produced the event")
+    plugin_version: str
+    transport: str | None = Field(
+        default=None, description="serial / mqtt / http / http-poll / simulated"
+    )
+
+
+class Event(BaseModel):
+    """One normalised, privacy-safe observation."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: Literal[1] = 1
+    event_id: Annotated[
+        str,
+        Field(
+            pattern=r"^[0-9a-f]{32}$",
+            description="32 hex chars; deterministic for a device-provided key",
+        ),
+    ]
+    source: Annotated[str, Field(pattern=_ID, description="configured source instance id")]
+    kind: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", description="plugin kind")]
+    site: Annotated[str | None, Field(pattern=_ID)] = None
+    zone: Annotated[str | None, Field(pattern=_ID)] = None
+    line: Annotated[str | None, Field(pattern=_ID)] = None
+    measurement: Measurement
+    observed_at: AwareDatetime | None = None
+    observed_from: AwareDatetime | None = None
+    observed_to: AwareDatetime | None = None
+    received_at: AwareDatetime
+    quality: Quality = Quality.OK
+    quality_reasons: tuple[QualityReason, ...] = ()
+    sequence: Annotated[
+        int | None, Field(ge=0, description="device sequence number, when it has one")
+    ] = None
+    provenance: Provenance
+    extras: dict[str, dict[str, JsonValue]] = Field(
+        default_factory=dict,
+        description="vendor extras, one namespace per plugin kind: {'axis': {...}}",
+    )
+
+    @model_validator(mode="after")
+    def _check_time(self) -> Self:
+        interval = self.observed_from is not None or self.observed_to is not None
+        if interval:
+            if self.observed_from is None or self.observed_to is None:
+                raise ValueError("observed_from and observed_to must be given together")
+            if self.observed_to < self.observed_from:
+                raise ValueError("observed_to is before observed_from")
+            if self.observed_at is not None:
+                raise ValueError("give observed_at or observed_from/observed_to, not both")
+        elif self.observed_at is None:
+            raise ValueError("an event needs observed_at or observed_from/observed_to")
+        if self.measurement.type in _INTERVAL_TYPES and not interval:
+            raise ValueError(
+                f"a {self.measurement.type} measurement covers an interval: "
+                "set observed_from and observed_to"
+            )
+        if self.measurement.type == "crossing" and self.line is None:
+            raise ValueError("a crossing measurement needs a line")
+        return self
+
+    @property
+    def type(self) -> str:
+        """Shortcut for ``measurement.type``."""
+        return self.measurement.type
+
+    @property
+    def time(self) -> datetime:
+        """The instant this event is filed under: ``observed_at`` or the interval end."""
+        t = self.observed_at or self.observed_to
+        assert t is not None
+        return t
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        source: str,
+        kind: str,
+        measurement: Crossing | Occupancy | Devices | Density | Status,
+        provenance: Provenance,
+        key: str | int | None = None,
+        received_at: datetime | None = None,
+        **fields: Any,
+    ) -> Event:
+        """Validate and build an event, deriving ``event_id`` from ``key``.
+
+        ``key`` is what makes this observation unique at the device: a sequence
+        number, a bin start time, a message id. Without a key the id is random.
+        """
+        return cls(
+            event_id=event_id_for(
+                source, measurement.type, key, fields.get("line") or fields.get("zone")
+            ),
+            source=source,
+            kind=kind,
+            measurement=measurement,
+            provenance=provenance,
+            received_at=received_at or datetime.now(UTC),
+            **fields,
+        )
+
+
+def event_id_for(
+    source: str, measurement: str, key: str | int | None, place: str | None = None
+) -> str:
+    """The deterministic event id for ``key`` (random when ``key`` is None)."""
+    if key is None:
+        return uuid.uuid4().hex
+    raw = f"{source}\x1f{measurement}\x1f{place or ''}\x1f{key}".encode()
+    return hashlib.blake2b(raw, digest_size=16).hexdigest()
+
+
+def event_json_schema() -> dict[str, Any]:
+    """The JSON Schema of :class:`Event` (what ``hub schema`` prints)."""
+    schema = Event.model_json_schema(mode="serialization")
+    schema["$id"] = f"urn:crowdhub:event:v{SCHEMA_VERSION}"
+    return schema

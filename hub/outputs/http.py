@@ -1,0 +1,222 @@
+"""The ``http`` sink: POST batches of events to a webhook.
+
+Request: ``POST <url>`` with ``Content-Type: application/json``, the configured
+headers, the configured auth (bearer, basic, or an HMAC hex signature of the
+body), an ``Idempotency-Key`` that is the same for every retry of one batch,
+and the body::
+
+    {"events": [<event>, ...]}
+
+where each ``<event>`` is the :class:`hub.Event` JSON (``hub schema`` prints its
+JSON Schema); ``event_id`` lets the receiver drop duplicates after a retry.
+
+Answers: any 2xx acknowledges the batch. Timeouts, connection errors, 408 and
+5xx are retried with jittered exponential backoff, ``max_attempts`` in all,
+then :class:`~hub.errors.SinkUnavailable` (the core retries the batch later).
+429 waits ``Retry-After`` (seconds or an HTTP date) before the next attempt;
+when that is longer than ``max_retry_after_s`` or no attempt is left it raises
+``SinkUnavailable(retry_after=...)``. Any other status (other 4xx, 3xx) raises
+:class:`~hub.errors.SinkRejected` with the status and a short reason: the batch
+is dropped and counted.
+
+Requests go through the shared ``http_client`` transport (``transport`` names
+its instance), like a third-party sink would.
+
+.. code-block:: toml
+
+    [[sinks.http]]
+    id = "ops-webhook"
+    url = "https://ops.example.org/crowd/events"
+    auth = { scheme = "bearer", token = "${OPS_WEBHOOK_TOKEN}" }
+    timeout_s = 10
+    max_attempts = 3
+"""
+
+from __future__ import annotations
+
+__all__ = ["WebhookConfig", "WebhookSink", "parse_retry_after"]
+
+import hashlib
+import random
+import re
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, Self, cast
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator, model_validator
+
+import hub
+from hub.errors import DeviceUnavailable, SinkRejected, SinkUnavailable
+from hub.events import Event
+from hub.plugin import Sink, SinkConfig
+from hub.transports import HttpAuth, HttpClient
+
+
+class WebhookConfig(SinkConfig):
+    """``[[sinks.http]]``: where and how to POST event batches."""
+
+    url: str = Field(description="webhook URL (http:// or https://); required")
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="extra request headers (values may use ${ENV})"
+    )
+    auth: HttpAuth | None = Field(
+        default=None, description="bearer / basic / hmac; secrets from ${ENV} references"
+    )
+    timeout_s: float = Field(default=10.0, gt=0, description="one attempt's total timeout (s)")
+    max_attempts: int = Field(
+        default=3, ge=1, le=20, description="attempts per batch before SinkUnavailable"
+    )
+    backoff_initial_s: float = Field(
+        default=0.5, gt=0, description="delay before the second attempt (s), then doubled"
+    )
+    backoff_max_s: float = Field(default=10.0, gt=0, description="longest retry delay (s)")
+    max_retry_after_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="wait at most this for a 429 Retry-After inside write(); longer waits "
+        "are left to the core's retry",
+    )
+    transport: str | None = Field(
+        default=None, description="http_client transport instance (default: 'default')"
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError("must start with http:// or https:// and name a host")
+        return v
+
+    @model_validator(mode="after")
+    def _auth_complete(self) -> Self:
+        a = self.auth
+        if a is None:
+            return self
+        if a.scheme == "bearer" and not a.token:
+            raise ValueError("auth: scheme 'bearer' needs token")
+        if a.scheme == "basic" and (a.username is None or a.password is None):
+            raise ValueError("auth: scheme 'basic' needs username and password")
+        if a.scheme == "hmac" and not a.hmac_secret:
+            raise ValueError("auth: scheme 'hmac' needs hmac_secret")
+        return self
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def _safe_url(url: str) -> str:
+    """The URL without credentials or query (either may hold secrets)."""
+    u = urlsplit(url)
+    return f"{u.scheme}://{u.hostname}{'' if u.port is None else f':{u.port}'}{u.path}"
+
+
+def _short(body: bytes, limit: int = 160) -> str:
+    text = " ".join(body.decode("utf-8", errors="replace").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def encode_batch(batch: Sequence[Event]) -> bytes:
+    """The request body: ``{"events": [...]}``."""
+    return b'{"events":[' + b",".join(e.model_dump_json().encode() for e in batch) + b"]}"
+
+
+class WebhookSink(Sink[WebhookConfig]):
+    """POST each batch as JSON to a URL; retry 5xx/timeouts, honour 429, drop on 4xx."""
+
+    kind = "http"
+    config_model = WebhookConfig
+    description = "POST batches of events as JSON to a webhook"
+
+    @classmethod
+    def required_transports(cls, config: Any) -> Sequence[tuple[str, str | None]]:
+        return [("http_client", cast(WebhookConfig, config).transport)]
+
+    def _client(self) -> HttpClient:
+        return cast(HttpClient, self.ctx.transport("http_client", self.config.transport))
+
+    def _backoff(self, attempt: int) -> float:
+        c = self.config
+        delay: float = min(c.backoff_max_s, c.backoff_initial_s * 2.0 ** (attempt - 1))
+        return delay * random.uniform(0.5, 1.0)
+
+    async def write(self, batch: Sequence[Event]) -> None:
+        if not batch:
+            return
+        c = self.config
+        name = f"http[{self.ctx.instance}]"
+        body = encode_batch(batch)
+        key = hashlib.blake2b(
+            "\x1f".join(e.event_id for e in batch).encode(), digest_size=16
+        ).hexdigest()
+        headers = {
+            **c.headers,
+            "Content-Type": "application/json",
+            "Idempotency-Key": key,
+        }
+        client = self._client()
+        last = "no attempt made"
+        retry_after: float | None = None
+        for attempt in range(1, c.max_attempts + 1):
+            retry_after = None
+            try:
+                resp = await client.request(
+                    "POST",
+                    c.url,
+                    body=body,
+                    headers=headers,
+                    timeout_s=c.timeout_s,
+                    auth=c.auth,
+                    allow_redirects=False,
+                )
+            except DeviceUnavailable as err:
+                last = str(err)
+            else:
+                status = resp.status
+                if 200 <= status < 300:
+                    return
+                if status == 429:
+                    retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+                    last = "answered 429 Too Many Requests"
+                    if retry_after is not None and retry_after > c.max_retry_after_s:
+                        raise SinkUnavailable(
+                            f"{name}: {last}, Retry-After {retry_after:g} s",
+                            retry_after=retry_after,
+                        )
+                elif status >= 500 or status == 408:
+                    last = f"answered {status}: {_short(resp.body)}"
+                else:
+                    raise SinkRejected(
+                        f"{name}: {_safe_url(c.url)} refused the batch of {len(batch)} events with "
+                        f"HTTP {status}: {_short(resp.body) or 'no reason given'}; "
+                        "check the URL, credentials and the receiver's expected format"
+                    )
+            if attempt < c.max_attempts:
+                await self.ctx.clock.sleep(
+                    retry_after if retry_after is not None else self._backoff(attempt)
+                )
+        raise SinkUnavailable(
+            f"{name}: giving up on this batch for now after {c.max_attempts} attempts; "
+            f"last: {last}",
+            retry_after=retry_after,
+        )
+
+
+@hub.hookimpl
+def register_sinks(register: Callable[[type[Sink[Any]]], None]) -> None:
+    """Register the ``http`` webhook sink."""
+    register(WebhookSink)

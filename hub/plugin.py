@@ -1,0 +1,394 @@
+"""What a plugin implements: sources, sinks and transports, their configs and contexts.
+
+Hooks *register* these classes at startup (see :mod:`hub.hookspecs`); the core
+then creates one object per configured instance and runs it:
+
+* a :class:`Source` turns device bytes/messages into :class:`~hub.events.Event`
+  objects and hands them to ``ctx.emit``; its ``run()`` loops until cancelled
+  and raises :class:`~hub.errors.DeviceUnavailable` when the device goes away
+  (the supervisor retries with backoff);
+* a :class:`Sink` receives batches in ``write(batch)``; returning means the
+  batch is delivered (the acknowledgement), raising
+  :class:`~hub.errors.SinkUnavailable` means "retry this batch later" and
+  :class:`~hub.errors.SinkRejected` "drop it, for this reason". The core owns the
+  queue in front of each sink, so it can become durable without changing sinks;
+* a :class:`Transport` owns a shared connection or server (an MQTT broker
+  connection, the HTTP ingest server, serial port access) that sources use
+  through ``ctx.transport(kind, id)``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "HubHandle",
+    "InstanceConfig",
+    "OnStartupError",
+    "Sink",
+    "SinkConfig",
+    "SinkContext",
+    "Source",
+    "SourceConfig",
+    "SourceContext",
+    "Transport",
+    "TransportConfig",
+    "TransportContext",
+]
+
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from hub.clock import Clock, SystemClock
+from hub.events import (
+    Crossing,
+    Density,
+    Devices,
+    Event,
+    MeasurementType,
+    Occupancy,
+    Provenance,
+    Quality,
+    QualityReason,
+    Status,
+)
+from hub.site import ID_PATTERN, Site
+
+OnStartupError = Literal["fail", "retry", "ignore"]
+
+
+class InstanceConfig(BaseModel):
+    """Fields every configured instance has. Plugin configs subclass one of the bases below.
+
+    ``extra="forbid"``: an unknown key is a configuration error, not silently ignored.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=ID_PATTERN, description="instance id, unique per table")
+    enabled: bool = Field(default=True, description="set false to keep the table but not run it")
+
+
+class SourceConfig(InstanceConfig):
+    """Base config of every source instance."""
+
+    zone: str | None = Field(default=None, description="site zone the readings belong to")
+    line: str | None = Field(default=None, description="site line the crossings are counted on")
+    on_startup_error: OnStartupError = Field(
+        default="retry",
+        description="first connection fails: 'fail' stops the hub, 'retry' keeps trying, "
+        "'ignore' disables this instance",
+    )
+    retry_initial_s: float = Field(default=1.0, gt=0, description="first retry delay (s)")
+    retry_max_s: float = Field(default=60.0, gt=0, description="longest retry delay (s)")
+
+
+class SinkConfig(InstanceConfig):
+    """Base config of every sink instance."""
+
+    batch_size: int = Field(default=500, ge=1, le=100_000, description="events per write")
+    linger_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="wait up to this long to fill a batch (0: write what is queued at once)",
+    )
+    queue_size: int = Field(
+        default=10_000, ge=1, description="events buffered for this sink before sources wait"
+    )
+    measurements: tuple[MeasurementType, ...] | None = Field(
+        default=None, description="only these measurement types (default: all)"
+    )
+    on_startup_error: OnStartupError = Field(
+        default="fail", description="open() fails: 'fail' stops the hub, 'retry', 'ignore'"
+    )
+    retry_initial_s: float = Field(default=1.0, gt=0)
+    retry_max_s: float = Field(default=60.0, gt=0)
+
+
+class TransportConfig(InstanceConfig):
+    """Base config of a shared transport instance (``[[transports.<kind>]]``)."""
+
+    id: str = Field(default="default", pattern=ID_PATTERN, description="transport instance id")
+
+
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
+
+
+@dataclass
+class _Counters:
+    events: int = 0
+    malformed: int = 0
+    last_event_monotonic: float | None = None
+    malformed_logged_at: float = field(default=-1e9)
+    malformed_suppressed: int = 0
+
+
+class SourceContext:
+    """Everything a source may touch: its identity, the site, time, transports, ``emit``.
+
+    Created by the core (or by :mod:`hub.testing` in tests); plugins never build one.
+    """
+
+    def __init__(
+        self,
+        *,
+        instance: str,
+        kind: str,
+        plugin: str,
+        plugin_version: str,
+        site: Site,
+        emit: Callable[[Event], Awaitable[None]],
+        transports: Callable[[str, str | None], Transport[Any]] | None = None,
+        clock: Clock | None = None,
+        logger: logging.Logger | None = None,
+        transport_name: str | None = None,
+    ) -> None:
+        self.instance = instance
+        self.kind = kind
+        self.site = site
+        self.clock: Clock = clock or SystemClock()
+        self.log = logger or logging.getLogger(f"hub.sources.{kind}.{instance}")
+        self.counters = _Counters()
+        self._emit = emit
+        self._transports = transports
+        self._available: Callable[[bool], None] | None = None
+        self.provenance = Provenance(
+            plugin=plugin, plugin_version=plugin_version, transport=transport_name
+        )
+
+    # -- building and emitting events ------------------------------------------------
+    def event(
+        self,
+        measurement: Crossing | Occupancy | Devices | Density | Status,
+        *,
+        key: str | int | None = None,
+        observed_at: datetime | None = None,
+        observed_from: datetime | None = None,
+        observed_to: datetime | None = None,
+        zone: str | None = None,
+        line: str | None = None,
+        quality: Quality = Quality.OK,
+        quality_reasons: Sequence[QualityReason] = (),
+        sequence: int | None = None,
+        extras: Mapping[str, Any] | None = None,
+        transport: str | None = None,
+    ) -> Event:
+        """Build a validated event for this instance.
+
+        ``zone`` and ``line`` default to the zone/line of the line in the site
+        model; ``extras`` is stored under this plugin's kind as namespace.
+        ``key`` makes ``event_id`` deterministic (sequence number, bin start).
+        """
+        if line is not None and zone is None:
+            ln = self.site.line(line)
+            zone = ln.zone if ln else None
+        prov = self.provenance
+        if transport is not None and transport != prov.transport:
+            prov = prov.model_copy(update={"transport": transport})
+        return Event.create(
+            source=self.instance,
+            kind=self.kind,
+            measurement=measurement,
+            provenance=prov,
+            key=key,
+            received_at=self.clock.now(),
+            site=self.site.id,
+            zone=zone,
+            line=line,
+            observed_at=observed_at,
+            observed_from=observed_from,
+            observed_to=observed_to,
+            quality=quality,
+            quality_reasons=tuple(quality_reasons),
+            sequence=sequence,
+            extras={self.kind: dict(extras)} if extras else {},
+        )
+
+    async def emit(self, event: Event) -> None:
+        """Hand one event to the hub. Waits when the outputs are behind (backpressure)."""
+        self.counters.events += 1
+        self.counters.last_event_monotonic = time.monotonic()
+        if self._available is not None:
+            self._available(True)
+        await self._emit(event)
+
+    def malformed(self, reason: str) -> None:
+        """Count one malformed frame/message; log the first of each burst (10 s window).
+
+        ``reason`` must not contain the raw payload (it may hold identifiers).
+        """
+        c = self.counters
+        c.malformed += 1
+        now = time.monotonic()
+        if now - c.malformed_logged_at >= 10.0:
+            extra = (
+                f" (+{c.malformed_suppressed} more since last report)"
+                if c.malformed_suppressed
+                else ""
+            )
+            self.log.warning(
+                "%s[%s]: malformed input: %s%s", self.kind, self.instance, reason, extra
+            )
+            c.malformed_logged_at = now
+            c.malformed_suppressed = 0
+        else:
+            c.malformed_suppressed += 1
+
+    def set_available(self, available: bool = True) -> None:
+        """Tell the supervisor the device is (again) reachable, before the first event."""
+        if self._available is not None:
+            self._available(available)
+
+    # -- transports ------------------------------------------------------------------
+    def transport(self, kind: str, instance: str | None = None) -> Transport[Any]:
+        """The shared transport ``kind`` (e.g. 'mqtt', 'http', 'serial'), instance ``instance``.
+
+        Raises :class:`~hub.errors.TransportError` naming what is configured.
+        """
+        if self._transports is None:
+            from hub.errors import TransportError
+
+            raise TransportError(f"{self.kind}[{self.instance}]: no transports available")
+        return self._transports(kind, instance)
+
+
+class SinkContext:
+    """What a sink may touch: its identity, the site, time and transports."""
+
+    def __init__(
+        self,
+        *,
+        instance: str,
+        kind: str,
+        site: Site,
+        data_dir: str = ".",
+        transports: Callable[[str, str | None], Transport[Any]] | None = None,
+        clock: Clock | None = None,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.instance = instance
+        self.kind = kind
+        self.site = site
+        self.data_dir = data_dir
+        self.clock: Clock = clock or SystemClock()
+        self.log = logger or logging.getLogger(f"hub.sinks.{kind}.{instance}")
+        self._transports = transports
+
+    def transport(self, kind: str, instance: str | None = None) -> Transport[Any]:
+        """The shared transport ``kind``/``instance`` (e.g. the MQTT connection to publish on)."""
+        if self._transports is None:
+            from hub.errors import TransportError
+
+            raise TransportError(f"{self.kind}[{self.instance}]: no transports available")
+        return self._transports(kind, instance)
+
+
+@dataclass
+class TransportContext:
+    """What a transport gets from the core: identity, clock, a logger and the hub's state."""
+
+    instance: str
+    kind: str
+    clock: Clock
+    log: logging.Logger
+    status: Callable[[], Mapping[str, Any]] = field(default=lambda: {})
+    """Snapshot of hub state (sources, sinks, counters) for health/metrics endpoints."""
+    metrics_text: Callable[[], bytes] = field(default=lambda: b"")
+    """Prometheus exposition of the hub's metrics (for ``GET /metrics``)."""
+
+
+class HubHandle(Protocol):
+    """What ``startup``/``shutdown`` hooks receive: a read-only view of the running hub."""
+
+    @property
+    def site(self) -> Site: ...
+
+    def status(self) -> Mapping[str, Any]:
+        """Per-instance state and counters, as shown by ``hub status`` and ``/healthz``."""
+        ...
+
+
+class Source(ABC, Generic[ConfigT]):
+    """A device adapter. Subclass with ``kind``, ``config_model`` and ``run()``.
+
+    ``run()`` reads from a transport and emits events until cancelled. Raise
+    :class:`~hub.errors.DeviceUnavailable` when the device goes away; the
+    supervisor logs it once and calls ``run()`` again with jittered backoff.
+    Catch :class:`~hub.errors.MalformedInput` per message and call
+    ``ctx.malformed(reason)``: one bad frame never stops a source.
+    """
+
+    kind: ClassVar[str]
+    config_model: ClassVar[type[SourceConfig]]
+    transport_kind: ClassVar[str | None] = None
+    """The transport this source reads through ('serial', 'mqtt', 'http'), for docs/status."""
+    description: ClassVar[str] = ""
+
+    def __init__(self, config: ConfigT, ctx: SourceContext) -> None:
+        self.config = config
+        self.ctx = ctx
+
+    @classmethod
+    def required_transports(cls, config: Any) -> Sequence[tuple[str, str | None]]:
+        """The ``(transport kind, instance id)`` pairs this instance will ask for.
+
+        The core checks them at config time, so ``broker = "typo"`` is reported
+        before anything starts. ``None`` as id means the kind's default instance.
+        """
+        return ()
+
+    @abstractmethod
+    async def run(self) -> None:
+        """Read the device and ``await self.ctx.emit(...)`` events until cancelled."""
+
+
+class Sink(ABC, Generic[ConfigT]):
+    """An output. Subclass with ``kind``, ``config_model`` and ``write()``."""
+
+    kind: ClassVar[str]
+    config_model: ClassVar[type[SinkConfig]]
+    description: ClassVar[str] = ""
+
+    def __init__(self, config: ConfigT, ctx: SinkContext) -> None:
+        self.config = config
+        self.ctx = ctx
+
+    @classmethod
+    def required_transports(cls, config: Any) -> Sequence[tuple[str, str | None]]:
+        """Like :meth:`Source.required_transports`."""
+        return ()
+
+    async def open(self) -> None:
+        """Acquire resources (files, connections). Raise SinkUnavailable to be retried."""
+
+    @abstractmethod
+    async def write(self, batch: Sequence[Event]) -> None:
+        """Deliver ``batch``. Returning acknowledges it; raise SinkUnavailable/SinkRejected."""
+
+    async def close(self) -> None:
+        """Flush and release. Called once at shutdown after the last write."""
+
+
+class Transport(ABC, Generic[ConfigT]):
+    """A shared connection or server. ``run()`` maintains it until cancelled."""
+
+    kind: ClassVar[str]
+    config_model: ClassVar[type[TransportConfig]]
+    description: ClassVar[str] = ""
+
+    def __init__(self, config: ConfigT, ctx: TransportContext) -> None:
+        self.config = config
+        self.ctx = ctx
+
+    @abstractmethod
+    async def run(self) -> None:
+        """Keep the connection/server alive (reconnecting with backoff) until cancelled."""
+
+    def health(self) -> Mapping[str, Any]:
+        """A small JSON-able status (``connected``, ``reconnects``...) for /healthz."""
+        return {}

@@ -1,0 +1,76 @@
+"""The site model: zones and lines from the ``[site]`` table of the configuration.
+
+Sources attach events to a zone and/or a line by id; the future zone model
+(occupancy, density, colour levels) reads areas and capacities from here.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ID_PATTERN", "Line", "Site", "Zone"]
+
+from typing import Annotated, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+_Id = Annotated[str, Field(pattern=ID_PATTERN, description="short id: letters, digits, _.:-")]
+
+
+class Zone(BaseModel):
+    """An area people are in: a square, a street segment, a festival field."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    id: _Id
+    name: str = Field(default="", description="human-readable name")
+    area_m2: float = Field(gt=0, description="walkable area in square metres")
+    capacity: int | None = Field(
+        default=None, gt=0, description="agreed maximum number of people, if any"
+    )
+
+
+class Line(BaseModel):
+    """A counting line (gate, entrance, street cross-section) on the edge of a zone."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    id: _Id
+    zone: _Id = Field(description="the zone this line leads into")
+    width_m: float = Field(gt=0, description="walkable width in metres (flow per metre)")
+    in_direction: str = Field(
+        default="into the zone",
+        description="what counts as 'in' at this line, in words (e.g. 'towards the beach')",
+    )
+
+
+class Site(BaseModel):
+    """One monitored place with its zones and lines."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    id: _Id = "site"
+    name: str = ""
+    timezone: str = Field(default="UTC", description="IANA time zone for local-time devices")
+    zones: tuple[Zone, ...] = ()
+    lines: tuple[Line, ...] = ()
+
+    @model_validator(mode="after")
+    def _check_refs(self) -> Self:
+        zone_ids = [z.id for z in self.zones]
+        dup = {z for z in zone_ids if zone_ids.count(z) > 1}
+        if dup:
+            raise ValueError(f"duplicate zone id(s): {', '.join(sorted(dup))}")
+        line_ids = [ln.id for ln in self.lines]
+        dup = {x for x in line_ids if line_ids.count(x) > 1}
+        if dup:
+            raise ValueError(f"duplicate line id(s): {', '.join(sorted(dup))}")
+        for ln in self.lines:
+            if ln.zone not in zone_ids:
+                raise ValueError(
+                    f"line {ln.id!r} refers to unknown zone {ln.zone!r}; "
+                    f"known zones: {', '.join(zone_ids) or '(none)'}"
+                )
+        return self
+
+    def zone(self, zone_id: str) -> Zone | None:
+        return next((z for z in self.zones if z.id == zone_id), None)
+
+    def line(self, line_id: str) -> Line | None:
+        return next((ln for ln in self.lines if ln.id == line_id), None)

@@ -1,0 +1,274 @@
+"""Supervisor, bus and runtime: retries, backoff, isolation, backpressure, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import hub
+from hub.core.bus import MemoryQueue, SinkRunner, backoff
+from hub.core.config import HubConfig, HubSettings, PluginSettings
+from hub.core.plugins import load_plugins
+from hub.core.runtime import Hub
+from hub.core.supervisor import StartupFailed
+from hub.errors import DeviceUnavailable, HubError, SinkRejected, SinkUnavailable
+from hub.site import Site
+from hub.testing import sink_context, source_context
+
+
+class FlakyConfig(hub.SourceConfig):
+    fail_times: int = 0
+    events: int = 3
+    status_detail: str | None = None
+
+
+class FlakySource(hub.Source[FlakyConfig]):
+    """Fails ``fail_times`` times, then emits ``events`` occupancy events and idles."""
+
+    kind = "flaky"
+    config_model = FlakyConfig
+    attempts = 0
+
+    async def run(self) -> None:
+        self.attempts += 1
+        if self.attempts <= self.config.fail_times:
+            raise DeviceUnavailable(f"flaky[{self.ctx.instance}]: port gone")
+        for i in range(self.config.events):
+            await self.ctx.emit(
+                self.ctx.event(
+                    hub.Occupancy(count=i),
+                    zone="boulevard",
+                    observed_at=self.ctx.clock.now(),
+                    key=f"{self.attempts}-{i}",
+                )
+            )
+        if self.config.status_detail:
+            await self.ctx.emit(
+                self.ctx.event(
+                    hub.Status(detail=self.config.status_detail), observed_at=self.ctx.clock.now()
+                )
+            )
+        await asyncio.Event().wait()
+
+
+class MemoryConfig(hub.SinkConfig):
+    fail_first: int = 0
+    reject: bool = False
+
+
+class MemorySink(hub.Sink[MemoryConfig]):
+    kind = "memory"
+    config_model = MemoryConfig
+    instances: list[MemorySink] = []
+
+    def __init__(self, config: MemoryConfig, ctx: hub.SinkContext) -> None:
+        super().__init__(config, ctx)
+        self.events: list[hub.Event] = []
+        self.calls = 0
+        self.closed = False
+        MemorySink.instances.append(self)
+
+    async def write(self, batch: Sequence[hub.Event]) -> None:
+        self.calls += 1
+        if self.config.reject:
+            raise SinkRejected("HTTP 400: schema mismatch")
+        if self.calls <= self.config.fail_first:
+            raise SinkUnavailable("HTTP 503")
+        self.events.extend(batch)
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+class TestPlugin:
+    @hub.hookimpl
+    def register_sources(self, register: Callable[[type[hub.Source[Any]]], None]) -> None:
+        register(FlakySource)
+
+    @hub.hookimpl
+    def register_sinks(self, register: Callable[[type[hub.Sink[Any]]], None]) -> None:
+        register(MemorySink)
+
+
+def make_hub(
+    tmp_path: Path, site: Site, sources: list[FlakyConfig], sinks: list[MemoryConfig]
+) -> Hub:
+    MemorySink.instances = []
+    registry = load_plugins(entrypoints=False, extra=[("test", TestPlugin())])
+    cfg = HubConfig(
+        HubSettings(data_dir=str(tmp_path), shutdown_timeout_s=5, status_interval_s=0.05),
+        PluginSettings(),
+        site,
+        {},
+        {"flaky": list(sources)},
+        {"memory": list(sinks)},
+        tmp_path / "hub.toml",
+    )
+    return Hub(cfg, registry)
+
+
+async def run_until(the_hub: Hub, cond: Callable[[], bool], timeout: float = 10) -> None:
+    stop = asyncio.Event()
+    task = asyncio.create_task(the_hub.run(stop))
+    try:
+        async with asyncio.timeout(timeout):
+            while not cond():
+                await asyncio.sleep(0.01)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
+async def test_failing_source_is_retried_and_does_not_stop_others(
+    tmp_path: Path, site: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    h = make_hub(
+        tmp_path,
+        site,
+        [
+            FlakyConfig(id="good", events=2),
+            FlakyConfig(id="bad", fail_times=3, events=2, retry_initial_s=0.01, retry_max_s=0.02),
+        ],
+        [MemoryConfig(id="mem")],
+    )
+
+    def done() -> bool:
+        return len(MemorySink.instances[0].events) >= 4
+
+    await run_until(h, done)
+    sup = {s.ctx.instance: s for s in h.supervisors}
+    assert sup["bad"].stats.restarts == 3
+    assert sup["bad"].stats.state in ("running", "stopped")
+    downs = [
+        r for r in caplog.records if "bad" in r.getMessage() and "unavailable" in r.getMessage()
+    ]
+    backs = [
+        r for r in caplog.records if "bad" in r.getMessage() and "back (after" in r.getMessage()
+    ]
+    assert len(downs) == 1 and len(backs) == 1  # logged once down, once back
+    assert MemorySink.instances[0].closed
+
+
+async def test_on_startup_error_fail_stops_the_hub(tmp_path: Path, site: Site) -> None:
+    h = make_hub(
+        tmp_path,
+        site,
+        [FlakyConfig(id="bad", fail_times=1, on_startup_error="fail")],
+        [MemoryConfig(id="mem")],
+    )
+    with pytest.raises(StartupFailed) as info:
+        await asyncio.wait_for(h.run(asyncio.Event()), 10)
+    assert "sources.flaky[bad]: could not start: flaky[bad]: port gone" in str(info.value)
+
+
+async def test_on_startup_error_ignore_disables_one_instance(tmp_path: Path, site: Site) -> None:
+    h = make_hub(
+        tmp_path,
+        site,
+        [
+            FlakyConfig(id="bad", fail_times=1, on_startup_error="ignore"),
+            FlakyConfig(id="good", events=1),
+        ],
+        [MemoryConfig(id="mem")],
+    )
+    await run_until(h, lambda: len(MemorySink.instances[0].events) >= 1)
+    assert h.status()["sources"]["bad"]["state"] in ("disabled", "stopped")
+    assert [s.stats.state for s in h.supervisors if s.ctx.instance == "bad"] == [
+        "disabled"
+    ] or h.status()["sources"]["bad"]["state"] == "stopped"
+
+
+async def test_sink_unavailable_retries_the_same_batch(tmp_path: Path, site: Site) -> None:
+    h = make_hub(
+        tmp_path,
+        site,
+        [FlakyConfig(id="good", events=5)],
+        [MemoryConfig(id="mem", fail_first=2, retry_initial_s=0.01, retry_max_s=0.02)],
+    )
+    await run_until(h, lambda: len(MemorySink.instances[0].events) >= 5)
+    sink = MemorySink.instances[0]
+    assert [e.measurement.count for e in sink.events] == [0, 1, 2, 3, 4]  # type: ignore
+    st = h.status()["sinks"]["mem"]
+    assert st["retries"] == 2 and st["dropped"] == {}
+
+
+async def test_rejected_batch_is_dropped_and_counted(tmp_path: Path, site: Site) -> None:
+    h = make_hub(
+        tmp_path, site, [FlakyConfig(id="good", events=3)], [MemoryConfig(id="mem", reject=True)]
+    )
+    await run_until(h, lambda: sum(r.stats.dropped["rejected"] for r in h.runners) >= 3)
+    assert h.status()["sinks"]["mem"]["dropped"]["rejected"] == 3
+
+
+async def test_identifier_is_dead_lettered_never_forwarded(tmp_path: Path, site: Site) -> None:
+    h = make_hub(
+        tmp_path,
+        site,
+        [FlakyConfig(id="leaky", events=1, status_detail="client aa:bb:cc:dd:ee:ff")],
+        [MemoryConfig(id="a"), MemoryConfig(id="b")],
+    )
+    await run_until(
+        h,
+        lambda: (
+            h.dead_letters["MAC address"] >= 1
+            and all(len(s.events) >= 1 for s in MemorySink.instances)
+        ),
+    )
+    for sink in MemorySink.instances:
+        assert all(e.measurement.type != "status" for e in sink.events)
+    record = json.loads((tmp_path / "deadletter.jsonl").read_text().splitlines()[0])
+    assert record["findings"] == [{"field": "measurement.detail", "identifier": "MAC address"}]
+    assert "aa:bb" not in (tmp_path / "deadletter.jsonl").read_text()
+    assert h.status()["sources"]["leaky"]["dead_letters"] == 1
+
+
+async def test_bus_backpressure_makes_sources_wait(site: Site) -> None:
+    q = MemoryQueue(maxsize=3)
+    ctx = source_context("x", emit=q.put, site=site)
+    ev = ctx.event(hub.Occupancy(count=1), zone="beach", observed_at=ctx.clock.now())
+    for _ in range(3):
+        await q.put(ev)
+    blocked = asyncio.create_task(q.put(ev))
+    await asyncio.sleep(0.05)
+    assert not blocked.done() and len(q) == 3  # full: the source waits, nothing dropped
+    q.ack(2)
+    await asyncio.wait_for(blocked, 2)
+    assert len(q) == 2
+
+
+async def test_runner_batches_and_flushes_on_close(site: Site) -> None:
+    cfg = MemoryConfig(id="m", batch_size=4)
+    sink = MemorySink(cfg, sink_context("memory", site=site))
+    runner = SinkRunner(sink, cfg, "sinks.memory[m]")
+    ctx = source_context("x", site=site)
+    for i in range(10):
+        await runner.put(
+            ctx.event(
+                hub.Occupancy(count=i),
+                zone="beach",
+                observed_at=ctx.clock.now() + timedelta(seconds=i),
+            )
+        )
+    runner.close_input()
+    await asyncio.wait_for(runner.run(), 5)
+    assert len(sink.events) == 10 and sink.calls == 3  # 4 + 4 + 2
+
+
+def test_backoff_is_jittered_and_capped() -> None:
+    values = [backoff(a, 1.0, 30.0) for a in range(12)]
+    assert all(0.5 <= v <= 30.0 for v in values)
+    assert max(values[8:]) <= 30.0 and min(values[8:]) >= 15.0
+    assert len({backoff(3, 1.0, 30.0) for _ in range(20)}) > 1
+
+
+def test_hub_error_tree() -> None:
+    assert issubclass(DeviceUnavailable, HubError)
+    assert issubclass(SinkRejected, hub.SinkError)
