@@ -233,7 +233,27 @@ def load_config(path: str | Path, registry: Registry) -> HubConfig:
     if problems or cfg is None:
         raise ConfigError(problems, str(path))
     cfg.path = path.resolve()
+    run_configure_hooks(cfg, registry, str(path))
     return cfg
+
+
+def run_configure_hooks(cfg: HubConfig, registry: Registry, file: str | None = None) -> None:
+    """Call every plugin's ``configure(config)``; collect the problems they raise."""
+    problems: list[ConfigProblem] = []
+    for impl in reversed(registry.pm.hook.configure.get_hookimpls()):
+        try:
+            impl.function(config=cfg)
+        except ConfigError as err:
+            problems.extend(err.problems)
+        except Exception as err:  # a plugin bug is still reported as one clear line
+            problems.append(
+                ConfigProblem(
+                    f"plugin {impl.plugin_name}",
+                    f"configure hook failed: {type(err).__name__}: {err}",
+                )
+            )
+    if problems:
+        raise ConfigError(problems, file)
 
 
 def validate_config(

@@ -272,3 +272,51 @@ def test_backoff_is_jittered_and_capped() -> None:
 def test_hub_error_tree() -> None:
     assert issubclass(DeviceUnavailable, HubError)
     assert issubclass(SinkRejected, hub.SinkError)
+
+
+class LifecyclePlugin:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    @hub.hookimpl
+    def configure(self, config: Any) -> None:
+        self.calls.append("configure")
+        if any(s.id == "forbidden" for s in config.sources.get("simulated", [])):
+            raise hub.ConfigError(
+                [hub.ConfigProblem("sources.simulated[forbidden]", "this id is reserved")]
+            )
+
+    @hub.hookimpl
+    def startup(self, hub: Any) -> Any:
+        async def _start() -> None:
+            self.calls.append(f"startup:{hub.site.id}:{sorted(hub.status()['sources'])}")
+
+        return _start()
+
+    @hub.hookimpl
+    def shutdown(self, hub: Any) -> None:
+        self.calls.append("shutdown")
+
+
+async def test_lifecycle_hooks_are_called_in_order(tmp_path: Path) -> None:
+    from hub.core.config import load_config
+
+    plugin = LifecyclePlugin()
+    registry = load_plugins(entrypoints=False, extra=[("life", plugin)])
+    path = tmp_path / "hub.toml"
+    path.write_text(
+        '[site]\nid = "s"\n[[site.zones]]\nid = "z"\narea_m2 = 10\n'
+        '[[sources.simulated]]\nid = "a"\nzone = "z"\nmeasurement = "occupancy"\n'
+        "interval_s = 0.01\n"
+    )
+    cfg = load_config(path, registry)
+    h = Hub(cfg, registry)
+    await run_until(h, lambda: h.supervisors[0].ctx.counters.events >= 1)
+    assert plugin.calls == ["configure", "startup:s:['a']", "shutdown"]
+    path.write_text(path.read_text().replace('id = "a"', 'id = "forbidden"'))
+    with pytest.raises(
+        hub.ConfigError,
+        match=r"sources.simulated\[forbidden\]: this id is "
+        "reserved",
+    ):
+        load_config(path, registry)
