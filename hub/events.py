@@ -89,6 +89,8 @@ class QualityReason(StrEnum):
     CLOCK_SKEW = "clock_skew"
     DERIVED = "derived"
     CLAMPED = "clamped"
+    INCOMPLETE = "incomplete"
+    """The device measured only part of the interval (e.g. Xovis samples < samples_expected)."""
 
 
 class _Value(BaseModel):

@@ -1,0 +1,252 @@
+"""Configuration of the ``lidar`` source (``[[sources.lidar]]``).
+
+One table per device instance; ``device`` selects the hardware:
+
+* ``tfluna`` / ``tfmini``: Benewake single-point lidar beam(s) on serial ports,
+  counting passages on ``line``;
+* ``rplidar``: a Slamtec RPLIDAR A1 2D scanner on a serial port, estimating the
+  occupancy of a polygon in ``zone``;
+* ``xovis``: Xovis 3D people counters pushing *logics* data over HTTP or MQTT.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+import hub
+from hub.transports import HttpAuth, SerialSettings
+
+Device = Literal["tfluna", "tfmini", "rplidar", "xovis"]
+Point2 = tuple[float, float]
+
+
+class Beam(BaseModel):
+    """One TF-Luna/TFmini beam of a pair (``beams = [{serial = {...}}, {serial = {...}}]``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    serial: SerialSettings = Field(description="serial port of this beam (115200 8N1 default)")
+    floor_distance_cm: float | None = Field(
+        default=None,
+        gt=0,
+        description="this beam's distance to the floor (cm); default: the source's value",
+    )
+
+
+class XovisLogic(BaseModel):
+    """Maps one Xovis logic (by id or name) to a site line or zone."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    logic: int | str = Field(description="logic id (e.g. 1008) or logic name as set on the sensor")
+    line: str | None = Field(default=None, description="site line a LINE logic counts on")
+    zone: str | None = Field(default=None, description="site zone a ZONE logic reports on")
+    in_counter: str = Field(default="fw", description="counter name counted as 'in'")
+    out_counter: str = Field(default="bw", description="counter name counted as 'out'")
+    occupancy_counter: str = Field(
+        default="balance", description="counter name holding the zone occupancy (state value)"
+    )
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Self:
+        if (self.line is None) == (self.zone is None):
+            raise ValueError(f"logic {self.logic!r}: set exactly one of 'line' or 'zone'")
+        return self
+
+
+class LidarConfig(hub.SourceConfig):
+    """``[[sources.lidar]]``: one lidar/3D counter. Fields are grouped by ``device``."""
+
+    device: Device = Field(
+        default="tfluna",
+        description="tfluna (TF-Luna, TFmini-S, TFmini Plus) | tfmini (original TFmini: no "
+        "temperature) | rplidar (Slamtec RPLIDAR A1) | xovis (Xovis logics push)",
+    )
+
+    # -- serial devices -------------------------------------------------------------------
+    serial: SerialSettings | None = Field(
+        default=None, description="serial port of a single beam or of the RPLIDAR"
+    )
+    beams: tuple[Beam, ...] = Field(
+        default=(),
+        max_length=2,
+        description="tfluna/tfmini: one beam, or two beams as a pair for direction (A, B)",
+    )
+
+    # -- tfluna / tfmini --------------------------------------------------------------------
+    frame_format: Literal["cm", "mm", "pix"] = Field(
+        default="cm",
+        description="sensor output format: 9-byte/cm (default), 9-byte/mm, or PIX ASCII metres",
+    )
+    frame_rate_hz: float = Field(
+        default=100.0, gt=0, le=1000, description="frames per second the sensor sends"
+    )
+    min_amplitude: int = Field(
+        default=100, ge=0, description="readings with a lower signal amplitude are unreliable"
+    )
+    floor_distance_cm: float = Field(
+        default=250.0, gt=0, description="distance from the sensor to the floor (cm)"
+    )
+    threshold_cm: float = Field(
+        default=100.0,
+        gt=0,
+        description="a person: distance below floor_distance_cm - threshold_cm",
+    )
+    hysteresis_cm: float = Field(
+        default=10.0, ge=0, description="the beam is clear again above trigger + hysteresis"
+    )
+    min_dwell_ms: float = Field(
+        default=60.0, ge=0, description="the beam must be blocked this long to count a person"
+    )
+    min_gap_ms: float = Field(
+        default=100.0,
+        ge=0,
+        description="shorter clear gaps are part of the same person (debounce between people)",
+    )
+    pair_window_ms: float = Field(
+        default=1000.0,
+        gt=0,
+        description="two beams: the second beam must break within this time of the first",
+    )
+    a_to_b: Literal["in", "out"] = Field(
+        default="in", description="two beams: beam A breaking before beam B counts as this"
+    )
+    single_beam_as: Literal["in", "out"] = Field(
+        default="in", description="one beam: undirected passages are counted in this field"
+    )
+    interval_s: float = Field(
+        default=60.0, gt=0, le=86400, description="length of each crossing interval (s)"
+    )
+    max_unreliable_fraction: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="more unreliable readings than this in an interval mark it suspect",
+    )
+
+    # -- rplidar ----------------------------------------------------------------------------
+    polygon: tuple[Point2, ...] = Field(
+        default=(),
+        description="rplidar: zone outline [[x, y], ...] in metres, sensor frame unless "
+        "sensor_position/sensor_rotation_deg place the sensor in site coordinates",
+    )
+    sensor_position: Point2 = Field(
+        default=(0.0, 0.0), description="rplidar: sensor position in polygon coordinates (m)"
+    )
+    sensor_rotation_deg: float = Field(
+        default=0.0,
+        description="rplidar: sensor 0° axis, counter-clockwise from the polygon's x axis",
+    )
+    cluster_distance_m: float = Field(
+        default=0.5, gt=0, description="rplidar: points closer than this belong to one person"
+    )
+    min_points: int = Field(
+        default=3, ge=1, description="rplidar: smaller clusters are noise, not people"
+    )
+    min_quality: int = Field(
+        default=0, ge=0, le=63, description="rplidar: ignore nodes with a lower quality"
+    )
+    max_range_m: float = Field(default=12.0, gt=0, description="rplidar: ignore farther points")
+    emit_interval_s: float = Field(
+        default=5.0, gt=0, description="rplidar: one occupancy estimate per this many seconds"
+    )
+    aggregate: Literal["median", "max", "mean", "last"] = Field(
+        default="median",
+        description="rplidar: how the per-revolution counts of a window become one estimate",
+    )
+    check_health: bool = Field(
+        default=True, description="rplidar: ask GET_HEALTH before scanning; stop on 'error'"
+    )
+
+    # -- xovis ------------------------------------------------------------------------------
+    transport: Literal["http", "mqtt"] = Field(
+        default="http", description="xovis: pushes arrive over HTTP (/ingest/<id>) or MQTT"
+    )
+    broker: str = Field(default="default", description="xovis/mqtt: transports.mqtt id")
+    topic: str = Field(default="xovis/#", description="xovis/mqtt: topic filter to subscribe")
+    qos: Literal[0, 1, 2] = Field(default=1, description="xovis/mqtt: subscription QoS")
+    auth: HttpAuth = Field(
+        default_factory=HttpAuth, description="xovis/http: authentication of pushes"
+    )
+    logics: tuple[XovisLogic, ...] = Field(
+        default=(),
+        description="xovis: logic -> line/zone map; empty: LINE logics go to 'line', ZONE "
+        "logics to 'zone'",
+    )
+    live_counts_only: bool = Field(
+        default=False,
+        description="xovis: accept the live push and derive only a head count from it "
+        "(tracks never leave the plugin); false: the live push is rejected",
+    )
+    live_polygon: tuple[Point2, ...] = Field(
+        default=(),
+        description="xovis live: count objects inside this outline (sensor position units); "
+        "empty: every object the sensor tracks",
+    )
+    live_object_types: tuple[str, ...] = Field(
+        default=("PERSON",), description="xovis live: object types counted (empty: all)"
+    )
+    live_min_interval_s: float = Field(
+        default=1.0, ge=0, description="xovis live: at most one occupancy event per this long"
+    )
+
+    # -- plausibility -----------------------------------------------------------------------
+    max_count: int | None = Field(
+        default=None, ge=0, description="a count above this is marked suspect (above_maximum)"
+    )
+    max_jump: int | None = Field(
+        default=None,
+        ge=0,
+        description="an occupancy change larger than this is marked suspect (implausible_jump)",
+    )
+
+    @model_validator(mode="after")
+    def _check_device(self) -> Self:
+        where = f"device {self.device!r}"
+        if self.device in ("tfluna", "tfmini"):
+            if (self.serial is None) == (not self.beams):
+                raise ValueError(f"{where}: set either 'serial' (one beam) or 'beams' (1-2)")
+            if self.line is None:
+                raise ValueError(f"{where}: set 'line' (the site line the beam counts on)")
+            if self.threshold_cm >= min(self.floor_distances_cm()):
+                raise ValueError(f"{where}: threshold_cm must be below floor_distance_cm")
+        elif self.device == "rplidar":
+            if self.serial is None:
+                raise ValueError(f"{where}: set 'serial' (the scanner's port)")
+            if len(self.polygon) < 3:
+                raise ValueError(f"{where}: 'polygon' needs at least 3 points [x, y] (m)")
+            if self.zone is None:
+                raise ValueError(f"{where}: set 'zone' (the site zone the polygon covers)")
+        else:
+            if not self.logics and self.line is None and self.zone is None:
+                raise ValueError(f"{where}: set 'logics', or 'line' and/or 'zone'")
+            if self.transport == "http":
+                _check_auth(self.auth)
+        if self.device == "xovis" and self.live_counts_only and self.zone is None:
+            raise ValueError("live_counts_only: set 'zone' (where the live head count goes)")
+        if self.live_polygon and len(self.live_polygon) < 3:
+            raise ValueError("live_polygon needs at least 3 points")
+        return self
+
+    def beam_ports(self) -> list[SerialSettings]:
+        """The serial ports of the TF beams, A first."""
+        if self.beams:
+            return [b.serial for b in self.beams]
+        return [self.serial] if self.serial is not None else []
+
+    def floor_distances_cm(self) -> list[float]:
+        if self.beams:
+            return [b.floor_distance_cm or self.floor_distance_cm for b in self.beams]
+        return [self.floor_distance_cm]
+
+
+def _check_auth(auth: HttpAuth) -> None:
+    if auth.scheme == "bearer" and auth.token is None:
+        raise ValueError(
+            "auth: scheme 'bearer' needs a token (token = \"${XOVIS_TOKEN}\"), or use "
+            "scheme 'basic' with username/password as configured on the sensor"
+        )
+    if auth.scheme == "basic" and (auth.username is None or auth.password is None):
+        raise ValueError("auth: scheme 'basic' needs username and password")
+    if auth.scheme == "hmac" and auth.hmac_secret is None:
+        raise ValueError("auth: scheme 'hmac' needs hmac_secret")
