@@ -1,0 +1,506 @@
+"""The sans-io mapping engine of ``generic_json``: a JSON document in, readings out.
+
+:class:`Mapper` applies a :class:`~.config.GenericJsonConfig` to parsed JSON:
+
+1. ``drop_fields`` are deleted from the document (before anything else);
+2. ``device`` and ``sequence`` are read from the whole message: a repeated
+   sequence number drops the message as a duplicate, a skipped one flags every
+   reading of the message with ``SEQUENCE_GAP``;
+3. with ``items``, every element of that list becomes one reading, and the
+   other expressions are evaluated against ``{"item": <element>, "message":
+   <whole document>}``; without ``items`` they see the document itself;
+4. per reading: measurement, line/zone (through ``map``), values (numbers or
+   numeric strings, times ``scale``), time, cumulative totals to deltas with
+   reset detection, plausibility, key and extras.
+
+State (sequence numbers, last totals, last values) is kept per *stream*: the
+``device`` value (default: the MQTT topic) plus measurement and line/zone.
+Nothing here does I/O; the caller passes the receive time. Error messages name
+the config field and never contain payload values.
+"""
+
+from __future__ import annotations
+
+__all__ = ["MapResult", "Mapper", "Reading", "SequenceTracker"]
+
+
+import json
+import re
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any, cast
+
+from hub.errors import MalformedInput
+from hub.events import Crossing, Density, Devices, Occupancy, Quality, QualityReason
+from hub.site import ID_PATTERN
+
+from .config import GenericJsonConfig, MeasurementName
+from .expressions import Expression, compile_expression, parse_interval, parse_time, to_number
+from .tracking import SequenceTracker, drop_path, find_identifier, safe_repr
+
+_ID = re.compile(ID_PATTERN)
+_decode_json = json.JSONDecoder().decode
+_MEASUREMENTS: frozenset[str] = frozenset({"crossing", "occupancy", "devices", "density"})
+_INTERVAL = frozenset({"crossing", "devices"})
+_SUSPECT = frozenset({QualityReason.ABOVE_MAXIMUM, QualityReason.IMPLAUSIBLE_JUMP})
+
+
+class _Problem(Exception):
+    """One reading cannot be built (message names the config field)."""
+
+
+@dataclass(slots=True)
+class Reading:
+    """One mapped observation, ready for ``ctx.event(reading.to_measurement(), ...)``."""
+
+    measurement: MeasurementName
+    in_: int = 0
+    out: int = 0
+    count: float = 0.0
+    value: float = 0.0
+    line: str | None = None
+    zone: str | None = None
+    observed_at: datetime | None = None
+    observed_from: datetime | None = None
+    observed_to: datetime | None = None
+    key: str | None = None
+    sequence: int | None = None
+    quality: Quality = Quality.OK
+    reasons: tuple[QualityReason, ...] = ()
+    extras: dict[str, Any] | None = None
+
+    def to_measurement(self) -> Crossing | Occupancy | Devices | Density:
+        m = self.measurement
+        if m == "crossing":
+            return Crossing(in_=self.in_, out=self.out)
+        if m == "occupancy":
+            return Occupancy(count=self.count)
+        if m == "devices":
+            return Devices(count=int(self.count))
+        return Density(value=self.value)
+
+
+@dataclass(slots=True)
+class MapResult:
+    """What one message gave: readings, per-item problems, or a dropped duplicate."""
+
+    readings: list[Reading] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    """Readings that could not be built (with ``items``): count each as malformed."""
+    duplicate: bool = False
+    """The sequence number was seen recently: the message was dropped."""
+    baseline: int = 0
+    """Cumulative readings that only set the first total of a stream (no delta yet)."""
+    repeats: int = 0
+    """Cumulative readings identical to the previous one (same totals, same device time):
+    a replayed message without sequence number; nothing emitted."""
+
+
+@dataclass(slots=True)
+class _Totals:
+    marker: Any
+    values: tuple[int, ...]
+    at: datetime
+
+
+class Mapper:
+    """Applies one source's mapping to JSON documents. Keeps per-stream state.
+
+    ``tz`` is used for times without an offset; ``lines``/``zones`` are the site's
+    ids (a line/zone value without ``map`` must be one of them when given).
+    """
+
+    def __init__(
+        self,
+        config: GenericJsonConfig,
+        *,
+        tz: tzinfo = UTC,
+        lines: Collection[str] = (),
+        zones: Collection[str] = (),
+        max_streams: int = 10_000,
+    ) -> None:
+        c = config
+        self.config = c
+
+        def comp(text: str | None) -> Expression | None:
+            return None if text is None else compile_expression(text)
+
+        self._drop_paths = tuple(tuple(p.split(".")) for p in c.drop_fields)
+        self._items = comp(c.items)
+        self._measurement_expr = comp(c.measurement_expr)
+        self._line_expr = comp(c.line_expr)
+        self._zone_expr = comp(c.zone_expr)
+        self._in = comp(c.in_)
+        self._out = comp(c.out)
+        self._count = comp(c.count)
+        self._value = comp(c.value)
+        self._reset_marker = comp(c.reset_marker)
+        self._time = comp(c.time)
+        self._time_from = comp(c.time_from)
+        self._time_to = comp(c.time_to)
+        self._sequence = comp(c.sequence)
+        self._key = comp(c.key)
+        self._device = comp(c.device)
+        self._extras = tuple((name, compile_expression(e)) for name, e in c.extras.items())
+        self._tz = tz
+        self._interval = timedelta(seconds=c.interval_s)
+        self._scale = c.scale
+        self._map = dict(c.map)
+        self._lines = frozenset(lines)
+        self._zones = frozenset(zones)
+        self._max_streams = max_streams
+        self._sequences: dict[str, SequenceTracker] = {}
+        self._totals: dict[tuple[str, str, str | None], _Totals] = {}
+        self._last_value: dict[tuple[str, str, str | None], float] = {}
+
+    # -- entry points ----------------------------------------------------------------------
+    @staticmethod
+    def decode(payload: bytes | str) -> Any:
+        """Parse a JSON payload (UTF-8); MalformedInput (position only, no content) if not."""
+        try:
+            text = payload.decode("utf-8") if isinstance(payload, bytes) else payload
+            return _decode_json(text)
+        except UnicodeDecodeError:
+            raise MalformedInput("payload is not UTF-8 text (JSON must be UTF-8)") from None
+        except ValueError as err:
+            detail = getattr(err, "msg", "not JSON")
+            pos = getattr(err, "pos", None)
+            where = f" at character {pos}" if pos is not None else ""
+            raise MalformedInput(f"payload is not valid JSON ({detail}{where})") from None
+
+    def map_payload(
+        self, payload: bytes | str, *, received_at: datetime, stream: str = ""
+    ) -> MapResult:
+        """:meth:`decode` then :meth:`map`."""
+        return self.map(self.decode(payload), received_at=received_at, stream=stream)
+
+    def map(self, data: Any, *, received_at: datetime, stream: str = "") -> MapResult:
+        """Map one parsed document (modified in place by ``drop_fields``).
+
+        Raises MalformedInput when the message as a whole is unusable; per-item
+        problems (with ``items``) are returned in ``MapResult.problems``.
+        """
+        for path in self._drop_paths:
+            drop_path(data, path)
+        device = stream
+        if self._device is not None:
+            dev = self._device.search(data)
+            if dev is None or isinstance(dev, dict | list):
+                raise MalformedInput(
+                    f"device: expression {self._device.text!r} yielded "
+                    f"{'nothing' if dev is None else 'a structure'}"
+                )
+            device = str(dev)
+        result = MapResult()
+        seq: int | None = None
+        gap = False
+        if self._sequence is not None:
+            seq = self._sequence_number(data)
+            state = self._sequences.get(device)
+            if state is None:
+                state = self._sequences[device] = SequenceTracker()
+                self._bound(self._sequences)
+            verdict = state.check(seq)
+            if verdict == "duplicate":
+                result.duplicate = True
+                return result
+            gap = verdict == "gap"
+        if self._items is None:
+            try:
+                reading = self._reading(data, device, seq, gap, received_at, None, result)
+            except _Problem as err:
+                raise MalformedInput(str(err)) from None
+            if reading is not None:
+                result.readings.append(reading)
+            return result
+        items = self._items.search(data)
+        if not isinstance(items, list):
+            what = "nothing" if items is None else f"a {type(items).__name__}"
+            raise MalformedInput(
+                f"items: expression {self._items.text!r} yielded {what}, not a list"
+            )
+        for idx, item in enumerate(items):
+            try:
+                reading = self._reading(
+                    {"item": item, "message": data}, device, seq, gap, received_at, idx, result
+                )
+            except (_Problem, MalformedInput) as err:
+                result.problems.append(f"items[{idx}] {err}")
+                continue
+            if reading is not None:
+                result.readings.append(reading)
+        return result
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _bound(self, table: dict[Any, Any]) -> None:
+        while len(table) > self._max_streams:
+            del table[next(iter(table))]
+
+    def _sequence_number(self, data: Any) -> int:
+        assert self._sequence is not None
+        raw = self._sequence.search(data)
+        try:
+            n = to_number(raw)
+        except ValueError as err:
+            raise MalformedInput(f"sequence: {err} (expression {self._sequence.text!r})") from None
+        if n < 0 or n != int(n):
+            raise MalformedInput("sequence: not a non-negative whole number")
+        return int(n)
+
+    def _number(self, expr: Expression, name: str, ctx: Any) -> float:
+        raw = expr.search(ctx)
+        try:
+            n = to_number(raw)
+        except ValueError as err:
+            raise _Problem(f"{name}: {err} (expression {expr.text!r})") from None
+        if n < 0:
+            raise _Problem(f"{name}: negative value {safe_repr(n)}")
+        return n * self._scale if self._scale != 1.0 else n
+
+    def _place(self, expr: Expression, name: str, ctx: Any, known: frozenset[str]) -> str | None:
+        raw = expr.search(ctx)
+        if raw is None:
+            raise _Problem(f"{name}: expression {expr.text!r} yielded nothing")
+        if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+            raise _Problem(f"{name}: not a string or number")
+        text = str(int(raw)) if isinstance(raw, float) and raw.is_integer() else str(raw)
+        if self._map:
+            site_id = self._map.get(text)
+            if site_id is None:
+                if self.config.unmapped == "drop":
+                    return None
+                raise _Problem(
+                    f"{name}: device value {safe_repr(text)} is not in `map`; add it "
+                    "(or set unmapped = 'drop')"
+                )
+            return site_id
+        if known and text not in known:
+            raise _Problem(f"{name}: {safe_repr(text)} is not a site {name[:4]} id; add a `map`")
+        if not known and _ID.match(text) is None:
+            raise _Problem(f"{name}: {safe_repr(text)} is not a valid id; add a `map`")
+        return text
+
+    def _time_of(self, expr: Expression, name: str, ctx: Any) -> datetime | None:
+        raw = expr.search(ctx)
+        if raw is None:
+            if self.config.time_fallback:
+                return None
+            raise _Problem(
+                f"{name}: expression {expr.text!r} yielded nothing "
+                "(set time_fallback = true to use the receive time)"
+            )
+        fmt = self.config.time_format
+        try:
+            return parse_time(raw, "auto" if fmt == "iso_interval" else fmt, self._tz)
+        except ValueError as err:
+            raise _Problem(f"{name}: {err}") from None
+
+    def _times(
+        self,
+        ctx: Any,
+        received_at: datetime,
+    ) -> tuple[datetime | None, datetime | None, datetime, bool]:
+        """(from, to, instant, device_time): from/to set when the device gave an interval."""
+        cfg = self.config
+        if self._time is not None:
+            if cfg.time_format == "iso_interval":
+                raw = self._time.search(ctx)
+                if raw is None and cfg.time_fallback:
+                    return None, None, received_at, False
+                if raw is None:
+                    raise _Problem(f"time: expression {self._time.text!r} yielded nothing")
+                try:
+                    t0, t1 = parse_interval(raw, self._tz)
+                except ValueError as err:
+                    raise _Problem(f"time: {err}") from None
+                return t0, t1, t1, True
+            t = self._time_of(self._time, "time", ctx)
+            return (None, None, received_at, False) if t is None else (None, None, t, True)
+        if self._time_from is not None or self._time_to is not None:
+            start = (
+                None
+                if self._time_from is None
+                else self._time_of(self._time_from, "time_from", ctx)
+            )
+            end = None if self._time_to is None else self._time_of(self._time_to, "time_to", ctx)
+            if start is None and end is None:
+                return None, None, received_at, False
+            if start is None:
+                assert end is not None
+                start = end - self._interval
+            elif end is None:
+                end = start + self._interval
+            if end < start:
+                raise _Problem("time_to: before time_from")
+            return start, end, end, True
+        return None, None, received_at, False
+
+    def _reading(
+        self,
+        ctx: Any,
+        device: str,
+        seq: int | None,
+        gap: bool,
+        received_at: datetime,
+        idx: int | None,
+        result: MapResult,
+    ) -> Reading | None:
+        cfg = self.config
+        # measurement
+        if self._measurement_expr is None:
+            m: str = cfg.measurement
+        else:
+            raw_m = self._measurement_expr.search(ctx)
+            if raw_m not in _MEASUREMENTS:
+                raise _Problem(
+                    f"measurement_expr: yielded {safe_repr(raw_m)}, not one of "
+                    "crossing, occupancy, devices, density"
+                )
+            m = raw_m
+        # place
+        line = cfg.line
+        zone = cfg.zone
+        if self._line_expr is not None:
+            line = self._place(self._line_expr, "line_expr", ctx, self._lines)
+            if line is None:
+                return None
+        if self._zone_expr is not None:
+            zone = self._place(self._zone_expr, "zone_expr", ctx, self._zones)
+            if zone is None:
+                return None
+        if m == "crossing" and line is None:
+            raise _Problem("a crossing needs a line: set `line` or `line_expr`")
+        if m != "crossing" and zone is None and line is None:
+            raise _Problem(f"a {m} reading needs a zone: set `zone` or `zone_expr`")
+        reading = Reading(cast(MeasurementName, m), line=line, zone=zone)
+        # values
+        if m == "crossing":
+            if self._in is None and self._out is None:
+                raise _Problem("a crossing needs `in` and/or `out`")
+            if self._in is not None:
+                reading.in_ = round(self._number(self._in, "in", ctx))
+            if self._out is not None:
+                reading.out = round(self._number(self._out, "out", ctx))
+        elif m == "density":
+            if self._value is None:
+                raise _Problem("a density reading needs `value`")
+            reading.value = float(self._number(self._value, "value", ctx))
+        else:
+            if self._count is None:
+                raise _Problem(f"a {m} reading needs `count`")
+            n = self._number(self._count, "count", ctx)
+            reading.count = float(round(n)) if m == "devices" else float(n)
+        # time
+        start, end, instant, device_time = self._times(ctx, received_at)
+        stream = (device, m, line if m == "crossing" else (zone or line))
+        reasons: list[QualityReason] = []
+        if gap:
+            reasons.append(QualityReason.SEQUENCE_GAP)
+        raw_totals: tuple[int, ...] = ()
+        if cfg.cumulative and m in _INTERVAL:
+            raw_totals = (reading.in_, reading.out) if m == "crossing" else (int(reading.count),)
+            marker = None if self._reset_marker is None else self._reset_marker.search(ctx)
+            prev = self._totals.get(stream)
+            self._totals[stream] = _Totals(marker, raw_totals, instant)
+            if prev is None:
+                self._bound(self._totals)
+                result.baseline += 1
+                return None
+            if device_time and prev.at == instant and prev.values == raw_totals:
+                result.repeats += 1  # the same totals at the same device time: a replay
+                return None
+            reset = (marker != prev.marker) or any(
+                a < b for a, b in zip(raw_totals, prev.values, strict=True)
+            )
+            deltas = (
+                raw_totals
+                if reset
+                else tuple(a - b for a, b in zip(raw_totals, prev.values, strict=True))
+            )
+            if reset:
+                reasons.append(QualityReason.COUNTER_RESET)
+            if m == "crossing":
+                reading.in_, reading.out = deltas
+            else:
+                reading.count = float(deltas[0])
+            if start is None:
+                start = prev.at if prev.at < instant else instant - self._interval
+                end = instant
+        if m in _INTERVAL:
+            if start is None or end is None:
+                if cfg.time_is == "start" and device_time:
+                    start, end = instant, instant + self._interval
+                else:
+                    start, end = instant - self._interval, instant
+            reading.observed_from, reading.observed_to = start, end
+        else:
+            reading.observed_at = end if end is not None else instant
+        # plausibility
+        level = (
+            float(reading.in_ + reading.out)
+            if m == "crossing"
+            else (reading.value if m == "density" else reading.count)
+        )
+        if (
+            cfg.max_count is not None
+            and (max(reading.in_, reading.out) if m == "crossing" else level) > cfg.max_count
+        ):
+            reasons.append(QualityReason.ABOVE_MAXIMUM)
+        if cfg.max_jump is not None:
+            before = self._last_value.get(stream)
+            if before is not None and abs(level - before) > cfg.max_jump:
+                reasons.append(QualityReason.IMPLAUSIBLE_JUMP)
+            self._last_value[stream] = level
+            self._bound(self._last_value)
+        if reasons:
+            reading.reasons = tuple(reasons)
+            if _SUSPECT.intersection(reasons):
+                reading.quality = Quality.SUSPECT
+            elif QualityReason.COUNTER_RESET in reasons:
+                reading.quality = Quality.ESTIMATED
+        # identity
+        reading.sequence = seq
+        if self._key is not None:
+            raw_key = self._key.search(ctx)
+            if raw_key is None or isinstance(raw_key, dict | list | bool):
+                raise _Problem(
+                    f"key: expression {self._key.text!r} yielded "
+                    f"{'nothing' if raw_key is None else 'a structure'}"
+                )
+            reading.key = str(raw_key)
+        else:
+            parts: list[str] = []
+            if seq is not None:
+                parts.append(str(seq))
+            if device_time:
+                parts.append((reading.observed_to or instant).isoformat())
+                if seq is None:
+                    if raw_totals:
+                        parts.append(",".join(map(str, raw_totals)))
+                    elif m == "crossing":
+                        parts.append(f"{reading.in_},{reading.out}")
+                    else:
+                        parts.append(str(reading.value if m == "density" else reading.count))
+            if parts and idx is not None:
+                parts.append(f"#{idx}")
+            reading.key = "/".join(parts) if parts else None
+        if self._extras:
+            reading.extras = self._extra_values(ctx, result)
+        return reading
+
+    def _extra_values(self, ctx: Any, result: MapResult) -> dict[str, Any] | None:
+        out: dict[str, Any] = {}
+        for name, expr in self._extras:
+            value = expr.search(ctx)
+            if value is None:
+                continue
+            found = find_identifier(value)
+            if found is not None:
+                result.problems.append(
+                    f"extras.{name}: looks like a {found}; not copied (remove it from extras, "
+                    "or drop the field with drop_fields)"
+                )
+                continue
+            out[name] = value
+        return out or None
