@@ -346,6 +346,11 @@ class Source(ABC, Generic[ConfigT]):
     async def run(self) -> None:
         """Read the device and ``await self.ctx.emit(...)`` events until cancelled."""
 
+    def status(self) -> Mapping[str, Any]:
+        """Plugin-specific counters (ignored, duplicates, gaps...) for ``hub status``,
+        ``/healthz`` and ``/metrics``. Numbers only; never identifiers."""
+        return {}
+
 
 class Sink(ABC, Generic[ConfigT]):
     """An output. Subclass with ``kind``, ``config_model`` and ``write()``."""

@@ -23,6 +23,7 @@ from hub.core.config import (
     preliminary_plugin_settings,
     read_toml,
 )
+from hub.core.conformance_cli import add_conformance_parser
 from hub.core.plugins import Registry, load_plugins
 from hub.core.samples import sample_for
 from hub.errors import ConfigError, HubError, PluginError
@@ -245,6 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--data-dir", default="data", help="the hub's data_dir (without FILE)")
     st.add_argument("--json", action="store_true")
     st.set_defaults(func=cmd_status)
+
+    add_conformance_parser(sub)
     return p
 
 

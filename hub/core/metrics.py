@@ -56,7 +56,16 @@ class HubCollector(Collector):
             src_up.add_metric([*lbl, s["state"]], 1.0 if s["state"] == "running" else 0.0)
             if s["last_event_age_s"] is not None:
                 src_age.add_metric(lbl, s["last_event_age_s"])
-        yield from (src_in, src_err, src_bad, src_dl, src_up, src_age)
+        detail = CounterMetricFamily(
+            "crowdhub_source_detail",
+            "Plugin-specific source counters (ignored, duplicates...)",
+            labels=["source", "kind", "counter"],
+        )
+        for sid, s in status["sources"].items():
+            for name, value in s.get("detail", {}).items():
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    detail.add_metric([sid, s["kind"], name], value)
+        yield from (src_in, src_err, src_bad, src_dl, src_up, src_age, detail)
 
         out = CounterMetricFamily(
             "crowdhub_sink_events", "Events delivered to an output", labels=["sink", "kind"]

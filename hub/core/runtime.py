@@ -186,6 +186,7 @@ class Hub:
                 if c.last_event_monotonic is None
                 else round(now - c.last_event_monotonic, 3),
                 "last_error": sup.stats.last_error,
+                "detail": _safe_detail(sup),
             }
         sinks = {}
         for r in self.runners:
@@ -319,6 +320,13 @@ class Hub:
             await asyncio.wait_for(r.sink.close(), self.config.hub.shutdown_timeout_s)
         except Exception as err:
             log.error("%s: error while closing: %s", r.label, err)
+
+
+def _safe_detail(sup: SourceSupervisor) -> dict[str, Any]:
+    try:
+        return dict(sup.source.status())
+    except Exception as err:  # a plugin bug must not break status/metrics
+        return {"status_error": type(err).__name__}
 
 
 def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:

@@ -114,3 +114,43 @@ def serial_pty(tmp_path: Path) -> Iterator[PtyDevice]:
         yield device
     finally:
         device.close()
+
+
+# -- MQTT: a real Mosquitto broker on a free loopback port --------------------------------
+
+if TYPE_CHECKING:
+    from hub.testing.mosquitto import Mosquitto
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A running anonymous Mosquitto on ``mosquitto.host:mosquitto.port``; ``restart()``
+    keeps the port. For passwords or TLS build :class:`hub.testing.mosquitto.Mosquitto`
+    with ``users=`` / ``tls=True``. Needs the ``mosquitto`` binary."""
+    from hub.testing.mosquitto import Mosquitto
+
+    with Mosquitto(tmp_path / "mosquitto") as broker:
+        yield broker
+
+
+@pytest.fixture(scope="session")
+def mosquitto_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
+    """One anonymous Mosquitto shared by a whole test session (do not restart it)."""
+    from hub.testing.mosquitto import Mosquitto
+
+    with Mosquitto(tmp_path_factory.mktemp("mosquitto")) as broker:
+        yield broker
+
+
+# -- conformance kit ---------------------------------------------------------------------
+
+from datetime import UTC, datetime  # noqa: E402
+
+from hub.testing.conformance_harness import ManualClock  # noqa: E402
+
+
+@pytest.fixture
+def manual_clock() -> ManualClock:
+    """A :class:`hub.testing.conformance.ManualClock` at 2026-06-01 12:00 UTC: ``sleep`` waits
+    until the test calls ``advance_to`` (unlike ``fake_clock``, whose sleep moves time)."""
+    return ManualClock(datetime(2026, 6, 1, 12, 0, tzinfo=UTC))

@@ -1,0 +1,415 @@
+"""The ``wifi_counter`` source: thin async loops around the sans-io modules.
+
+One class, four paths (``device``/``input`` in the config): Paxcounter over its
+own MQTT client, over The Things Stack v3, over SPI frames on a serial bridge,
+and the Meraki Scanning API pushed over HTTP.
+"""
+
+from __future__ import annotations
+
+__all__ = ["WifiCounterSource"]
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+import hub
+from hub.transports import (
+    HttpIngest,
+    IngestRequest,
+    IngestResponse,
+    MessageTransport,
+    SerialTransport,
+)
+
+from .config import WifiCounterConfig
+from .counting import Cumulative, Plausibility, SequenceTracker
+from .meraki import MerakiCounter, ZoneMapper, secret_matches
+from .protocol import (
+    GpsFix,
+    PaxBattery,
+    PaxCount,
+    PaxReading,
+    PaxStatus,
+    SpiFrameDecoder,
+    decode_base64_body,
+    decode_payload,
+    parse_mqtt_topic,
+)
+from .ttn import decoded_reading, parse_ttn_uplink, ttn_topic
+
+_SUSPECT = frozenset({hub.QualityReason.ABOVE_MAXIMUM, hub.QualityReason.IMPLAUSIBLE_JUMP})
+
+
+@dataclass
+class _Device:
+    """State of one Paxcounter (per TTN device id; one for MQTT/serial)."""
+
+    plausibility: Plausibility
+    seq: SequenceTracker = field(default_factory=SequenceTracker)
+    cumulative: Cumulative = field(default_factory=Cumulative)
+    missed: int = 0
+    gap_pending: bool = False
+    location: GpsFix | None = None
+    last_total_at: datetime | None = None
+    """Cumulative mode: when the previous total was read (the delta starts there)."""
+
+
+class WifiCounterSource(hub.Source[WifiCounterConfig]):
+    """Distinct WiFi/BLE devices per interval from Paxcounters or Meraki access points."""
+
+    kind = "wifi_counter"
+    config_model = WifiCounterConfig
+    description = (
+        "ESP32-Paxcounter (MQTT, The Things Stack v3, SPI frames over serial) and Cisco "
+        "Meraki Scanning API v2/v3 (HTTP push): distinct devices per interval"
+    )
+
+    def __init__(self, config: WifiCounterConfig, ctx: hub.SourceContext) -> None:
+        super().__init__(config, ctx)
+        self._devices: dict[str, _Device] = {}
+        self.duplicates = 0
+        mapper = ZoneMapper(
+            ap_zones=config.ap_zones,
+            tag_zones=config.tag_zones,
+            floor_zones=config.floor_zones,
+            default_zone=config.zone,
+        )
+        self._meraki = MerakiCounter(mapper)
+        self._zone_checks: dict[str, Plausibility] = {}
+        self._unmapped_warned = False
+
+    @classmethod
+    def required_transports(cls, config: Any) -> Sequence[tuple[str, str | None]]:
+        cfg = cast(WifiCounterConfig, config)
+        if cfg.device == "meraki":
+            return [("http", None)]
+        if cfg.input == "serial":
+            return [("serial", None)]
+        return [("mqtt", cfg.broker)]
+
+    async def run(self) -> None:
+        if self.config.device == "meraki":
+            await self._run_meraki()
+        elif self.config.input == "serial":
+            await self._run_serial()
+        elif self.config.input == "ttn":
+            await self._run_ttn()
+        else:
+            await self._run_mqtt()
+
+    # -- paxcounter paths -----------------------------------------------------------------
+    async def _run_mqtt(self) -> None:
+        mqtt = cast(MessageTransport, self.ctx.transport("mqtt", self.config.broker))
+        prefix = self.config.mqtt_prefix.rstrip("/")
+        # '<prefix>/+' does not match the bare '<prefix>' topic (the client name)
+        async with mqtt.subscribe([f"{prefix}/+"], qos=self.config.qos) as messages:
+            self.ctx.set_available()
+            async for msg in messages:
+                try:
+                    port = parse_mqtt_topic(msg.topic, prefix)
+                    if port is None:
+                        continue
+                    raw = decode_base64_body(msg.payload)
+                    reading = decode_payload(port, raw, self.config.encoding)
+                except hub.MalformedInput as err:
+                    self.ctx.malformed(str(err))
+                    continue
+                now = self.ctx.clock.now()
+                # no sequence number on this path: a redelivered message (QoS 1 duplicate,
+                # retained replay) within the same send cycle gets the same event id
+                window = int(now.timestamp() // self.config.cycle_s)
+                key = f"paxout|{port}|{raw.hex()}|{window}"
+                await self._handle(reading, self._device(""), now, "mqtt", key=key)
+
+    async def _run_ttn(self) -> None:
+        cfg = self.config
+        topic = cfg.ttn_topic or ttn_topic(
+            cfg.ttn_application or "", cfg.ttn_tenant or None, cfg.ttn_device
+        )
+        mqtt = cast(MessageTransport, self.ctx.transport("mqtt", cfg.broker))
+        async with mqtt.subscribe([topic], qos=cfg.qos) as messages:
+            self.ctx.set_available()
+            async for msg in messages:
+                try:
+                    await self._ttn_message(msg.topic, msg.payload)
+                except hub.MalformedInput as err:
+                    self.ctx.malformed(str(err))
+
+    async def _ttn_message(self, topic: str, body: bytes) -> None:
+        up = parse_ttn_uplink(body, topic)
+        name = up.device_id or ""
+        dev = self._device(name)
+        stamp = up.received_at.isoformat() if up.received_at else ""
+        verdict = dev.seq.observe(up.f_cnt, f"{stamp}|{up.payload.hex()}")
+        if verdict.verdict == "duplicate":
+            self.duplicates += 1
+            self.ctx.log.debug("%s[%s]: repeated TTN uplink dropped", self.kind, self.ctx.instance)
+            return
+        if verdict.verdict == "gap":
+            dev.missed += verdict.missed
+            dev.gap_pending = True
+        elif verdict.verdict == "restart":
+            self.ctx.log.info(
+                "%s[%s]: TTN frame counter restarted (device rejoined or rebooted)",
+                self.kind,
+                self.ctx.instance,
+            )
+        if up.f_port == 0:
+            return  # MAC-only frame: no application payload
+        reading: PaxReading | None = None
+        if self.config.ttn_payload != "frm_payload" and up.decoded is not None:
+            reading = decoded_reading(up.f_port, up.decoded)
+        if reading is None:
+            if self.config.ttn_payload == "decoded":
+                if up.f_port in (1, 2):
+                    raise hub.MalformedInput(
+                        f"TTN uplink on port {up.f_port}: decoded_payload lacks the Paxcounter "
+                        "fields; set the Paxcounter payload formatter or ttn_payload='auto'"
+                    )
+                return
+            reading = decode_payload(up.f_port, up.payload, self.config.encoding)
+        t = up.received_at or self.ctx.clock.now()
+        await self._handle(
+            reading, dev, t, "mqtt", sequence=up.f_cnt, key=f"{name}|{up.f_cnt}|{stamp}"
+        )
+
+    async def _run_serial(self) -> None:
+        assert self.config.serial is not None  # checked by the config model
+        serial = cast(SerialTransport, self.ctx.transport("serial"))
+        decoder = SpiFrameDecoder(self.config.spi_crc)
+        dev = self._device("")
+        async with serial.open(self.config.serial) as port:
+            self.ctx.set_available()
+            while True:
+                data = await port.read()
+                for item in decoder.feed(data):
+                    if isinstance(item, hub.MalformedInput):
+                        self.ctx.malformed(str(item))
+                        continue
+                    try:
+                        reading = decode_payload(item.port, item.payload, self.config.encoding)
+                    except hub.MalformedInput as err:
+                        self.ctx.malformed(str(err))
+                        continue
+                    await self._handle(reading, dev, self.ctx.clock.now(), "serial")
+
+    def _device(self, name: str) -> _Device:
+        dev = self._devices.get(name)
+        if dev is None:
+            dev = _Device(Plausibility(self.config.max_count, self.config.max_jump))
+            self._devices[name] = dev
+        return dev
+
+    async def _handle(
+        self,
+        reading: PaxReading | None,
+        dev: _Device,
+        t: datetime,
+        transport: str,
+        *,
+        sequence: int | None = None,
+        key: str | None = None,
+    ) -> None:
+        if reading is None:
+            return  # a port without a count (config, button, sensors)
+        if isinstance(reading, GpsFix):
+            dev.location = reading
+            return
+        if isinstance(reading, PaxStatus | PaxBattery):
+            await self._emit_status(reading, t, transport, sequence, key)
+            return
+        await self._emit_count(reading, dev, t, transport, sequence, key)
+
+    async def _emit_count(
+        self,
+        reading: PaxCount,
+        dev: _Device,
+        t: datetime,
+        transport: str,
+        sequence: int | None,
+        key: str | None,
+    ) -> None:
+        cfg = self.config
+        wifi, ble = reading.wifi, reading.ble
+        reasons: list[hub.QualityReason] = []
+        extras: dict[str, Any] = {}
+        start = t - timedelta(seconds=cfg.cycle_s)
+        if cfg.counter_mode == "cumulative":
+            delta = dev.cumulative.update(wifi, ble)
+            previous, dev.last_total_at = dev.last_total_at, t
+            if delta is None:
+                return  # first total: baseline only
+            wifi, ble, reset = delta
+            if reset:
+                reasons.append(hub.QualityReason.COUNTER_RESET)
+            elif previous is not None and previous < t:
+                start = previous  # a delta spans every cycle since the last total read
+        count = wifi + (ble or 0)
+        reasons += dev.plausibility.check(count)
+        if dev.gap_pending:
+            reasons.append(hub.QualityReason.SEQUENCE_GAP)
+            extras["missed_frames"] = dev.missed
+            dev.gap_pending = False
+            dev.missed = 0
+        if reading.pm10 is not None:
+            extras["pm10"] = reading.pm10
+            extras["pm25"] = reading.pm25
+        fix = reading.gps or dev.location
+        if cfg.include_device_location and fix is not None:
+            extras.update(device_latitude=fix.latitude, device_longitude=fix.longitude)
+            if fix.altitude_m is not None:
+                extras.update(
+                    device_altitude_m=fix.altitude_m, gps_sats=fix.sats, gps_hdop=fix.hdop
+                )
+        if _SUSPECT.intersection(reasons):
+            quality = hub.Quality.SUSPECT
+        elif hub.QualityReason.COUNTER_RESET in reasons:
+            quality = hub.Quality.ESTIMATED
+        else:
+            quality = hub.Quality.OK
+        if not reading.split_known:
+            measurement = hub.Devices(count=count)
+        else:
+            measurement = hub.Devices(count=count, wifi=wifi, ble=ble)
+        event = self.ctx.event(
+            measurement,
+            key=key,
+            observed_from=start,
+            observed_to=t,
+            zone=cfg.zone,
+            line=cfg.line,
+            quality=quality,
+            quality_reasons=reasons,
+            sequence=sequence,
+            extras=extras or None,
+            transport=transport,
+        )
+        await self.ctx.emit(event)
+
+    async def _emit_status(
+        self,
+        reading: PaxStatus | PaxBattery,
+        t: datetime,
+        transport: str,
+        sequence: int | None,
+        key: str | None,
+    ) -> None:
+        if isinstance(reading, PaxBattery):
+            status = hub.Status(battery_mv=reading.voltage_mv or None)
+        else:
+            status = hub.Status(
+                battery_mv=reading.voltage_mv or None,  # 0: no battery probe
+                uptime_s=reading.uptime_s,
+                temperature_c=float(reading.cputemp_c),
+                free_memory_bytes=reading.free_memory_bytes,
+                restarts=reading.restarts,
+                reset_reason=reading.reset_reason,
+                detail="uptime read as the vendor codec does (upper word)"
+                if reading.uptime_quirk
+                else None,
+            )
+        await self.ctx.emit(
+            self.ctx.event(
+                status,
+                key=key,
+                observed_at=t,
+                zone=self.config.zone,
+                line=self.config.line,
+                sequence=sequence,
+                transport=transport,
+            )
+        )
+
+    # -- meraki ---------------------------------------------------------------------------
+    async def _run_meraki(self) -> None:
+        if self.config.secret is None or not self.config.secret.get_secret_value():
+            raise hub.AuthenticationFailed(
+                f"{self.kind}[{self.ctx.instance}]: 'secret' is empty; set it to the shared "
+                "secret of the Meraki dashboard (e.g. export MERAKI_SECRET)"
+            )
+        http = cast(HttpIngest, self.ctx.transport("http"))
+        http.add_route(
+            self.ctx.instance,
+            self._meraki_request,
+            auth=self.config.auth,
+            content_types=("application/json",),
+            max_body_bytes=self.config.max_body_bytes,
+            unauthenticated_get=True,
+        )
+        try:
+            self.ctx.set_available()
+            interval = self.config.interval_s
+            clock = self.ctx.clock
+            while True:
+                now = clock.now().timestamp()
+                start = math.floor(now / interval) * interval
+                await clock.sleep(max(0.0, start + interval - now))
+                await self.close_interval(
+                    datetime.fromtimestamp(start, UTC),
+                    datetime.fromtimestamp(start + interval, UTC),
+                )
+        finally:
+            http.remove_route(self.ctx.instance)
+
+    async def close_interval(self, start: datetime, end: datetime) -> None:
+        """Emit the distinct-device counts of [start, end) per zone; forget every digest."""
+        had_posts = self._meraki.posts > 0
+        counts = self._meraki.close(self._meraki.mapper.zones)
+        self._unmapped_warned = False
+        if not had_posts:
+            return  # no data is not zero people
+        for c in counts:
+            check = self._zone_checks.setdefault(
+                c.zone, Plausibility(self.config.max_count, self.config.max_jump)
+            )
+            reasons = check.check(c.count)
+            await self.ctx.emit(
+                self.ctx.event(
+                    hub.Devices(count=c.count, wifi=c.wifi, ble=c.ble),
+                    key=start.isoformat(),
+                    observed_from=start,
+                    observed_to=end,
+                    zone=c.zone,
+                    quality=hub.Quality.SUSPECT if reasons else hub.Quality.OK,
+                    quality_reasons=reasons,
+                    transport="http",
+                )
+            )
+
+    async def _meraki_request(self, req: IngestRequest) -> IngestResponse | None:
+        if req.method == "GET":
+            return IngestResponse(200, self.config.validator or "", "text/plain")
+        try:
+            body = req.json()
+        except hub.MalformedInput as err:
+            self.ctx.malformed(f"meraki: {err}")
+            raise
+        secret = self.config.secret.get_secret_value() if self.config.secret else ""
+        if not isinstance(body, dict) or not secret_matches(body.get("secret"), secret):
+            self.ctx.malformed(
+                "meraki: POST with a wrong or missing 'secret' answered 403; the secret in "
+                "the Meraki dashboard must equal this source's 'secret'"
+            )
+            return IngestResponse(403, "secret does not match", "text/plain")
+        try:
+            result = self._meraki.add(body)
+        except hub.MalformedInput as err:
+            self.ctx.malformed(str(err))
+            raise
+        if result.invalid:
+            self.ctx.malformed(
+                f"meraki: {result.invalid} observations without a valid clientMac skipped"
+            )
+        if result.unmapped and not self._unmapped_warned:
+            self._unmapped_warned = True
+            self.ctx.log.warning(
+                "%s[%s]: %d observations from access points without a zone mapping were "
+                "dropped; map them with ap_zones, tag_zones, floor_zones or a default 'zone'",
+                self.kind,
+                self.ctx.instance,
+                result.unmapped,
+            )
+        return IngestResponse(200, b"", "text/plain")
