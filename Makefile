@@ -42,7 +42,9 @@ unit: env mosquitto
 test: lint typecheck unit
 
 bench: env mosquitto
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
 	$(BIN)/python bench/mqtt_bench.py
+	$(BIN)/python bench/client_bench.py
 
 clean:
 	rm -rf $(VENV) demo-data .pytest_cache .mypy_cache .ruff_cache

@@ -1,7 +1,7 @@
 """The crowdhub exception tree.
 
 Plugins raise these; the core catches, logs and decides (retry, disable, stop).
-Library exceptions (pyserial, aiomqtt, aiohttp, OSError) are translated at the
+Library exceptions (pyserial, aiohttp, socket and TLS errors) are translated at the
 transport boundary with ``raise DeviceUnavailable(...) from err``, so a plugin
 never has to know which library sits underneath.
 

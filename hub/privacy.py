@@ -77,6 +77,33 @@ def classify_text(text: str) -> str | None:
     return None
 
 
+def _cached(text: str) -> str | None:
+    cache = _id_cache
+    try:
+        return cache[text]
+    except KeyError:
+        if len(cache) > 4096:
+            cache.clear()
+        kind = cache[text] = classify_text(text)
+        return kind
+
+
+def _any_identifier(value: Any) -> bool:
+    """Fast yes/no over a JSON-like tree; paths are only built when this says yes."""
+    if isinstance(value, str):
+        return classify_text(value) is not None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if _cached(str(k)) is not None:
+                return True
+            if not isinstance(v, int | float) and _any_identifier(v):
+                return True
+        return False
+    if isinstance(value, list | tuple):
+        return any(_any_identifier(v) for v in value)
+    return False
+
+
 def _walk(value: Any, path: str, out: list[tuple[str, str]]) -> None:
     if isinstance(value, str):
         kind = classify_text(value)
@@ -84,7 +111,7 @@ def _walk(value: Any, path: str, out: list[tuple[str, str]]) -> None:
             out.append((path, kind))
     elif isinstance(value, dict):
         for k, v in value.items():
-            kind = classify_text(str(k))
+            kind = _cached(str(k))  # keys are a vocabulary: they repeat
             if kind:
                 out.append((f"{path}.<key>", kind))
             _walk(v, f"{path}.{k}" if path else str(k), out)
@@ -93,20 +120,61 @@ def _walk(value: Any, path: str, out: list[tuple[str, str]]) -> None:
             _walk(v, f"{path}[{i}]", out)
 
 
+# How each Event field is scanned. Every field must be in exactly one group (checked on
+# first use), so a new text field cannot slip past the scan unnoticed.
+_ID_FIELDS = ("source", "kind", "site", "zone", "line")  # short ids: results cached
+_MODEL_FIELDS = ("measurement",)  # str attributes of the nested model
+_TREE_FIELDS = ("extras",)  # walked recursively, keys and values
+_NOT_TEXT = frozenset(
+    {
+        "observed_at",
+        "observed_from",
+        "observed_to",
+        "received_at",
+        "quality",
+        "quality_reasons",
+        "sequence",
+    }
+)  # datetimes, enums, ints
+_LITERAL_ATTRS = frozenset({"type", "unit", "state"})  # fixed vocabularies in measurements
+_id_cache: dict[str, str | None] = {}
+_checked_fields = False
+
+
+def _check_field_groups(event: Event) -> None:
+    global _checked_fields
+    known = {*_ID_FIELDS, *_MODEL_FIELDS, *_TREE_FIELDS, *_NOT_TEXT, *_SKIP}
+    unknown = set(type(event).model_fields) - known
+    if unknown:
+        raise RuntimeError(f"hub.privacy does not know how to scan Event fields {unknown}")
+    _checked_fields = True
+
+
 def find_identifiers(event: Event) -> list[tuple[str, str]]:
-    """Every ``(field path, identifier kind)`` found in the event's text values."""
+    """Every ``(field path, identifier kind)`` found in the event's text values.
+
+    Cheap enough for the per-event path: ids repeat and their verdicts are cached,
+    fixed vocabularies (enums, literals) and numbers are not scanned.
+    """
+    if not _checked_fields:
+        _check_field_groups(event)
     out: list[tuple[str, str]] = []
-    for name in type(event).model_fields:
-        if name in _SKIP:
-            continue
+    for name in _ID_FIELDS:
         value = getattr(event, name)
-        if value is None or isinstance(value, int | float):
-            continue
-        if hasattr(value, "model_dump"):
-            value = value.model_dump(mode="json")
-        elif not isinstance(value, str | dict | list | tuple):
-            continue
-        _walk(value, name, out)
+        if value is not None:
+            kind = _cached(value)
+            if kind:
+                out.append((name, kind))
+    for name in _MODEL_FIELDS:
+        for attr, value in getattr(event, name).__dict__.items():
+            if isinstance(value, str) and attr not in _LITERAL_ATTRS:
+                kind = classify_text(value)
+                if kind:
+                    out.append((f"{name}.{attr}", kind))
+    for name in _TREE_FIELDS:
+        value = getattr(event, name)
+        if value and _any_identifier(value):
+            _walk(value, name, out)
     return out
 
 

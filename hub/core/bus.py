@@ -35,6 +35,8 @@ class SinkQueue(Protocol):
 
     async def wait_nonempty(self) -> None: ...
 
+    def wake(self) -> None: ...
+
     def peek_batch(self, n: int) -> list[Event]: ...
 
     def ack(self, n: int) -> None: ...
@@ -61,9 +63,13 @@ class MemoryQueue:
         self._nonempty.set()
 
     async def wait_nonempty(self) -> None:
-        while not self._items:
+        """Return when an event is queued, or when :meth:`wake` is called."""
+        if not self._items:
             self._nonempty.clear()
             await self._nonempty.wait()
+
+    def wake(self) -> None:
+        self._nonempty.set()
 
     def peek_batch(self, n: int) -> list[Event]:
         items = self._items
@@ -100,7 +106,6 @@ class SinkRunner:
         self.queue: SinkQueue = MemoryQueue(config.queue_size)
         self.stats = SinkStats()
         self._closing = False
-        self._wake = asyncio.Event()
         types = config.measurements
         self._accepts: frozenset[str] | None = frozenset(types) if types else None
 
@@ -113,7 +118,7 @@ class SinkRunner:
     def close_input(self) -> None:
         """No more events will come: write what is queued, then return from ``run``."""
         self._closing = True
-        self._wake.set()
+        self.queue.wake()
 
     async def run(self) -> None:
         cfg = self.config
@@ -124,13 +129,7 @@ class SinkRunner:
             if not len(self.queue):
                 if self._closing:
                     return
-                waiter = asyncio.ensure_future(self.queue.wait_nonempty())
-                wake = asyncio.ensure_future(self._wake.wait())
-                try:
-                    await asyncio.wait({waiter, wake}, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    waiter.cancel()
-                    wake.cancel()
+                await self.queue.wait_nonempty()
                 continue
             linger = cfg.linger_s
             if linger and len(self.queue) < cfg.batch_size and not self._closing:

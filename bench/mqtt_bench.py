@@ -1,0 +1,362 @@
+"""The hub's MQTT path against a broker-only baseline, measured in the same run.
+
+    .venv/bin/python bench/mqtt_bench.py                 # ~1 min, prints a table
+    .venv/bin/python bench/mqtt_bench.py --n 200000 --steady-s 20 --json out.json
+
+Flow (see README.md): a publisher process sends N crowd-counter JSON readings
+(50 sensors, 5 zones) to ``sensors/<id>/raw`` on a private Mosquitto; the hub
+(``hub run``: ``generic_json`` source over the MQTT transport, full event
+validation, ``mqtt`` sink) republishes normalised events to
+``hub/events/<zone>``; a subscriber process counts them and takes the latency
+from the send timestamp carried in the payload (``extras.generic_json.ts``).
+The baseline is publisher -> broker -> subscriber with no hub. Publisher and
+subscriber speak raw MQTT 3.1.1 on blocking sockets (``wire.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import wire
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+SENSORS, ZONES = 50, 5
+PAYLOAD = '{"sensor":"s%02d","zone":"z%d","seq":%d,"count":%d,"battery":3712,"fw":"2.4.1","ts":%d}'
+TICK = os.sysconf("SC_CLK_TCK")
+BROKER_CONFIG = [
+    # a QoS 1 subscriber slower than the publisher must not lose messages in the broker
+    "max_queued_messages 0",
+    # Mosquitto leaves Nagle on for its clients: ~8 ms p50 on 600-byte events at 1,000/s
+    "set_tcp_nodelay true",
+]
+
+
+# -- load generators (run as child processes) ---------------------------------------------
+
+
+def publisher(port: int, n: int, qos: int, rate: float) -> dict[str, Any]:
+    sock = wire.connect("127.0.0.1", port, f"bench-pub-{os.getpid()}")
+    topics = [f"sensors/s{i:02d}/raw".encode() for i in range(SENSORS)]
+    reader, unacked, window = wire.Reader(), 0, 2000
+    pid = 0
+
+    def collect(block: bool) -> None:
+        nonlocal unacked
+        sock.setblocking(block)
+        try:
+            data = sock.recv(1 << 16)
+        except BlockingIOError:
+            return
+        finally:
+            sock.setblocking(True)
+        for first, _ in reader.feed(data):
+            if first >> 4 == wire.PUBACK:
+                unacked -= 1
+
+    def message(i: int) -> bytes:
+        nonlocal pid, unacked
+        s = i % SENSORS
+        body = PAYLOAD % (s, s % ZONES, i, i % 97, time.time_ns())
+        if qos:
+            pid = pid % 65535 + 1
+            unacked += 1
+        return wire.publish(topics[s], body.encode(), qos, pid)
+
+    start = time.time_ns()
+    if rate <= 0:  # flood, in chunks of 100
+        i = 0
+        while i < n:
+            chunk = b"".join(message(j) for j in range(i, min(n, i + 100)))
+            i += 100
+            sock.sendall(chunk)
+            if qos:
+                collect(False)
+                while unacked > window:
+                    collect(True)
+    else:
+        for i in range(n):
+            due = start + int(i * 1e9 / rate)
+            delay = (due - time.time_ns()) / 1e9
+            if delay > 0:
+                time.sleep(delay)
+            sock.sendall(message(i))
+            if qos:
+                collect(False)
+    while qos and unacked > 0:
+        collect(True)
+    end = time.time_ns()
+    wire.disconnect(sock)
+    return {"sent": n, "start_ns": start, "end_ns": end}
+
+
+def subscriber(port: int, topic_filter: str, qos: int, n: int, idle_s: float) -> dict[str, Any]:
+    sock = wire.connect("127.0.0.1", port, f"bench-sub-{os.getpid()}")
+    wire.subscribe(sock, [topic_filter], qos)
+    print("ready", flush=True)
+    reader, lat, first_ts, last_recv = wire.Reader(), [], None, 0
+    sock.settimeout(30.0)  # the first message may take a while (hub start)
+    while len(lat) < n:
+        try:
+            data = sock.recv(1 << 20)
+        except TimeoutError:
+            break
+        if not data:
+            break
+        now = time.time_ns()
+        acks = []
+        for first, body in reader.feed(data):
+            if first >> 4 != wire.PUBLISH:
+                continue
+            at = body.find(b'"ts":')
+            if at < 0:
+                continue
+            end = at + 5
+            while body[end] in b"0123456789":
+                end += 1
+            ts = int(body[at + 5 : end])
+            if first_ts is None or ts < first_ts:
+                first_ts = ts
+            lat.append(now - ts)
+            if (first >> 1) & 3:
+                tlen = (body[0] << 8) | body[1]
+                acks.append(wire.puback((body[2 + tlen] << 8) | body[3 + tlen]))
+        if acks:
+            sock.sendall(b"".join(acks))
+        last_recv = now
+        sock.settimeout(idle_s)
+    wire.disconnect(sock)
+    lat.sort()
+
+    def pct(p: float) -> float:
+        return lat[min(len(lat) - 1, int(p * len(lat)))] / 1e6 if lat else float("nan")
+
+    span = (last_recv - first_ts) / 1e9 if lat and first_ts else float("nan")
+    return {
+        "received": len(lat),
+        "rate": len(lat) / span if lat else 0.0,
+        "p50_ms": pct(0.50),
+        "p99_ms": pct(0.99),
+        "max_ms": lat[-1] / 1e6 if lat else float("nan"),
+    }
+
+
+# -- the hub under test ---------------------------------------------------------------------
+
+
+def hub_config(directory: Path, port: int, qos: int, protocol: str) -> Path:
+    zones = "\n".join(f'[[site.zones]]\nid = "z{i}"\narea_m2 = 100.0\n' for i in range(ZONES))
+    text = f"""
+[hub]
+data_dir = "{directory}"
+log_level = "warning"
+
+[site]
+id = "bench"
+{zones}
+[[transports.mqtt]]
+id = "default"
+host = "127.0.0.1"
+port = {port}
+protocol = "{protocol}"
+
+[[sources.generic_json]]
+id = "counters"
+broker = "default"
+topics = ["sensors/+/raw"]
+qos = {qos}
+measurement = "occupancy"
+zone_expr = "zone"
+count = "count"
+device = "sensor"
+extras = ["ts"]
+
+[[sinks.mqtt]]
+id = "events"
+broker = "default"
+topic = "hub/events/{{zone}}"
+qos = {qos}
+"""
+    path = directory / f"hub-qos{qos}.toml"
+    path.write_text(text)
+    return path
+
+
+def cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime (fields 14, 15)
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def wait_for_hub(port: int, proc: subprocess.Popen[bytes], limit_s: float = 60.0) -> None:
+    """Publish a reading every 100 ms until the hub's first event comes back."""
+    sub = wire.connect("127.0.0.1", port, "bench-warmup-sub")
+    wire.subscribe(sub, ["hub/events/#"], 0)
+    pub = wire.connect("127.0.0.1", port, "bench-warmup-pub")
+    sub.settimeout(0.1)
+    reader = wire.Reader()
+    deadline = time.monotonic() + limit_s
+    try:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise SystemExit(f"hub exited with status {proc.returncode}")
+            body = PAYLOAD % (99, 0, 0, 1, time.time_ns())
+            pub.sendall(wire.publish(b"sensors/warmup/raw", body.encode()))
+            try:
+                data = sub.recv(1 << 16)
+            except TimeoutError:
+                continue
+            if any(first >> 4 == wire.PUBLISH for first, _ in reader.feed(data)):
+                return
+        raise SystemExit("the hub did not republish anything within 60 s")
+    finally:
+        wire.disconnect(sub)
+        wire.disconnect(pub)
+
+
+def start_hub(config: Path, port: int, cpu: int | None) -> subprocess.Popen[bytes]:
+    cmd = [PY, "-m", "hub", "run", str(config)]
+    if cpu is not None:
+        cmd = ["taskset", "-c", str(cpu), *cmd]
+    proc = subprocess.Popen(cmd, cwd=config.parent, stdin=subprocess.DEVNULL)
+    wait_for_hub(port, proc)
+    return proc
+
+
+# -- orchestration --------------------------------------------------------------------------
+
+
+def child(args: list[str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [PY, __file__, *args], stdout=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL
+    )
+
+
+def measure(
+    port: int, topic_filter: str, qos: int, n: int, rate: float, hub_pid: int | None
+) -> dict[str, Any]:
+    idle = "3"
+    sub = child(["_sub", str(port), topic_filter, str(qos), str(n), idle])
+    assert sub.stdout is not None
+    if sub.stdout.readline().strip() != "ready":
+        raise SystemExit("subscriber did not start")
+    ticks0 = cpu_ticks(hub_pid) if hub_pid else 0
+    pub = child(["_pub", str(port), str(n), str(qos), str(rate)])
+    out, _ = pub.communicate()
+    sent = json.loads(out)
+    result: dict[str, Any] = json.loads(sub.communicate()[0])
+    result["sent"] = sent["sent"]
+    result["lost"] = sent["sent"] - result["received"]
+    if hub_pid:
+        ticks = cpu_ticks(hub_pid) - ticks0
+        result["hub_cpu_us_per_msg"] = ticks / TICK * 1e6 / max(1, result["received"])
+    return result
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from hub.testing.mosquitto import Mosquitto
+
+    results: dict[str, Any] = {"n": args.n, "steady_rate": 1000, "steady_s": args.steady_s}
+    steady_n = int(1000 * args.steady_s)
+    with (
+        tempfile.TemporaryDirectory(prefix="mqtt-bench-") as tmp,
+        Mosquitto(Path(tmp) / "broker", extra_config=BROKER_CONFIG) as broker,
+    ):
+        port = broker.port
+        for qos in (0, 1):
+            base = measure(port, "sensors/#", qos, args.n, 0, None)
+            cfg = hub_config(Path(tmp), port, qos, args.protocol)
+            hub = start_hub(cfg, port, args.hub_cpu)
+            try:
+                flood = measure(port, "hub/events/#", qos, args.n, 0, hub.pid)
+                steady = base_steady = None
+                if qos == 0:
+                    base_steady = measure(port, "sensors/#", 0, steady_n, 1000, None)
+                    steady = measure(port, "hub/events/#", 0, steady_n, 1000, hub.pid)
+                flood["peak_rss_mb"] = peak_rss_mb(hub.pid)
+            finally:
+                hub.terminate()
+                hub.wait(30)
+            flood["ratio"] = flood["rate"] / base["rate"] if base["rate"] else float("nan")
+            results[f"qos{qos}"] = {"baseline": base, "hub": flood}
+            if steady is not None:
+                results["steady"] = {"baseline": base_steady, "hub": steady}
+            report_progress(qos, base, flood)
+    return results
+
+
+def report_progress(qos: int, base: dict[str, Any], hub: dict[str, Any]) -> None:
+    print(
+        f"QoS {qos}: baseline {base['rate']:,.0f} msg/s, hub {hub['rate']:,.0f} msg/s "
+        f"(ratio {hub['ratio']:.3f}), lost {hub['lost']}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def table(r: dict[str, Any]) -> str:
+    rows = ["| path | QoS | msg/s | hub/baseline | p50 ms | p99 ms | lost | hub CPU µs/msg |"]
+    rows.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for qos in (0, 1):
+        for name in ("baseline", "hub"):
+            m = r[f"qos{qos}"][name]
+            ratio = f"{m['ratio']:.3f}" if name == "hub" else "1"
+            cpu = f"{m['hub_cpu_us_per_msg']:.1f}" if name == "hub" else "n/a"
+            rows.append(
+                f"| {name} flood | {qos} | {m['rate']:,.0f} | {ratio} | {m['p50_ms']:.2f} | "
+                f"{m['p99_ms']:.2f} | {m['lost']} | {cpu} |"
+            )
+    for name in ("baseline", "hub"):
+        m = r["steady"][name]
+        cpu = f"{m['hub_cpu_us_per_msg']:.1f}" if name == "hub" else "n/a"
+        rows.append(
+            f"| {name} steady 1,000 msg/s | 0 | {m['rate']:,.0f} | | {m['p50_ms']:.2f} | "
+            f"{m['p99_ms']:.2f} | {m['lost']} | {cpu} |"
+        )
+    rows.append(f"\nhub peak RSS: {r['qos0']['hub']['peak_rss_mb']:.0f} MB (QoS 0 run)")
+    return "\n".join(rows)
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "_pub":
+        port, n, qos, rate = sys.argv[2:6]
+        print(json.dumps(publisher(int(port), int(n), int(qos), float(rate))))
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "_sub":
+        port, filt, qos, n, idle = sys.argv[2:7]
+        print(json.dumps(subscriber(int(port), filt, int(qos), int(n), float(idle))))
+        return
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--n", type=int, default=50_000, help="messages per flood (default 50,000)")
+    p.add_argument("--steady-s", type=float, default=5.0, help="seconds at 1,000 msg/s")
+    p.add_argument("--protocol", choices=["3.1.1", "5"], default="3.1.1", help="hub's MQTT")
+    p.add_argument("--hub-cpu", type=int, default=None, help="pin the hub to this CPU")
+    p.add_argument("--json", type=Path, help="also write the raw results here")
+    args = p.parse_args()
+    if not Path("/proc/self/stat").exists():
+        raise SystemExit("needs Linux /proc for CPU accounting")
+    started = time.monotonic()
+    results = run(args)
+    results["wall_s"] = round(time.monotonic() - started, 1)
+    print(table(results))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
