@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 import hashlib
-import uuid
+import os
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
@@ -277,7 +277,7 @@ def event_id_for(
 ) -> str:
     """The deterministic event id for ``key`` (random when ``key`` is None)."""
     if key is None:
-        return uuid.uuid4().hex
+        return os.urandom(16).hex()
     raw = f"{source}\x1f{measurement}\x1f{place or ''}\x1f{key}".encode()
     return hashlib.blake2b(raw, digest_size=16).hexdigest()
 

@@ -56,6 +56,7 @@ from hub.events import (
     Quality,
     QualityReason,
     Status,
+    event_id_for,
 )
 from hub.site import ID_PATTERN, Site
 
@@ -190,12 +191,12 @@ class SourceContext:
         prov = self.provenance
         if transport is not None and transport != prov.transport:
             prov = prov.model_copy(update={"transport": transport})
-        return Event.create(
+        return Event(
+            event_id=event_id_for(self.instance, measurement.type, key, line or zone),
             source=self.instance,
             kind=self.kind,
             measurement=measurement,
             provenance=prov,
-            key=key,
             received_at=self.clock.now(),
             site=self.site.id,
             zone=zone,
