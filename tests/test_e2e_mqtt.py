@@ -179,13 +179,13 @@ async def test_broker_restart_mid_stream_hub_keeps_delivering(tmp_path: Path) ->
         cfg = write_config(tmp_path / "hub", broker.port, "sensors/+/raw", http_port)
         with hub_process(cfg) as proc:
             async with publisher(broker) as pub:
-                seq = await until_flowing(pub, tmp_path / "hub", 1000)
+                await until_flowing(pub, tmp_path / "hub", 1000)
                 for i in range(50):
                     await publish(pub, i)
                 await wait_until(lambda: set(range(50)) <= set(seqs(tmp_path / "hub")))
 
                 broker.restart()  # same port: every client sees its connection drop
-                seq = await until_flowing(pub, tmp_path / "hub", 2000)
+                await until_flowing(pub, tmp_path / "hub", 2000)
                 for i in range(100, 150):
                     await publish(pub, i)
                 await wait_until(lambda: set(range(100, 150)) <= set(seqs(tmp_path / "hub")))
