@@ -203,6 +203,13 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def wait_for_hub(port: int, proc: subprocess.Popen[bytes], limit_s: float = 60.0) -> None:
     """Publish a reading every 100 ms until the hub's first event comes back."""
     sub = wire.connect("127.0.0.1", port, "bench-warmup-sub")
@@ -283,11 +290,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             cfg = hub_config(Path(tmp), port, qos, args.protocol)
             hub = start_hub(cfg, port, args.hub_cpu)
             try:
+                rss = [rss_mb(hub.pid)]  # after warm-up
                 flood = measure(port, "hub/events/#", qos, args.n, 0, hub.pid)
+                rss.append(rss_mb(hub.pid))
                 steady = base_steady = None
                 if qos == 0:
                     base_steady = measure(port, "sensors/#", 0, steady_n, 1000, None)
                     steady = measure(port, "hub/events/#", 0, steady_n, 1000, hub.pid)
+                    # a second flood of the same size: memory must stay flat, not grow
+                    measure(port, "hub/events/#", 0, args.n, 0, hub.pid)
+                    rss.append(rss_mb(hub.pid))
+                flood["rss_mb"] = rss
                 flood["peak_rss_mb"] = peak_rss_mb(hub.pid)
             finally:
                 hub.terminate()
@@ -328,7 +341,12 @@ def table(r: dict[str, Any]) -> str:
             f"| {name} steady 1,000 msg/s | 0 | {m['rate']:,.0f} | | {m['p50_ms']:.2f} | "
             f"{m['p99_ms']:.2f} | {m['lost']} | {cpu} |"
         )
-    rows.append(f"\nhub peak RSS: {r['qos0']['hub']['peak_rss_mb']:.0f} MB (QoS 0 run)")
+    rss = r["qos0"]["hub"]["rss_mb"]
+    rows.append(
+        f"\nhub RSS (QoS 0 run): {rss[0]:.0f} MB after warm-up, {rss[1]:.0f} MB after the "
+        f"first flood, {rss[2]:.0f} MB after the steady run and a second flood; "
+        f"peak {r['qos0']['hub']['peak_rss_mb']:.0f} MB"
+    )
     return "\n".join(rows)
 
 
