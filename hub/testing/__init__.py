@@ -1,13 +1,15 @@
 """Public test helpers for plugin authors (shipped in the wheel, used by our own tests).
 
-* :class:`FakeClock`: a clock tests move by hand.
+* :class:`FakeClock`: a clock whose ``sleep`` moves time forward at once (for sources
+  that sleep between readings); :class:`ManualClock`: a clock that moves only when the
+  test advances it (for sources that aggregate over intervals).
 * :class:`EventCollector` + :func:`source_context`: run a source outside the hub
   and look at what it emitted, with the hub's privacy rule applied.
 """
 
 from __future__ import annotations
 
-__all__ = ["EventCollector", "FakeClock", "sink_context", "source_context"]
+__all__ = ["EventCollector", "FakeClock", "ManualClock", "sink_context", "source_context"]
 
 import asyncio
 import logging
@@ -19,6 +21,7 @@ from hub.events import Event
 from hub.plugin import SinkContext, SourceContext, Transport
 from hub.privacy import check_event
 from hub.site import Site
+from hub.testing.conformance_harness import ManualClock
 
 
 class FakeClock:

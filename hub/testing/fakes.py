@@ -141,10 +141,14 @@ class _FakePort:
         self._settings = settings
 
     async def read(self, max_bytes: int = 4096) -> bytes:
-        item = await self._owner._incoming.get()
-        if item is None:
-            raise DeviceUnavailable(f"serial port {self._settings.port}: device unplugged")
-        return item[:max_bytes]
+        owner = self._owner
+        if not owner._pending:
+            item = await owner._incoming.get()
+            if item is None:
+                raise DeviceUnavailable(f"serial port {self._settings.port}: device unplugged")
+            owner._pending = item
+        data, owner._pending = owner._pending[:max_bytes], owner._pending[max_bytes:]
+        return data
 
     async def write(self, data: bytes) -> None:
         self._owner.written.append(bytes(data))
@@ -161,6 +165,7 @@ class FakeSerialTransport(Transport[TransportConfig]):
     def __init__(self) -> None:
         super().__init__(TransportConfig(), _ctx("serial"))
         self._incoming: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._pending = b""  # the rest of a chunk longer than one read
         self.written: list[bytes] = []
         self.wrote = asyncio.Event()
         self.opened = asyncio.Event()

@@ -18,7 +18,7 @@ __all__ = [
     "worst_quality",
 ]
 
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -93,22 +93,35 @@ SequenceResult = Literal["first", "ok", "gap", "duplicate", "restart"]
 
 
 class SequenceTracker:
-    """Checks device sequence numbers (Hikvision ``activePostCount``) per stream key."""
+    """Checks device sequence numbers (Hikvision ``activePostCount``) per stream key.
 
-    def __init__(self) -> None:
+    The last ``window`` numbers of each key are remembered: one of them again is a
+    replayed push (``duplicate``) and leaves the tracking alone, so a re-sent old push
+    does not make the next new one look like a gap.
+    """
+
+    def __init__(self, window: int = 64) -> None:
         self._last: dict[Hashable, int] = {}
+        self._recent: dict[Hashable, deque[int]] = {}
+        self._window = window
 
     def check(self, key: Hashable, seq: int) -> SequenceResult:
-        """``gap``: numbers were skipped; ``restart``: it went down (device reboot)."""
+        """``gap``: numbers were skipped; ``duplicate``: seen recently (a replay);
+        ``restart``: it went down to a number not seen recently (device reboot)."""
         prev = self._last.get(key)
-        if prev is None:
+        recent = self._recent.get(key)
+        if prev is None or recent is None:
             self._last[key] = seq
+            self._recent[key] = deque((seq,), maxlen=self._window)
             return "first"
-        if seq == prev:
+        if seq == prev or seq in recent:
             return "duplicate"
         self._last[key] = seq
         if seq < prev:
+            recent.clear()
+            recent.append(seq)
             return "restart"
+        recent.append(seq)
         return "gap" if seq > prev + 1 else "ok"
 
 

@@ -94,7 +94,7 @@ class CameraAggregateSource(hub.Source[CameraAggregateConfig]):
         self._plausible = Plausibility(config.max_count, config.max_jump)
         self._cameras: dict[str, int] = {}
         self._gaps: set[Hashable] = set()
-        self._realtime_last: dict[Hashable, datetime] = {}
+        self._realtime_last: dict[Hashable, tuple[datetime, dict[str, int]]] = {}
         self._device_clock = DeviceClock()
         self._logged: set[str] = set()
         self._tick_s = max(0.05, min(1.0, config.interval_s / 10))
@@ -155,9 +155,12 @@ class CameraAggregateSource(hub.Source[CameraAggregateConfig]):
             http.remove_route(self.ctx.instance)
 
     async def _tick(self) -> None:
-        """Emit aggregated intervals once the device's clock has passed them."""
+        """Emit aggregated intervals once the device's clock has passed them.
+
+        Sleeps on ``ctx.clock`` (the device clock estimate runs on its monotonic time), so a
+        test or conformance clock that moves wakes it exactly when the interval is due."""
         while True:
-            await asyncio.sleep(self._tick_s)
+            await self.ctx.clock.sleep(self._tick_s)
             await self._emit_all(self._due())
 
     async def _emit_all(self, events: Iterable[Event]) -> None:
@@ -416,15 +419,18 @@ class CameraAggregateSource(hub.Source[CameraAggregateConfig]):
         line: str,
         stream: tuple[int, int | None],
     ) -> list[Event]:
-        last = self._realtime_last.get(stream)
-        if last is not None and rt.time < last:
-            self.stats["realtime_out_of_order"] += 1
-            return []  # an older running total (e.g. retransmitted): nothing new in it
-        self._realtime_last[stream] = rt.time
-        self._observe(rt.time)
         totals = {"enter": rt.enter, "exit": rt.exit}
         if rt.pass_ is not None:
             totals["pass"] = rt.pass_
+        last = self._realtime_last.get(stream)
+        if last is not None and rt.time < last[0]:
+            self.stats["realtime_out_of_order"] += 1
+            return []  # an older running total (e.g. retransmitted): nothing new in it
+        if last is not None and (rt.time, totals) == last:
+            self.stats["realtime_repeat"] += 1
+            return []  # the same push again: it observed nothing (no zero-count interval)
+        self._realtime_last[stream] = (rt.time, totals)
+        self._observe(rt.time)
         epoch = rt.local_date if self.config.daily_reset else None
         delta = self._totals.update(("hik-rt", stream), totals, epoch)
         events: list[Event] = []

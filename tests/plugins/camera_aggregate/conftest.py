@@ -6,14 +6,18 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from hub import Crossing, Event, Line, Occupancy, Site, Zone
 from hub.plugin import Transport
 from hub.plugins.camera_aggregate.config import CameraAggregateConfig
 from hub.plugins.camera_aggregate.source import CameraAggregateSource
 from hub.testing import EventCollector, source_context
+from hub.testing.conformance import ManualClock
 
 FIX = Path(__file__).parent / "fixtures"
 SERIAL = "B8A44F941234"
@@ -28,6 +32,23 @@ SITE = Site(
         Line(id="door", zone="hall", width_m=1.5),
     ),
 )
+
+
+class SteppedClock(ManualClock):
+    """A clock that moves only when the test says so, and then wakes the source's sleepers.
+
+    The source's interval ticker sleeps on ``ctx.clock``; :class:`hub.testing.FakeClock`
+    would move time on every such sleep, so these tests step time explicitly instead.
+    """
+
+    def advance(self, seconds: float) -> None:
+        self.advance_to(self.monotonic() + seconds)
+
+
+@pytest.fixture
+def fake_clock() -> SteppedClock:
+    """Overrides the hub's fixture: time moves only with ``advance`` (from 2026-06-01 12:00)."""
+    return SteppedClock(datetime(2026, 6, 1, 12, 0, tzinfo=UTC))
 
 
 def axis_sequence() -> list[tuple[str, bytes]]:

@@ -371,6 +371,21 @@ def test_sequence_tracker() -> None:
     ]
 
 
+def test_sequence_tracker_replayed_push_is_no_restart() -> None:
+    """A re-sent older push (seen before) is a duplicate: the next new number is no gap."""
+    s = SequenceTracker(window=4)
+    assert [s.check("c", n) for n in (1560, 1561, 1560, 1562, 1564)] == [
+        "first",
+        "ok",
+        "duplicate",
+        "ok",
+        "gap",
+    ]
+    for n in range(1565, 1570):
+        s.check("c", n)
+    assert s.check("c", 1562) == "restart"  # no longer remembered: the numbering went back
+
+
 def test_seen_keys_bounded() -> None:
     seen = SeenKeys(size=16)
     assert seen.add("a") and not seen.add("a")

@@ -16,10 +16,9 @@ from hub import Quality, QualityReason
 from hub.plugins.camera_aggregate import simulator
 from hub.plugins.camera_aggregate.config import CameraAggregateConfig
 from hub.plugins.camera_aggregate.source import CameraAggregateSource
-from hub.testing import FakeClock
 from hub.testing.fakes import FakeHttpIngest, FakeMessageTransport, fake_transports
 
-from .conftest import FIX, SERIAL, axis_sequence, occ, running, wait_until, xing
+from .conftest import FIX, SERIAL, SteppedClock, axis_sequence, occ, running, wait_until, xing
 
 AXIS = {
     "id": "cam-axis",
@@ -71,7 +70,7 @@ def _no_identifiers(events: list[Any], caplog: pytest.LogCaptureFixture, *ids: s
 
 
 async def test_axis_crossline_intervals_resets_and_privacy(
-    fake_clock: FakeClock, caplog: pytest.LogCaptureFixture
+    fake_clock: SteppedClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     mqtt = FakeMessageTransport()
@@ -100,7 +99,7 @@ async def test_axis_crossline_intervals_resets_and_privacy(
 
 
 async def test_axis_direction_unknown_and_trigger_scenarios(
-    fake_clock: FakeClock, caplog: pytest.LogCaptureFixture
+    fake_clock: SteppedClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
     mqtt = FakeMessageTransport()
@@ -132,7 +131,7 @@ async def test_axis_direction_unknown_and_trigger_scenarios(
     _no_identifiers(events, caplog, SERIAL)
 
 
-async def test_axis_occupancy_both_key_styles(fake_clock: FakeClock) -> None:
+async def test_axis_occupancy_both_key_styles(fake_clock: SteppedClock) -> None:
     mqtt = FakeMessageTransport()
     topic = f"axis/{SERIAL}/event/CameraApplicationPlatform/ObjectAnalytics/Device1Scenario1"
     async with running(AXIS, fake_transports(mqtt=mqtt), fake_clock) as (_, out):
@@ -151,7 +150,7 @@ async def test_axis_occupancy_both_key_styles(fake_clock: FakeClock) -> None:
     assert a.line is None and a.quality == Quality.OK
 
 
-async def test_axis_bad_messages_are_counted_not_fatal(fake_clock: FakeClock) -> None:
+async def test_axis_bad_messages_are_counted_not_fatal(fake_clock: SteppedClock) -> None:
     mqtt = FakeMessageTransport()
     base = f"axis/{SERIAL}/event/CameraApplicationPlatform/ObjectAnalytics/"
     crossline_on_occupancy = json.loads(axis_sequence()[0][1])
@@ -168,7 +167,7 @@ async def test_axis_bad_messages_are_counted_not_fatal(fake_clock: FakeClock) ->
     assert src.ctx.counters.malformed == 2
 
 
-async def test_axis_retained_message_is_only_a_baseline(fake_clock: FakeClock) -> None:
+async def test_axis_retained_message_is_only_a_baseline(fake_clock: SteppedClock) -> None:
     mqtt = FakeMessageTransport()
     topic, first = axis_sequence()[0]
     third = axis_sequence()[2]
@@ -184,7 +183,7 @@ async def test_axis_retained_message_is_only_a_baseline(fake_clock: FakeClock) -
     ]
 
 
-async def test_axis_plausibility_limits(fake_clock: FakeClock) -> None:
+async def test_axis_plausibility_limits(fake_clock: SteppedClock) -> None:
     mqtt = FakeMessageTransport()
     cfg = {**AXIS, "max_count": 2}
     async with running(cfg, fake_transports(mqtt=mqtt), fake_clock) as (src, out):
@@ -199,7 +198,7 @@ async def test_axis_plausibility_limits(fake_clock: FakeClock) -> None:
     assert QualityReason.ABOVE_MAXIMUM in events[1].quality_reasons
 
 
-async def test_axis_broker_loss_raises_device_unavailable(fake_clock: FakeClock) -> None:
+async def test_axis_broker_loss_raises_device_unavailable(fake_clock: SteppedClock) -> None:
     from hub import DeviceUnavailable
     from hub.testing import source_context
 
@@ -222,7 +221,7 @@ async def test_axis_broker_loss_raises_device_unavailable(fake_clock: FakeClock)
 
 
 async def test_hikvision_timerange_dedupe_retransmission_and_heartbeat(
-    fake_clock: FakeClock, caplog: pytest.LogCaptureFixture
+    fake_clock: SteppedClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
     http = FakeHttpIngest()
@@ -270,7 +269,7 @@ async def test_hikvision_timerange_dedupe_retransmission_and_heartbeat(
     _no_identifiers(events, caplog, "44:47:cc:50:00:c1", "10.60.108.22", "192.168.1.64")
 
 
-async def test_hikvision_sequence_gap_flags_next_event(fake_clock: FakeClock) -> None:
+async def test_hikvision_sequence_gap_flags_next_event(fake_clock: SteppedClock) -> None:
     http = FakeHttpIngest()
     msgs = list(simulator.hikvision_timerange(bins=5, namespace="2.0", gaps_after=[1]))
     async with running(HIK, fake_transports(http=http), fake_clock) as (_, out):
@@ -286,7 +285,7 @@ async def test_hikvision_sequence_gap_flags_next_event(fake_clock: FakeClock) ->
 
 
 async def test_hikvision_realtime_deltas_reset_and_derived_occupancy(
-    fake_clock: FakeClock,
+    fake_clock: SteppedClock,
 ) -> None:
     http = FakeHttpIngest()
     cfg = {**HIK, "interval_s": 60}
@@ -325,7 +324,7 @@ async def test_hikvision_realtime_deltas_reset_and_derived_occupancy(
     assert len(reset_bins) == 1 and reset_bins[0].quality == Quality.ESTIMATED
 
 
-async def test_hikvision_sample_realtime_clamped_occupancy(fake_clock: FakeClock) -> None:
+async def test_hikvision_sample_realtime_clamped_occupancy(fake_clock: SteppedClock) -> None:
     http = FakeHttpIngest()
     async with running(HIK, fake_transports(http=http), fake_clock) as (_, out):
         await wait_until(lambda: "cam-hik" in http.routes)
@@ -338,7 +337,26 @@ async def test_hikvision_sample_realtime_clamped_occupancy(fake_clock: FakeClock
     assert ev.observed_at == datetime(2020, 7, 9, 4, 7, 7, tzinfo=UTC)
 
 
-async def test_hikvision_malformed_and_doctype_answer_400(fake_clock: FakeClock) -> None:
+async def test_hikvision_realtime_repeated_push_observes_nothing(
+    fake_clock: SteppedClock,
+) -> None:
+    """The same realTime push twice (same time, same totals) is no zero-count interval."""
+    http = FakeHttpIngest()
+    async with running(HIK, fake_transports(http=http), fake_clock) as (src, out):
+        await wait_until(lambda: "cam-hik" in http.routes)
+        body = (FIX / "hikvision_isapi_peoplecounting_realtime.xml").read_bytes()
+        for _ in range(2):
+            assert (await http.request("cam-hik", body, content_type="text/xml")).status == 200
+        assert src.stats["realtime_repeat"] == 1
+        fake_clock.advance(600)  # any interval the pushes opened would be due now
+        now = fake_clock.monotonic()
+        # the ticker woke, emitted what was due and went back to sleep
+        await wait_until(lambda: (fake_clock.next_deadline() or 0) > now)
+        events = list(out.events)
+    assert [e.type for e in events] == ["occupancy"]  # the baseline's; no 0/0 crossing
+
+
+async def test_hikvision_malformed_and_doctype_answer_400(fake_clock: SteppedClock) -> None:
     http = FakeHttpIngest()
     async with running(HIK, fake_transports(http=http), fake_clock) as (src, out):
         await wait_until(lambda: "cam-hik" in http.routes)
@@ -355,7 +373,7 @@ async def test_hikvision_malformed_and_doctype_answer_400(fake_clock: FakeClock)
     assert out.events == []
 
 
-async def test_hikvision_unknown_channel_ignored(fake_clock: FakeClock) -> None:
+async def test_hikvision_unknown_channel_ignored(fake_clock: SteppedClock) -> None:
     http = FakeHttpIngest()
     msgs = list(simulator.hikvision_timerange(bins=2, channel=5))
     async with running(HIK, fake_transports(http=http), fake_clock) as (src, out):
@@ -369,7 +387,7 @@ async def test_hikvision_unknown_channel_ignored(fake_clock: FakeClock) -> None:
 
 
 async def test_vivotek_rules_dedupe_and_privacy(
-    fake_clock: FakeClock, caplog: pytest.LogCaptureFixture
+    fake_clock: SteppedClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
     http = FakeHttpIngest()

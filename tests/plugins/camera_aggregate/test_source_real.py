@@ -20,12 +20,11 @@ from hub.clock import SystemClock
 from hub.core.transports.mqtt import MqttTransport, MqttTransportConfig
 from hub.plugin import Transport, TransportContext
 from hub.plugins.camera_aggregate import simulator
-from hub.testing import FakeClock
 from hub.testing.fakes import fake_transports
 from hub.testing.mosquitto import Mosquitto
 from hub.testing.pytest_plugin import IngestClient
 
-from .conftest import FIX, SERIAL, occ, running, wait_until, xing
+from .conftest import FIX, SERIAL, SteppedClock, occ, running, wait_until, xing
 
 USER, PASSWORD = "hik", "pa55-word"
 BASIC = {"Authorization": "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()}
@@ -144,7 +143,7 @@ async def _mqtt(broker: Mosquitto) -> AsyncIterator[MqttTransport]:
 
 @pytest.mark.mosquitto
 async def test_axis_over_real_mosquitto(
-    mosquitto: Mosquitto, fake_clock: FakeClock, caplog: pytest.LogCaptureFixture
+    mosquitto: Mosquitto, fake_clock: SteppedClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     cfg = {
