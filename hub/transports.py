@@ -31,6 +31,7 @@ __all__ = [
     "PollResponse",
     "SerialSettings",
     "SerialTransport",
+    "topic_matches",
 ]
 
 import json
@@ -125,6 +126,28 @@ class MessageTransport(Protocol):
     ) -> None:
         """Publish a batch; returns when all are sent (QoS 0) or acknowledged (QoS 1/2)."""
         ...
+
+
+def topic_matches(topic_filter: str, topic: str) -> bool:
+    """MQTT topic-filter matching: ``+`` one level, ``#`` the rest, ``$share/<group>/``
+    stripped; topics starting with ``$`` never match a leading wildcard."""
+    if topic_filter.startswith("$share/"):
+        parts = topic_filter.split("/", 2)
+        if len(parts) < 3:
+            return False
+        topic_filter = parts[2]
+    if topic.startswith("$") and topic_filter[:1] in ("+", "#"):
+        return False
+    f_parts = topic_filter.split("/")
+    t_parts = topic.split("/")
+    for i, f in enumerate(f_parts):
+        if f == "#":
+            return True
+        if i >= len(t_parts):
+            return False
+        if f != "+" and f != t_parts[i]:
+            return False
+    return len(f_parts) == len(t_parts)
 
 
 # -- HTTP --------------------------------------------------------------------------------

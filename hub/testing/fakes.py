@@ -38,6 +38,7 @@ from hub.transports import (
     IngestResponse,
     Message,
     SerialSettings,
+    topic_matches,
 )
 
 
@@ -45,22 +46,6 @@ def _ctx(kind: str) -> TransportContext:
     return TransportContext(
         instance="fake", kind=kind, clock=SystemClock(), log=logging.getLogger(f"fake.{kind}")
     )
-
-
-def topic_matches(topic_filter: str, topic: str) -> bool:
-    """MQTT topic-filter matching (``+``, ``#``, ``$share/<group>/`` prefix)."""
-    if topic_filter.startswith("$share/"):
-        topic_filter = topic_filter.split("/", 2)[2]
-    f_parts = topic_filter.split("/")
-    t_parts = topic.split("/")
-    for i, f in enumerate(f_parts):
-        if f == "#":
-            return True
-        if i >= len(t_parts):
-            return False
-        if f != "+" and f != t_parts[i]:
-            return False
-    return len(f_parts) == len(t_parts)
 
 
 class FakeMessageTransport(Transport[TransportConfig]):

@@ -34,6 +34,8 @@ __all__ = [
 import struct
 from typing import Any
 
+from hub.transports import topic_matches
+
 # packet types (high nibble of the first byte)
 CONNECT, CONNACK, PUBLISH, PUBACK, PUBREC, PUBREL, PUBCOMP = 1, 2, 3, 4, 5, 6, 7
 SUBSCRIBE, SUBACK, UNSUBSCRIBE, UNSUBACK, PINGREQ, PINGRESP, DISCONNECT, AUTH = range(8, 16)
@@ -355,28 +357,6 @@ def decode_suback(body: bytes, v5: bool) -> tuple[int, list[int]]:
     if v5:
         _, pos = decode_properties(body, pos)
     return (body[0] << 8) | body[1], list(body[pos:])
-
-
-def topic_matches(topic_filter: str, topic: str) -> bool:
-    """MQTT topic-filter matching: ``+`` one level, ``#`` the rest, ``$share/<group>/``
-    stripped; topics starting with ``$`` never match a leading wildcard."""
-    if topic_filter.startswith("$share/"):
-        parts = topic_filter.split("/", 2)
-        if len(parts) < 3:
-            return False
-        topic_filter = parts[2]
-    if topic.startswith("$") and topic_filter[:1] in ("+", "#"):
-        return False
-    f_parts = topic_filter.split("/")
-    t_parts = topic.split("/")
-    for i, f in enumerate(f_parts):
-        if f == "#":
-            return True
-        if i >= len(t_parts):
-            return False
-        if f != "+" and f != t_parts[i]:
-            return False
-    return len(f_parts) == len(t_parts)
 
 
 def check_filter(topic_filter: str) -> str | None:
