@@ -1,14 +1,28 @@
 """pytest plugin (entry point ``pytest11: crowdhub``): fixtures for plugin authors.
 
-Fixtures are added here as the transports land: a real Mosquitto broker on a
-free port, a pseudo-terminal serial pair, an HTTP ingest client.
+Installed with crowdhub, so a vendor's test suite gets, with no conftest:
+
+- ``mosquitto`` / ``mosquitto_session``: a real Mosquitto broker on a free loopback port;
+- ``serial_pty``: a fake serial device on a real pseudo-terminal (unplug/replug);
+- ``ingest_client``: the hub's real HTTP ingest server on a free port plus a client;
+- ``fake_clock`` / ``manual_clock``: clocks for sources that sleep or aggregate.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 import pytest
 
-from hub.testing import FakeClock
+from hub.testing import FakeClock, ManualClock
+
+if TYPE_CHECKING:
+    from hub.testing.mosquitto import Mosquitto
+    from hub.testing.pty import PtyDevice
 
 
 @pytest.fixture
@@ -18,10 +32,6 @@ def fake_clock() -> FakeClock:
 
 
 # -- HTTP ingest: the real server on a free loopback port --------------------------------
-
-import contextlib  # noqa: E402
-from collections.abc import AsyncIterator  # noqa: E402
-from typing import Any  # noqa: E402
 
 
 class IngestClient:
@@ -95,13 +105,6 @@ except ImportError:  # pragma: no cover - plugin authors without pytest-asyncio
 
 # -- serial: a fake device on a real pseudo-terminal -------------------------------------
 
-from collections.abc import Iterator  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import TYPE_CHECKING  # noqa: E402
-
-if TYPE_CHECKING:
-    from hub.testing.pty import PtyDevice
-
 
 @pytest.fixture
 def serial_pty(tmp_path: Path) -> Iterator[PtyDevice]:
@@ -117,9 +120,6 @@ def serial_pty(tmp_path: Path) -> Iterator[PtyDevice]:
 
 
 # -- MQTT: a real Mosquitto broker on a free loopback port --------------------------------
-
-if TYPE_CHECKING:
-    from hub.testing.mosquitto import Mosquitto
 
 
 @pytest.fixture
@@ -143,10 +143,6 @@ def mosquitto_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosq
 
 
 # -- conformance kit ---------------------------------------------------------------------
-
-from datetime import UTC, datetime  # noqa: E402
-
-from hub.testing.conformance_harness import ManualClock  # noqa: E402
 
 
 @pytest.fixture
