@@ -10,6 +10,7 @@ never the value) and counted, and reaches no sink.
 from __future__ import annotations
 
 import asyncio
+import gc
 import inspect
 import json
 import logging
@@ -279,6 +280,9 @@ class Hub:
                         sink_tg.create_task(r.run(), name=f"sink:{r.label}") for r in runners
                     ]
                     await self._call_hooks("startup")
+                    # everything built so far (modules, plugins, config) lives for the whole run:
+                    # keep it out of the garbage collector's scans of the per-event garbage
+                    gc.freeze()
                     async with asyncio.TaskGroup() as src_tg:
                         tasks = [
                             src_tg.create_task(s.run(), name=f"source:{s.label}")
