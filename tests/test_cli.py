@@ -179,7 +179,7 @@ def test_demo_runs_without_services(tmp_path: Path) -> None:
             "hub",
             "demo",
             "--duration",
-            "4",
+            "6",
             "--data-dir",
             str(tmp_path / "demo"),
         ],

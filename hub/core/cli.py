@@ -12,7 +12,6 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from hub.core.config import (
 from hub.core.conformance_cli import add_conformance_parser
 from hub.core.plugins import Registry, load_plugins
 from hub.core.samples import sample_for
+from hub.core.simulate import add_simulate_parser
 from hub.errors import ConfigError, HubError, PluginError
 from hub.events import event_json_schema
 
@@ -125,18 +125,10 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from hub.demo.runner import run_demo
+
     _setup_logging(args.log_level or "info")
-    demo = resources.files("hub.demo").joinpath("demo.toml")
-    with resources.as_file(demo) as path:
-        config, registry = _load(Path(path))
-    data_dir = Path(args.data_dir or "demo-data").resolve()
-    config.hub = config.hub.model_copy(update={"data_dir": str(data_dir)})
-    print(
-        f"crowdhub {hub.__version__} demo: simulated devices, outputs to the console and "
-        f"{config.data_dir}. Stop with Ctrl-C.",
-        file=sys.stderr,
-    )
-    return _run(config, registry, args.duration)
+    return run_demo(Path(args.data_dir or "demo-data").resolve(), args.duration)
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
@@ -248,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     st.set_defaults(func=cmd_status)
 
     add_conformance_parser(sub)
+    add_simulate_parser(sub)
     return p
 
 

@@ -30,6 +30,7 @@ ENV_BLOCK = "HUB_BLOCK_PLUGINS"
 BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("transport_serial", "hub.core.transports.serial"),
     ("transport_mqtt", "hub.core.transports.mqtt"),
+    ("transport_mqtt_broker", "hub.core.broker"),
     ("transport_http", "hub.core.transports.http"),
     ("transport_http_client", "hub.core.transports.http_client"),
     ("output_console", "hub.outputs.console"),

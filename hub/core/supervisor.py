@@ -79,6 +79,12 @@ class SourceSupervisor:
                 self.stats.state = "stopped"
                 raise
             except Exception as err:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    # the hub is stopping: a source that turned our cancel into another
+                    # error (a port closed under it) must not start a retry
+                    self.stats.state = "stopped"
+                    raise asyncio.CancelledError from err
                 self.stats.errors += 1
                 reason = _describe(err)
                 self.stats.last_error = reason

@@ -320,3 +320,31 @@ async def test_lifecycle_hooks_are_called_in_order(tmp_path: Path) -> None:
         "reserved",
     ):
         load_config(path, registry)
+
+
+class SwallowsCancel(hub.Source[FlakyConfig]):
+    """Turns the hub's cancel into another error, like a port closed under a read."""
+
+    kind = "flaky"
+    config_model = FlakyConfig
+
+    async def run(self) -> None:
+        self.ctx.set_available()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            raise DeviceUnavailable("port closed while reading") from None
+
+
+async def test_stop_is_not_turned_into_a_retry_by_a_source(site: Site) -> None:
+    from hub.core.supervisor import SourceSupervisor
+
+    cfg = FlakyConfig(id="s", retry_initial_s=0.01)
+    ctx = source_context("flaky", "s", site=site)
+    sup = SourceSupervisor(SwallowsCancel(cfg, ctx), cfg, ctx, "sources.flaky[s]")
+    task = asyncio.create_task(sup.run())
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 2)
+    assert sup.stats.state == "stopped" and sup.stats.restarts == 0

@@ -23,8 +23,13 @@ async def test_fake_serial_keeps_the_rest_of_a_long_chunk() -> None:
 
 @pytest.mark.parametrize(
     ("flt", "topic", "match"),
-    [("a/+/c", "a/b/c", True), ("a/#", "a/b/c", True), ("a/+", "a/b/c", False),
-     ("$share/g/a/#", "a/x", True), ("a/b", "a/b/c", False)],
+    [
+        ("a/+/c", "a/b/c", True),
+        ("a/#", "a/b/c", True),
+        ("a/+", "a/b/c", False),
+        ("$share/g/a/#", "a/x", True),
+        ("a/b", "a/b/c", False),
+    ],
 )
 def test_topic_matching(flt: str, topic: str, match: bool) -> None:
     assert topic_matches(flt, topic) is match
