@@ -280,7 +280,8 @@ def hikvision_realtime(
         if i in reset_at:
             enter, exit_ = 0, 0
         enter += rng.randint(0, 3)
-        exit_ += rng.randint(0, 3)
+        # nobody leaves who did not come in since the reset: the area never goes negative
+        exit_ = min(enter, exit_ + rng.randint(0, 3))
         counting = (
             "<statisticalMethods>realTime</statisticalMethods>\n"
             f"<RealTime>\n<time>{_local(at, offset_h)}</time>\n</RealTime>\n"
