@@ -9,7 +9,6 @@ import argparse
 import asyncio
 import json
 import logging
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,7 +25,7 @@ from hub.core.conformance_cli import add_conformance_parser
 from hub.core.plugins import Registry, load_plugins
 from hub.core.samples import sample_for
 from hub.core.simulate import add_simulate_parser
-from hub.errors import ConfigError, HubError, PluginError
+from hub.errors import ConfigError, PluginError
 from hub.events import event_json_schema
 
 EXIT_OK, EXIT_FAIL, EXIT_CONFIG = 0, 1, 2
@@ -85,43 +84,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run(config: HubConfig, registry: Registry, duration: float | None) -> int:
-    from hub.core.runtime import Hub
+    from hub.core.runtime import Hub, run_until_stopped
 
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        if duration:
-            loop.call_later(duration, stop.set)
-        the_hub = Hub(config, registry)
-        await the_hub.run(stop)
+    async def body(stop: asyncio.Event) -> None:
+        await Hub(config, registry).run(stop)
 
-    try:
-        asyncio.run(main())
-    except BaseExceptionGroup as group:
-        failures = _leaves(group)
-        for exc in failures:
-            if isinstance(exc, HubError):
-                _err(f"hub: {exc}")
-            else:
-                log.error("hub: unexpected error", exc_info=exc)
-        return EXIT_FAIL
-    except HubError as exc:
-        _err(f"hub: {exc}")
-        return EXIT_FAIL
-    log.info("stopped cleanly")
-    return EXIT_OK
-
-
-def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
-    out: list[BaseException] = []
-    for exc in group.exceptions:
-        if isinstance(exc, BaseExceptionGroup):
-            out.extend(_leaves(exc))
-        else:
-            out.append(exc)
-    return out
+    return run_until_stopped(body, duration)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

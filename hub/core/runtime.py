@@ -15,9 +15,11 @@ import inspect
 import json
 import logging
 import os
+import signal
+import sys
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -331,6 +333,43 @@ def _safe_detail(sup: SourceSupervisor) -> dict[str, Any]:
         return dict(sup.source.status())
     except Exception as err:  # a plugin bug must not break status/metrics
         return {"status_error": type(err).__name__}
+
+
+def run_until_stopped(
+    body: Callable[[asyncio.Event], Awaitable[None]],
+    duration: float | None = None,
+    *,
+    done: str = "stopped cleanly",
+) -> int:
+    """Run ``body(stop)`` on a new loop; SIGINT/SIGTERM (or ``duration``) set ``stop``.
+
+    Returns the exit status: 0 after a clean stop, 1 when it failed (each failure
+    printed on one line, unexpected ones with their traceback in the log).
+    """
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        if duration:
+            loop.call_later(duration, stop.set)
+        await body(stop)
+
+    try:
+        asyncio.run(main())
+    except BaseExceptionGroup as group:
+        for exc in _leaves(group):
+            if isinstance(exc, HubError):
+                print(f"hub: {exc}", file=sys.stderr)
+            else:
+                log.error("hub: unexpected error", exc_info=exc)
+        return 1
+    except HubError as exc:
+        print(f"hub: {exc}", file=sys.stderr)
+        return 1
+    log.info(done)
+    return 0
 
 
 def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:

@@ -8,14 +8,23 @@ import argparse
 import asyncio
 import random
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from typing import ClassVar
+from collections.abc import AsyncIterator, Iterable, Sequence
+from datetime import datetime
+from typing import ClassVar, Protocol, TypeVar
 
 from hub.transports import HttpAuth
 
 from .simulate_links import Say
 
 FOREVER = 10**9
+
+
+class _Timed(Protocol):
+    @property
+    def at(self) -> datetime: ...
+
+
+_T = TypeVar("_T", bound=_Timed)
 
 
 def forever(n: int) -> Sequence[int]:
@@ -79,6 +88,15 @@ class Simulator(ABC):
         """Count one thing sent and say what it was."""
         self.sent += 1
         self.say(f"{self.device}: {line}")
+
+    async def paced(self, stream: Iterable[_T], start: datetime) -> AsyncIterator[_T]:
+        """Yield the simulator's timed messages (``msg.at``) on schedule, until ``--count``."""
+        pace = Pace()
+        for msg in stream:
+            if not self.more():
+                return
+            await pace.until((msg.at - start).total_seconds())
+            yield msg
 
     @abstractmethod
     def target(self) -> str:

@@ -158,11 +158,7 @@ class Axis(_MqttDevice):
             seed=a.seed,
         )
         async with self.link() as link:
-            pace = Pace()
-            for msg in stream:
-                if not self.more():
-                    break
-                await pace.until((msg.at - start).total_seconds())
+            async for msg in self.paced(stream, start):
                 data = json.loads(msg.body)["message"]["data"]
                 ok = await link.publish(msg.topic or "", msg.body, qos=1)
                 self.report(
@@ -232,11 +228,7 @@ class Hikvision(_HttpDevice):
                 seed=a.seed,
             )
         async with self.link() as link:
-            pace = Pace()
-            for msg in stream:
-                if not self.more():
-                    break
-                await pace.until((msg.at - start).total_seconds())
+            async for msg in self.paced(stream, start):
                 ctype, body = msg.content_type, msg.body
                 if a.multipart:
                     ctype, body = cam.hikvision_multipart(body)
@@ -271,11 +263,7 @@ class Vivotek(_HttpDevice):
             seed=a.seed,
         )
         async with self.link() as link:
-            pace = Pace()
-            for msg in stream:
-                if not self.more():
-                    break
-                await pace.until((msg.at - start).total_seconds())
+            async for msg in self.paced(stream, start):
                 infos = json.loads(msg.body)["Data"][0]["CountingInfo"]
                 counts = ", ".join(f"{c['RuleName']} in={c['In']} out={c['Out']}" for c in infos)
                 status = await link.post(msg.body, msg.content_type)

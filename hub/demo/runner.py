@@ -21,7 +21,6 @@ __all__ = ["DemoPlan", "plan_demo", "run_demo"]
 import asyncio
 import logging
 import shutil
-import signal
 import socket
 import sys
 import tempfile
@@ -40,10 +39,10 @@ from hub.core.config import (
     validate_config,
 )
 from hub.core.plugins import Registry, load_plugins
-from hub.core.runtime import Hub
+from hub.core.runtime import Hub, run_until_stopped
 from hub.core.simulate import build_simulator
 from hub.core.simulate_base import Simulator
-from hub.errors import ConfigError, ConfigProblem, HubError
+from hub.errors import ConfigError, ConfigProblem
 
 log = logging.getLogger("hub.demo")
 
@@ -190,33 +189,7 @@ def run_demo(data_dir: Path, duration: float | None) -> int:
     plan = plan_demo(data_dir)
     print(plan.banner, file=sys.stderr, flush=True)
 
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        if duration:
-            loop.call_later(duration, stop.set)
+    async def body(stop: asyncio.Event) -> None:
         await run_plan(plan, stop)
 
-    try:
-        asyncio.run(main())
-    except BaseExceptionGroup as group:
-        for exc in _leaves(group):
-            if isinstance(exc, HubError):
-                print(f"hub: {exc}", file=sys.stderr)
-            else:
-                log.error("hub demo: unexpected error", exc_info=exc)
-        return 1
-    except HubError as exc:
-        print(f"hub: {exc}", file=sys.stderr)
-        return 1
-    log.info("demo stopped cleanly")
-    return 0
-
-
-def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
-    out: list[BaseException] = []
-    for exc in group.exceptions:
-        out.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
-    return out
+    return run_until_stopped(body, duration, done="demo stopped cleanly")
