@@ -106,13 +106,14 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
         return EXIT_OK
     width = max((len(r["name"]) for r in rows), default=4)
-    for r in rows:
+    origins = ["built-in" if r["builtin"] else r["distribution"] for r in rows]
+    owidth = max((len(o) for o in origins), default=8)
+    for r, origin in zip(rows, origins, strict=True):
         kinds = []
         for key in ("sources", "sinks", "transports"):
             if r[key]:
                 kinds.append(f"{key}: {', '.join(r[key])}")
-        origin = "built-in" if r["builtin"] else r["distribution"]
-        print(f"{r['name']:<{width}}  {r['version']:<8} {origin:<12} {'; '.join(kinds)}")
+        print(f"{r['name']:<{width}}  {r['version']:<8} {origin:<{owidth}}  {'; '.join(kinds)}")
     return EXIT_OK
 
 
