@@ -36,7 +36,7 @@ from hub.events import (
 from hub.site import Site
 from hub.zones.alerts import AlertBook, AlertRecord
 from hub.zones.config import LevelSet, ZonesConfig
-from hub.zones.history import History
+from hub.zones.history import Band, Forecast, History
 from hub.zones.inputs import LineInputs, ZoneInputs
 from hub.zones.levels import LevelTracker
 from hub.zones.output import alert_event, line_flow_event, zone_state_event
@@ -89,6 +89,7 @@ class ZoneModel:
         self._zone_views: dict[str, ZoneView] = {}
         self._line_views: dict[str, LineView] = {}
         self._housekeeping = 0.0
+        self._outlooks: dict[str, tuple[float, Band | None, Forecast]] = {}
 
     # --- configuration ------------------------------------------------------------------
 
@@ -231,10 +232,7 @@ class ZoneModel:
             value = self._metric(ls, z, occ)
             z.tracker.update(ls, value, ts)
             index = z.tracker.index(ls)
-        band = self.history.band(z.cfg.id, ts)
-        forecast = self.history.forecast(
-            z.cfg.id, ts, self.config.forecast_quarters, self.config.forecast_cap
-        )
+        band, forecast = self._outlook(z.cfg.id, ts)
         next_in = None
         if 0 <= index < len(ls.levels) - 1 and forecast.weeks:
             enter = ls.levels[index + 1].enter or 0.0
@@ -272,6 +270,17 @@ class ZoneModel:
             next_level_in_min=next_in,
             profile=profile,
         )
+
+    def _outlook(self, zone: str, ts: float) -> tuple[Band | None, Forecast]:
+        """Band and forecast, recomputed once a minute (they move slowly)."""
+        hit = self._outlooks.get(zone)
+        if hit is None or ts - hit[0] >= 60.0 or ts < hit[0] or ts // 900 != hit[0] // 900:
+            band = self.history.band(zone, ts)
+            forecast = self.history.forecast(
+                zone, ts, self.config.forecast_quarters, self.config.forecast_cap
+            )
+            hit = self._outlooks[zone] = (ts, band, forecast)
+        return hit[1], hit[2]
 
     @staticmethod
     def _metric(ls: LevelSet, z: ZoneSlot, occ: float) -> float:
@@ -455,6 +464,7 @@ class ZoneModel:
                 ln.inputs = LineInputs.from_dict(raw.get("inputs", {}))
                 ln.tracker = LevelTracker.from_dict(raw.get("level", {}))
         self.alerts.load(data.get("alerts", {}))
+        self._outlooks.clear()
         self.history.load({k: v for k, v in data.get("history", {}).items() if k in self._zones})
         self.next_reset = data.get("next_reset")
 
