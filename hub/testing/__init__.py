@@ -14,36 +14,13 @@ __all__ = ["EventCollector", "FakeClock", "ManualClock", "sink_context", "source
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hub.events import Event
 from hub.plugin import SinkContext, SourceContext, Transport
 from hub.privacy import check_event
 from hub.site import Site
-from hub.testing.conformance_harness import ManualClock
-
-
-class FakeClock:
-    """A clock that only moves when told to. ``sleep`` advances it instantly."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self._now = start or datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
-        self._mono = 1000.0
-
-    def now(self) -> datetime:
-        return self._now
-
-    def monotonic(self) -> float:
-        return self._mono
-
-    def advance(self, seconds: float) -> None:
-        self._now += timedelta(seconds=seconds)
-        self._mono += seconds
-
-    async def sleep(self, seconds: float) -> None:
-        self.advance(seconds)
-        await asyncio.sleep(0)
+from hub.testing.clocks import FakeClock, ManualClock
 
 
 class EventCollector:
