@@ -24,9 +24,9 @@ from hub.core.config import (
 )
 from hub.core.plugins import Registry, load_plugins
 from hub.core.samples import sample_for
-from hub.core.simulate import add_simulate_parser
 from hub.errors import ConfigError, PluginError
 from hub.events import event_json_schema
+from hub.simulate.cli import add_simulate_parser
 
 EXIT_OK, EXIT_FAIL, EXIT_CONFIG = 0, 1, 2
 log = logging.getLogger("hub")

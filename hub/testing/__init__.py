@@ -5,6 +5,11 @@
   test advances it (for sources that aggregate over intervals).
 * :class:`EventCollector` + :func:`source_context`: run a source outside the hub
   and look at what it emitted, with the hub's privacy rule applied.
+
+Beside them: :mod:`hub.testing.fakes` (fake transports), :mod:`hub.testing.mosquitto`
+(a real broker for tests), :mod:`hub.testing.pty` (a serial device on a pseudo-terminal,
+from :mod:`hub.simulate.pty`), :mod:`hub.testing.conformance` (the conformance kit) and
+the pytest plugin :mod:`hub.testing.pytest_plugin`.
 """
 
 from __future__ import annotations
