@@ -285,7 +285,7 @@ class XovisConfig(hub.SourceConfig):
     @field_validator("broker", "topic", "qos")
     @classmethod
     def _mqtt_only(cls, value: Any, info: ValidationInfo) -> Any:
-        if info.data.get("transport", "http") != "mqtt":
+        if info.data.get("transport", "mqtt") != "mqtt":  # absent: its own error is shown
             raise not_applicable(
                 'applies to transport = "mqtt" only; delete this key or set transport = "mqtt"'
             )
@@ -294,7 +294,7 @@ class XovisConfig(hub.SourceConfig):
     @field_validator("live_polygon", "live_object_types", "live_min_interval_s")
     @classmethod
     def _live_only(cls, value: Any, info: ValidationInfo) -> Any:
-        if not info.data.get("live_counts_only", False):
+        if info.data.get("live_counts_only", True) is False:  # absent: its own error
             raise not_applicable(
                 "applies with live_counts_only = true only; delete this key or set "
                 "live_counts_only = true"
