@@ -50,10 +50,15 @@ def test_a_key_of_another_device_is_refused_with_the_allowed_keys() -> None:
         "on_startup_error, pair_window_ms, retry_initial_s, retry_max_s, serial, "
         "single_beam_as, threshold_cm, zone)"
     ]
-    (line,) = check({"rplidar": [SCAN | {"min_dwell_ms": 60}]})
-    assert line.startswith("sources.rplidar[square].min_dwell_ms: unknown field (allowed: ")
-    (line,) = check({"xovis": [PUSH | {"aggregate": "max"}]})
-    assert line.startswith("sources.xovis[xovis-north].aggregate: unknown field (allowed: ")
+    for kind, table, key in [
+        ("rplidar", SCAN | {"min_dwell_ms": 60}, "min_dwell_ms"),
+        ("xovis", PUSH | {"aggregate": "max"}, "aggregate"),
+    ]:
+        (line,) = check({kind: [table]})
+        allowed = REGISTRY.sources[kind][0].config_model.model_fields
+        ident = table["id"]
+        assert line.startswith(f"sources.{kind}[{ident}].{key}: unknown field (allowed: ")
+        assert line.endswith(", ".join(sorted(allowed)) + ")")
 
 
 @pytest.mark.parametrize(
