@@ -8,6 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 import pluggy
 
+from hub import quality
 from hub.clock import Clock, SystemClock
 from hub.errors import (
     AuthenticationFailed,
@@ -105,4 +106,5 @@ __all__ = [
     "Zone",
     "__version__",
     "hookimpl",
+    "quality",
 ]
