@@ -1,175 +1,20 @@
-"""Sans-io counting helpers shared by every camera: cumulative totals to deltas,
-sequence tracking, replay deduplication, plausibility and interval bins.
+"""Sans-io interval bins for cameras: crossings summed into fixed intervals that close
+on the device's clock. Sequence numbers, dedup, cumulative totals and plausibility
+come from :mod:`hub.quality`.
 
 No asyncio, no I/O, no wall clock: callers pass the times in.
 """
 
 from __future__ import annotations
 
-__all__ = [
-    "Bin",
-    "BinAggregator",
-    "CumulativeCounter",
-    "Delta",
-    "DeviceClock",
-    "Plausibility",
-    "SeenKeys",
-    "SequenceTracker",
-    "worst_quality",
-]
+__all__ = ["Bin", "BinAggregator", "DeviceClock"]
 
-from collections import Counter, OrderedDict, deque
-from collections.abc import Hashable, Iterable, Mapping
+from collections import Counter, OrderedDict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Literal
 
-from hub.events import Quality, QualityReason
-
-_RANK = {Quality.OK: 0, Quality.ESTIMATED: 1, Quality.STALE: 2, Quality.SUSPECT: 3}
-_REASON_QUALITY = {
-    QualityReason.COUNTER_RESET: Quality.ESTIMATED,
-    QualityReason.DERIVED: Quality.ESTIMATED,
-    QualityReason.CLAMPED: Quality.ESTIMATED,
-    QualityReason.RETRANSMISSION: Quality.STALE,
-    QualityReason.ABOVE_MAXIMUM: Quality.SUSPECT,
-    QualityReason.IMPLAUSIBLE_JUMP: Quality.SUSPECT,
-}
-
-
-def worst_quality(reasons: Iterable[QualityReason]) -> Quality:
-    """The quality a set of reasons implies (SUSPECT > STALE > ESTIMATED > OK).
-
-    A sequence gap alone leaves the quality OK: the counts that did arrive are right.
-    """
-    q = Quality.OK
-    for r in reasons:
-        cand = _REASON_QUALITY.get(r, Quality.OK)
-        if _RANK[cand] > _RANK[q]:
-            q = cand
-    return q
-
-
-@dataclass(frozen=True)
-class Delta:
-    """What changed since the previous cumulative reading."""
-
-    values: dict[str, int]
-    """Per counter name, never negative. Empty on the first reading (no baseline)."""
-    first: bool = False
-    """No earlier reading: ``values`` is empty, the totals only became the baseline."""
-    reset: bool = False
-    """The counter was reset (new epoch or a total went down): ``values`` are the totals."""
-
-
-class CumulativeCounter:
-    """Turns cumulative totals into deltas, per stream key.
-
-    A reset is detected when the ``epoch`` changes (Axis ``startTime``, the
-    local date for Hikvision's daily reset) or when any total decreases; the
-    delta over a reset is the new totals (counts since the reset), never negative.
-    """
-
-    def __init__(self) -> None:
-        self._last: dict[Hashable, tuple[str | None, dict[str, int]]] = {}
-
-    def update(self, key: Hashable, totals: Mapping[str, int], epoch: str | None = None) -> Delta:
-        prev = self._last.get(key)
-        self._last[key] = (epoch, dict(totals))
-        if prev is None:
-            return Delta({}, first=True)
-        prev_epoch, prev_totals = prev
-        new_epoch = epoch is not None and prev_epoch is not None and epoch != prev_epoch
-        went_down = any(v < prev_totals[k] for k, v in totals.items() if k in prev_totals)
-        if new_epoch or went_down:
-            return Delta(dict(totals), reset=True)
-        return Delta({k: v - prev_totals.get(k, v) for k, v in totals.items()})
-
-    def forget(self, key: Hashable) -> None:
-        self._last.pop(key, None)
-
-
-SequenceResult = Literal["first", "ok", "gap", "duplicate", "restart"]
-
-
-class SequenceTracker:
-    """Checks device sequence numbers (Hikvision ``activePostCount``) per stream key.
-
-    The last ``window`` numbers of each key are remembered: one of them again is a
-    replayed push (``duplicate``) and leaves the tracking alone, so a re-sent old push
-    does not make the next new one look like a gap.
-    """
-
-    def __init__(self, window: int = 64) -> None:
-        self._last: dict[Hashable, int] = {}
-        self._recent: dict[Hashable, deque[int]] = {}
-        self._window = window
-
-    def check(self, key: Hashable, seq: int) -> SequenceResult:
-        """``gap``: numbers were skipped; ``duplicate``: seen recently (a replay);
-        ``restart``: it went down to a number not seen recently (device reboot)."""
-        prev = self._last.get(key)
-        recent = self._recent.get(key)
-        if prev is None or recent is None:
-            self._last[key] = seq
-            self._recent[key] = deque((seq,), maxlen=self._window)
-            return "first"
-        if seq == prev or seq in recent:
-            return "duplicate"
-        self._last[key] = seq
-        if seq < prev:
-            recent.clear()
-            recent.append(seq)
-            return "restart"
-        recent.append(seq)
-        return "gap" if seq > prev + 1 else "ok"
-
-
-class SeenKeys:
-    """A bounded memory of keys already processed (bins, interval reports)."""
-
-    def __init__(self, size: int = 4096) -> None:
-        self._keys: OrderedDict[Hashable, None] = OrderedDict()
-        self._size = size
-
-    def add(self, key: Hashable) -> bool:
-        """Remember ``key``; False when it was already there (a replay)."""
-        if key in self._keys:
-            self._keys.move_to_end(key)
-            return False
-        self._keys[key] = None
-        if len(self._keys) > self._size:
-            self._keys.popitem(last=False)
-        return True
-
-
-class Plausibility:
-    """Configured limits: a count above ``max_count``, or a change larger than
-    ``max_jump`` from the previous value of the same stream, is suspect."""
-
-    def __init__(self, max_count: int | None, max_jump: int | None) -> None:
-        self.max_count = max_count
-        self.max_jump = max_jump
-        self._prev: dict[Hashable, float] = {}
-
-    def count(self, value: float) -> list[QualityReason]:
-        if self.max_count is not None and value > self.max_count:
-            return [QualityReason.ABOVE_MAXIMUM]
-        return []
-
-    def jump(self, key: Hashable, value: float) -> list[QualityReason]:
-        """Compare with the previous value of ``key`` (then remember this one)."""
-        prev = self._prev.get(key)
-        self._prev[key] = value
-        if self.max_jump is not None and prev is not None and abs(value - prev) > self.max_jump:
-            return [QualityReason.IMPLAUSIBLE_JUMP]
-        return []
-
-    def step(self, value: float) -> list[QualityReason]:
-        """A single cumulative step (one message's delta) larger than ``max_jump``."""
-        if self.max_jump is not None and value > self.max_jump:
-            return [QualityReason.IMPLAUSIBLE_JUMP]
-        return []
+from hub.events import QualityReason
 
 
 @dataclass
