@@ -26,10 +26,12 @@ from hub.errors import (
 )
 from hub.events import (
     SCHEMA_VERSION,
+    Alert,
     Crossing,
     Density,
     Devices,
     Event,
+    LineFlow,
     Measurement,
     MeasurementType,
     Occupancy,
@@ -37,6 +39,7 @@ from hub.events import (
     Quality,
     QualityReason,
     Status,
+    ZoneState,
 )
 from hub.plugin import (
     HubHandle,
@@ -63,6 +66,7 @@ hookimpl = pluggy.HookimplMarker("crowdhub")
 
 __all__ = [
     "SCHEMA_VERSION",
+    "Alert",
     "AuthenticationFailed",
     "Clock",
     "ConfigError",
@@ -76,6 +80,7 @@ __all__ = [
     "HubHandle",
     "InstanceConfig",
     "Line",
+    "LineFlow",
     "MalformedInput",
     "Measurement",
     "MeasurementType",
@@ -103,6 +108,7 @@ __all__ = [
     "TransportContext",
     "TransportError",
     "Zone",
+    "ZoneState",
     "__version__",
     "hookimpl",
 ]
