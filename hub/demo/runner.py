@@ -4,7 +4,7 @@ What runs, all in this process and without any external service:
 
 * the embedded MQTT broker (``mqtt_broker``) and a **Paxcounter** publishing on
   it, read by the ``wifi_counter`` source through the hub's MQTT client;
-* a **TF-Luna pair** on two pseudo-terminals, read by the ``lidar`` source
+* a **TF-Luna pair** on two pseudo-terminals, read by the ``tfluna`` source
   through the serial transport (direction in/out);
 * a **Hikvision camera** pushing ISAPI XML to the hub's HTTP ingest server,
   read by the ``camera_aggregate`` source.
@@ -40,9 +40,9 @@ from hub.core.config import (
 )
 from hub.core.plugins import Registry, load_plugins
 from hub.core.runtime import Hub, run_until_stopped
-from hub.core.simulate import build_simulator
-from hub.core.simulate_base import Simulator
 from hub.errors import ConfigError, ConfigProblem
+from hub.simulate import Simulator
+from hub.simulate.cli import build_simulator
 
 log = logging.getLogger("hub.demo")
 
@@ -88,7 +88,7 @@ def plan_demo(data_dir: Path, *, say: Any = None) -> DemoPlan:
     _only(raw, "transports", "mqtt_broker")[0]["port"] = mqtt_port
     _only(raw, "transports", "mqtt")[0]["port"] = mqtt_port
     _only(raw, "transports", "http")[0]["port"] = http_port
-    beams = _only(raw, "sources", "lidar")[0]["beams"]
+    beams = _only(raw, "sources", "tfluna")[0]["beams"]
     for beam, link in zip(beams, links, strict=True):
         beam["serial"]["port"] = str(link)
     raw["hub"]["data_dir"] = str(data_dir)
@@ -121,14 +121,14 @@ def plan_demo(data_dir: Path, *, say: Any = None) -> DemoPlan:
             auth.password.get_secret_value(),
         ],
     ]
-    simulators = [build_simulator(argv, speak) for argv in argvs]
+    simulators = [build_simulator(argv, speak, registry=registry) for argv in argvs]
     banner = "\n".join(
         [
             f"crowdhub {hub.__version__} demo: simulated devices speaking their real wire "
             "formats, no external service:",
             f"  Paxcounter -> MQTT paxout/1 on the embedded broker 127.0.0.1:{mqtt_port} "
             "-> wifi_counter (devices, beach)",
-            f"  TF-Luna beam pair -> ptys {links[0]} and {links[1]} -> lidar "
+            f"  TF-Luna beam pair -> ptys {links[0]} and {links[1]} -> tfluna "
             "(crossings in/out, gate-a)",
             f"  Hikvision camera -> HTTP push to {url} -> camera_aggregate "
             "(crossings gate-b, occupancy boulevard)",
@@ -150,8 +150,8 @@ class _Started:
         self.event.set()
 
 
-async def _simulate(sim: Simulator, started: asyncio.Event, serial: bool) -> None:
-    if not serial:  # ptys must exist before the hub opens them; pushes wait for the hub
+async def _simulate(sim: Simulator, started: asyncio.Event, first: bool) -> None:
+    if not first:  # ptys must exist before the hub opens them; pushes wait for the hub
         await started.wait()
     await sim.run()
 
@@ -166,7 +166,7 @@ async def run_plan(plan: DemoPlan, stop: asyncio.Event) -> None:
         async with asyncio.TaskGroup() as tg:
             sims = [
                 tg.create_task(
-                    _simulate(sim, started.event, sim.device in ("tfluna", "rplidar")),
+                    _simulate(sim, started.event, sim.start_before_hub),
                     name=f"simulator:{sim.device}",
                 )
                 for sim in plan.simulators
