@@ -42,8 +42,10 @@ def register_transports(register: Callable[[type[Transport[Any]]], None]) -> Non
     """Register transport classes (serial, MQTT, HTTP...).
 
     Call ``register(TransportClass)`` once per class. The class's ``kind`` is
-    the name sources use in ``ctx.transport(kind, id)`` and the config table
-    name ``[[transports.<kind>]]``. Return nothing.
+    the config table name ``[[transports.<kind>]]`` and the name sources pass to
+    ``ctx.transport(kind, id)`` (the built-in kinds have typed accessors:
+    ``ctx.mqtt(id)``, ``ctx.serial()``, ``ctx.http_server(id)``,
+    ``ctx.http_client(id)``). Return nothing.
     """
 
 

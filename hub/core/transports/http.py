@@ -1,7 +1,7 @@
 """The hub's one HTTP server: push ingest, ``/healthz`` and ``/metrics`` (aiohttp server side).
 
 This is the only module that imports aiohttp's server side. Sources reach it
-through :class:`hub.transports.HttpIngest` (``ctx.transport("http")``) and add a
+through :class:`hub.transports.HttpIngest` (``ctx.http_server(id)``) and add a
 route ``/ingest/<source-id>``; routes live in a dict behind one aiohttp route, so
 a source may add or remove its route while the server runs.
 

@@ -22,7 +22,7 @@ from typing import Any, cast
 
 import hub
 from hub.errors import DeviceUnavailable
-from hub.transports import ByteStream, SerialTransport
+from hub.transports import ByteStream
 
 from .config import LidarConfig
 from .passage import (
@@ -159,7 +159,7 @@ class LidarSource(hub.Source[LidarConfig]):
         if self._beams is None:
             self._beams = _Beams(cfg)
         beams = self._beams
-        serial = cast(SerialTransport, self.ctx.transport("serial"))
+        serial = self.ctx.serial()
         try:
             async with contextlib.AsyncExitStack() as stack:
                 ports = [await stack.enter_async_context(serial.open(p)) for p in cfg.beam_ports()]
@@ -286,7 +286,7 @@ class LidarSource(hub.Source[LidarConfig]):
             min_quality=cfg.min_quality,
             max_range_m=cfg.max_range_m,
         )
-        serial = cast(SerialTransport, self.ctx.transport("serial"))
+        serial = self.ctx.serial()
         decoder, revs = RplidarDecoder(), RevolutionAssembler()
         try:
             async with serial.open(cfg.serial) as port:
