@@ -9,6 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 import pluggy
 
 from hub.clock import Clock, SystemClock
+from hub.config_view import ConfigView
 from hub.errors import (
     AuthenticationFailed,
     ConfigError,
@@ -67,6 +68,7 @@ __all__ = [
     "Clock",
     "ConfigError",
     "ConfigProblem",
+    "ConfigView",
     "Crossing",
     "Density",
     "DeviceUnavailable",

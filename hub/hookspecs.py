@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from hub.core.config import HubConfig
+    from hub.config_view import ConfigView
     from hub.plugin import HubHandle, Sink, Source, Transport
 
 PROJECT = "crowdhub"
@@ -72,8 +72,8 @@ def register_sinks(register: Callable[[type[Sink[Any]]], None]) -> None:
 
 
 @hookspec
-def configure(config: HubConfig) -> None:
-    """Inspect the validated configuration before anything starts.
+def configure(config: ConfigView) -> None:
+    """Inspect the validated configuration (a read-only view) before anything starts.
 
     Raise :class:`hub.errors.ConfigError` to refuse it (for cross-instance
     rules a single model cannot express). Do not start I/O here. Return nothing.
