@@ -266,6 +266,14 @@ class SourceContext:
         if self._available is not None:
             self._available(available)
 
+    def on_availability(self, callback: Callable[[bool], None] | None) -> None:
+        """Route :meth:`set_available` (and the first emitted event) to ``callback``.
+
+        Called by whoever runs the source (the hub's supervisor, a test harness);
+        plugins call :meth:`set_available`, never this.
+        """
+        self._available = callback
+
     # -- transports ------------------------------------------------------------------
     def mqtt(self, instance: str | None = None) -> MessageTransport:
         """The shared MQTT connection ``[[transports.mqtt]]`` with id ``instance``
