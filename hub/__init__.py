@@ -27,10 +27,12 @@ from hub.errors import (
 )
 from hub.events import (
     SCHEMA_VERSION,
+    Alert,
     Crossing,
     Density,
     Devices,
     Event,
+    LineFlow,
     Measurement,
     MeasurementType,
     Occupancy,
@@ -38,6 +40,7 @@ from hub.events import (
     Quality,
     QualityReason,
     Status,
+    ZoneState,
 )
 from hub.plugin import (
     HubHandle,
@@ -64,6 +67,7 @@ hookimpl = pluggy.HookimplMarker("crowdhub")
 
 __all__ = [
     "SCHEMA_VERSION",
+    "Alert",
     "AuthenticationFailed",
     "Clock",
     "ConfigError",
@@ -78,6 +82,7 @@ __all__ = [
     "HubHandle",
     "InstanceConfig",
     "Line",
+    "LineFlow",
     "MalformedInput",
     "Measurement",
     "MeasurementType",
@@ -105,6 +110,7 @@ __all__ = [
     "TransportContext",
     "TransportError",
     "Zone",
+    "ZoneState",
     "__version__",
     "hookimpl",
 ]
