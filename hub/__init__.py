@@ -8,6 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 import pluggy
 
+from hub import quality
 from hub.clock import Clock, SystemClock
 from hub.config_view import ConfigView
 from hub.errors import (
@@ -113,4 +114,5 @@ __all__ = [
     "ZoneState",
     "__version__",
     "hookimpl",
+    "quality",
 ]

@@ -100,6 +100,10 @@ class QualityReason(StrEnum):
     CLAMPED = "clamped"
     INCOMPLETE = "incomplete"
     """The device measured only part of the interval (e.g. Xovis samples < samples_expected)."""
+    OUT_OF_ORDER = "out_of_order"
+    """Older than a message already received (a late arrival or a replay)."""
+    SEQUENCE_RESTART = "sequence_restart"
+    """The device's sequence numbering started again (reboot, rejoin)."""
 
 
 class _Value(BaseModel):
