@@ -149,7 +149,7 @@ class WebhookSink(Sink[WebhookConfig]):
         return [("http_client", cast(WebhookConfig, config).transport)]
 
     def _client(self) -> HttpClient:
-        return cast(HttpClient, self.ctx.transport("http_client", self.config.transport))
+        return self.ctx.http_client(self.config.transport)
 
     async def write(self, batch: Sequence[Event]) -> None:
         if not batch:
