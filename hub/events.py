@@ -25,6 +25,7 @@ __all__ = [
     "Density",
     "Devices",
     "Event",
+    "Level",
     "Measurement",
     "MeasurementType",
     "Occupancy",
@@ -63,6 +64,7 @@ class MeasurementType(StrEnum):
     DEVICES = "devices"
     DENSITY = "density"
     STATUS = "status"
+    LEVEL = "level"
 
 
 class Quality(StrEnum):
@@ -156,8 +158,24 @@ class Status(_Value):
     detail: Annotated[str | None, Field(max_length=200)] = None
 
 
+class Level(_Value):
+    """A colour level without any number: what a ``levels_only`` view publishes.
+
+    :mod:`hub.views` projects every measurement that has a level (a zone's or a
+    line's state) onto this, so a public feed carries no count at all.
+    """
+
+    type: Literal["level"] = "level"
+    of: Annotated[
+        str, Field(pattern=r"^[a-z][a-z0-9_]*$", description="measurement type it summarises")
+    ]
+    level: Annotated[str, Field(max_length=64, description="level name, e.g. 'orange'")]
+    colour: Annotated[str, Field(max_length=32, description="display colour of the level")] = ""
+    fresh: bool = Field(default=True, description="false: the data behind it is stale (grey)")
+
+
 Measurement = Annotated[
-    Crossing | Occupancy | Devices | Density | Status, Field(discriminator="type")
+    Crossing | Occupancy | Devices | Density | Status | Level, Field(discriminator="type")
 ]
 """One typed measurement; ``measurement.type`` tells which."""
 
@@ -248,7 +266,7 @@ class Event(BaseModel):
         *,
         source: str,
         kind: str,
-        measurement: Crossing | Occupancy | Devices | Density | Status,
+        measurement: Crossing | Occupancy | Devices | Density | Status | Level,
         provenance: Provenance,
         key: str | int | None = None,
         received_at: datetime | None = None,

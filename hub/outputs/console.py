@@ -31,6 +31,8 @@ def describe(event: Event) -> str:
         what = f"devices={m.count}{split}"
     elif m.type == "density":
         what = f"density={m.value:.2f} p/m2"
+    elif m.type == "level":
+        what = f"level={m.level}" + ("" if m.fresh else " (stale)")
     else:
         what = f"status={m.state}" + (f" {m.detail}" if m.detail else "")
     if event.observed_at is not None:

@@ -136,5 +136,12 @@ def test_json_schema_describes_the_event() -> None:
         "provenance",
     }
     mapping = schema["properties"]["measurement"]["discriminator"]["mapping"]
-    assert set(mapping) == {"crossing", "occupancy", "devices", "density", "status"}
+    assert set(mapping) == {
+        "crossing",
+        "occupancy",
+        "devices",
+        "density",
+        "status",
+        "level",
+    }
     assert schema["additionalProperties"] is False

@@ -1,0 +1,124 @@
+"""Events and sites shared by the view tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hub import Crossing, Density, Devices, Event, Level, Occupancy, Provenance, Status
+from hub.site import Line, Site, Zone
+
+T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+PROV = Provenance(plugin="test", plugin_version="1.0", transport="simulated")
+
+SITE = Site(
+    id="fair",
+    zones=(
+        Zone(id="beach", area_m2=5000, capacity=4000),
+        Zone(id="boulevard", area_m2=1200, capacity=2500),
+        Zone(id="pier", area_m2=800),
+    ),
+    lines=(
+        Line(id="gate-a", zone="beach", width_m=4.0),
+        Line(id="gate-b", zone="boulevard", width_m=6.0),
+        Line(id="pier-entry", zone="pier", width_m=3.0),
+    ),
+)
+
+
+def _event(measurement: Any, key: object, *, received: datetime, **fields: Any) -> Event:
+    return Event.create(
+        source=fields.pop("source", "sensor-1"),
+        kind=fields.pop("kind", "test"),
+        measurement=measurement,
+        provenance=PROV,
+        key=str(key),
+        received_at=received,
+        site="fair",
+        **fields,
+    )
+
+
+def crossing(
+    line: str, start: datetime, cin: int, cout: int = 0, *, minutes: int = 1, **kw: Any
+) -> Event:
+    end = start + timedelta(minutes=minutes)
+    return _event(
+        Crossing(in_=cin, out=cout),
+        f"{line}{start.isoformat()}{kw.get('source', '')}",
+        received=kw.pop("received", end),
+        line=line,
+        observed_from=start,
+        observed_to=end,
+        **kw,
+    )
+
+
+def devices(zone: str, start: datetime, count: int, *, minutes: int = 5, **kw: Any) -> Event:
+    end = start + timedelta(minutes=minutes)
+    return _event(
+        Devices(count=count, wifi=count, ble=0),
+        f"d{zone}{start.isoformat()}",
+        received=kw.pop("received", end),
+        zone=zone,
+        observed_from=start,
+        observed_to=end,
+        **kw,
+    )
+
+
+def occupancy(zone: str, at: datetime, count: float, **kw: Any) -> Event:
+    return _event(
+        Occupancy(count=count),
+        f"o{zone}{at.isoformat()}",
+        received=kw.pop("received", at),
+        zone=zone,
+        observed_at=at,
+        **kw,
+    )
+
+
+def density(zone: str, at: datetime, value: float, **kw: Any) -> Event:
+    return _event(
+        Density(value=value),
+        f"p{zone}{at.isoformat()}",
+        received=kw.pop("received", at),
+        zone=zone,
+        observed_at=at,
+        **kw,
+    )
+
+
+def status(zone: str | None, at: datetime, **kw: Any) -> Event:
+    return _event(
+        Status(state="ok", battery_mv=3700, uptime_s=1234),
+        f"s{zone}{at.isoformat()}",
+        received=kw.pop("received", at),
+        zone=zone,
+        observed_at=at,
+        **kw,
+    )
+
+
+def level(zone: str, at: datetime, name: str = "orange", **kw: Any) -> Event:
+    return _event(
+        Level(of="zone_state", level=name, colour="#ff8800"),
+        f"l{zone}{at.isoformat()}",
+        received=kw.pop("received", at),
+        zone=zone,
+        observed_at=at,
+        **kw,
+    )
+
+
+def numbers(value: Any, path: str = "") -> list[str]:
+    """Paths of every JSON number (not bool) in a parsed payload."""
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, int | float):
+        return [path]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in numbers(v, f"{path}.{k}" if path else k)]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in numbers(v, f"{path}[{i}]")]
+    return []
