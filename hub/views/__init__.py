@@ -20,6 +20,7 @@ from hub.views.config import (
     sink_view_problem,
     site_problems,
     token_literal_problems,
+    view_for_token,
 )
 from hub.views.policy import FullDetail, ViewPolicy, ViewStats
 
@@ -39,4 +40,5 @@ __all__ = [
     "sink_view_problem",
     "site_problems",
     "token_literal_problems",
+    "view_for_token",
 ]

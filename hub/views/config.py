@@ -33,12 +33,15 @@ __all__ = [
     "sink_view_problem",
     "site_problems",
     "token_literal_problems",
+    "view_for_token",
 ]
 
 import hashlib
+import hmac
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal, Self
 
@@ -203,6 +206,25 @@ class View(BaseModel):
     def may(self, action: Action | str) -> bool:
         """Whether this view may perform ``action``."""
         return action in self.actions
+
+    def token_matches(self, presented: str) -> bool:
+        """Constant-time check of a presented token (never true for a view without one)."""
+        if self.token is None or not presented:
+            return False
+        return hmac.compare_digest(self.token.get_secret_value().encode(), presented.encode())
+
+    def window(self, now: datetime) -> tuple[datetime, datetime]:
+        """The time range this view may see at ``now``: ``history_days`` back, ``delay_s`` late."""
+        return now - timedelta(days=self.history_days), now - timedelta(seconds=self.delay_s)
+
+
+def view_for_token(views: Iterable[View], presented: str) -> View | None:
+    """The view a request's token opens, or None (answer 401 and nothing else)."""
+    found = None
+    for view in views:  # no early exit: the time does not tell which view matched
+        if view.token_matches(presented):
+            found = view
+    return found
 
 
 def _has_level(measurement_type: str) -> bool:

@@ -36,7 +36,7 @@ __all__ = ["FullDetail", "ViewPolicy", "ViewStats"]
 import hashlib
 import heapq
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -70,7 +70,7 @@ class ViewStats:
 class _Bucket:
     start: float
     last: Event
-    values: list[float]
+    values: list[float | None]
     n: int = 1
     quality: Quality = Quality.OK
     reasons: set[QualityReason] = field(default_factory=set)
@@ -107,6 +107,7 @@ class ViewPolicy:
         self.name = f"view:{view.id}"
         self.version = policy_version(view)
         self.stats = ViewStats()
+        self._site, self._noise_key = site, key
         self._key = key if view.noise else None
         self._res = view.resolution_s
         self._grace = timedelta(seconds=view.grace_s)
@@ -207,6 +208,21 @@ class ViewPolicy:
         self.stats.sent += len(out)
         return out
 
+    def answer(self, stored: Iterable[Event], now: datetime) -> list[Event]:
+        """What this view may see of stored events at ``now`` (an API history query).
+
+        A fresh stage runs over ``stored`` (in time order), so the answer is filtered,
+        aggregated and coarsened exactly as the live stream was, with the same noise;
+        only what lies within ``history_days`` and is at least ``delay_s`` old.
+        """
+        fresh = ViewPolicy(self.view, self._site, self._noise_key)
+        out: list[Event] = []
+        for e in stored:
+            out.extend(fresh.handle(e))
+        out.extend(fresh.tick(now))
+        start, end = self.view.window(now)
+        return [e for e in out if start <= e.time <= end]
+
     def pending(self) -> int:
         """Open buckets plus held events (what a stop would drop)."""
         return len(self._open) + len(self._held)
@@ -229,7 +245,7 @@ class ViewPolicy:
                 return
             if bucket is not None:  # the source moved on: its earlier interval is complete
                 self._emit(key, bucket, out)
-            values = [getattr(m, f.name) or 0 for f in rule.of_kind("count")]
+            values = [getattr(m, f.name) for f in rule.of_kind("count")]
             self._open[key] = _Bucket(start, event, values)
             due = _EPOCH + timedelta(seconds=start + self._res) + self._grace
             if due < self._next_due:
@@ -240,10 +256,15 @@ class ViewPolicy:
             if rule.combine != "last":
                 values = bucket.values
                 for i, f in enumerate(rule.of_kind("count")):
-                    v = getattr(m, f.name) or 0
-                    if rule.combine == "sum":
-                        values[i] += v
-                    elif v > values[i]:
+                    v = getattr(m, f.name)
+                    old = values[i]
+                    if v is None:
+                        continue
+                    if old is None:
+                        values[i] = v
+                    elif rule.combine == "sum":
+                        values[i] = old + v
+                    elif v > old:
                         values[i] = v
         if event.quality is not Quality.OK:
             b = self._open[key]
@@ -403,8 +424,12 @@ def _replace(model: _M, changes: dict[str, Any]) -> _M:
     return new
 
 
-def _like(template: Any, value: float) -> Any:
+def _like(template: Any, value: float | None) -> Any:
     """``value`` with the type of the field it replaces (int fields stay int)."""
-    return (
-        int(value) if isinstance(template, int) and not isinstance(template, bool) else float(value)
-    )
+    if value is None or isinstance(template, bool):
+        return value
+    if isinstance(template, float):
+        return float(value)
+    if isinstance(template, int):
+        return int(value)
+    return value  # the last reading had None: the aggregate keeps its type (int sums stay int)

@@ -245,3 +245,45 @@ def test_the_console_shows_a_level() -> None:
     from hub.outputs.console import describe
 
     assert "level=orange" in describe(level("beach", T0))
+
+
+def test_aggregates_keep_field_types_and_absent_values() -> None:
+    from hub import Devices, Event
+
+    with_split = devices("beach", T0, 8)
+    without = Event.model_validate(
+        with_split.model_dump()
+        | {
+            "measurement": Devices(count=9),
+            "event_id": "0" * 32,
+            "observed_from": T0 + timedelta(minutes=5),
+            "observed_to": T0 + timedelta(minutes=10),
+        }
+    )
+    [agg] = run(policy(time_resolution="15min"), [with_split, without], T0 + HOUR)
+    payload = json.loads(agg.model_dump_json())["measurement"]
+    assert payload == {"type": "devices", "count": 9, "wifi": 8, "ble": 0, "unit": "device"}
+    only_none = Event.model_validate(
+        without.model_dump() | {"observed_from": T0, "observed_to": T0 + timedelta(minutes=5)}
+    )
+    [agg] = run(policy(time_resolution="15min"), [only_none], T0 + HOUR)
+    assert agg.measurement.wifi is None  # type: ignore[union-attr]
+
+
+def test_a_history_answer_equals_the_live_stream_within_the_window() -> None:
+    view = dict(time_resolution="1h", noise=True, suppress_below=3, history_days=1)
+    stored = [crossing("gate-a", T0 + timedelta(minutes=10 * i), i % 5) for i in range(6 * 30)]
+    now = T0 + 31 * HOUR
+    live = run(policy(**view), stored, now)
+    answer = policy(**view).answer(stored, now)
+    assert len(live) == 30 and answer == live[-24:]  # the same values, one day back
+    assert all(e.time >= now - timedelta(days=1) for e in answer)
+
+
+def test_tokens_open_their_view_only() -> None:
+    from hub.views import view_for_token
+
+    a, b = View(id="a", token="token-a"), View(id="b")
+    assert view_for_token([a, b], "token-a") is a
+    assert view_for_token([a, b], "token-b") is None
+    assert view_for_token([a, b], "") is None  # a view without a token opens for nobody
