@@ -8,6 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 import pluggy
 
+from hub import quality
 from hub.clock import Clock, SystemClock
 from hub.errors import (
     AuthenticationFailed,
@@ -26,11 +27,13 @@ from hub.errors import (
 )
 from hub.events import (
     SCHEMA_VERSION,
+    Alert,
     Crossing,
     Density,
     Devices,
     Event,
     Level,
+    LineFlow,
     Measurement,
     MeasurementType,
     Occupancy,
@@ -38,6 +41,7 @@ from hub.events import (
     Quality,
     QualityReason,
     Status,
+    ZoneState,
 )
 from hub.plugin import (
     HubHandle,
@@ -64,6 +68,7 @@ hookimpl = pluggy.HookimplMarker("crowdhub")
 
 __all__ = [
     "SCHEMA_VERSION",
+    "Alert",
     "AuthenticationFailed",
     "Clock",
     "ConfigError",
@@ -78,6 +83,7 @@ __all__ = [
     "InstanceConfig",
     "Level",
     "Line",
+    "LineFlow",
     "MalformedInput",
     "Measurement",
     "MeasurementType",
@@ -105,6 +111,8 @@ __all__ = [
     "TransportContext",
     "TransportError",
     "Zone",
+    "ZoneState",
     "__version__",
     "hookimpl",
+    "quality",
 ]

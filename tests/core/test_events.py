@@ -143,5 +143,10 @@ def test_json_schema_describes_the_event() -> None:
         "density",
         "status",
         "level",
+        "zone_state",
+        "line_flow",
+        "alert",
     }
+    assert schema["$id"] == "urn:crowdhub:event:v2"
+    assert schema["properties"]["schema_version"]["enum"] == [1, 2]
     assert schema["additionalProperties"] is False

@@ -122,3 +122,79 @@ def numbers(value: Any, path: str = "") -> list[str]:
     if isinstance(value, list):
         return [p for i, v in enumerate(value) for p in numbers(v, f"{path}[{i}]")]
     return []
+
+
+def zone_state(zone: str, at: datetime, occupancy: float, name: str = "yellow", **kw: Any) -> Event:
+    from hub.events import ZoneState
+
+    return _event(
+        ZoneState(
+            level=name,
+            level_index=1,
+            colour="#ffd700",
+            occupancy=occupancy,
+            method="counted",
+            density=occupancy / 1000,
+            capacity_use=occupancy / 4000,
+            net_inflow_per_min=3.5,
+            time_to_capacity_min=42.0,
+            problems=("sensor_silent:cam-7",),
+            usual_p10=10,
+            usual_p50=50,
+            usual_p90=90,
+            usual_weeks=4,
+        ),
+        f"z{zone}{at.isoformat()}",
+        received=kw.pop("received", at),
+        zone=zone,
+        source=kw.pop("source", "zones"),
+        observed_at=at,
+        **kw,
+    )
+
+
+def line_flow(line: str, at: datetime, cin: int, **kw: Any) -> Event:
+    from hub.events import LineFlow
+
+    return _event(
+        LineFlow(
+            in_=cin,
+            out=1,
+            in_per_m_min=cin / 4,
+            out_per_m_min=0.25,
+            window_s=60,
+            level="green",
+            level_index=0,
+            colour="#2e7d32",
+        ),
+        f"f{line}{at.isoformat()}",
+        received=kw.pop("received", at),
+        line=line,
+        source=kw.pop("source", "zones"),
+        observed_at=at,
+        **kw,
+    )
+
+
+def alert(zone: str, at: datetime, **kw: Any) -> Event:
+    from hub.events import Alert
+
+    return _event(
+        Alert(
+            alert_id=f"level:{zone}",
+            rule="level",
+            state="firing",
+            severity="orange",
+            severity_rank=2,
+            value=2.4,
+            threshold=2.15,
+            since=at,
+            summary="density 2.4 p/m2 above 2.15",
+        ),
+        f"a{zone}{at.isoformat()}",
+        received=kw.pop("received", at),
+        zone=zone,
+        source=kw.pop("source", "zones"),
+        observed_at=at,
+        **kw,
+    )

@@ -38,16 +38,20 @@ from hub.testing import sink_context
 from hub.testing.fakes import fake_transports
 from hub.testing.mosquitto import Mosquitto
 from hub.views import View, ViewPolicy
+from hub.views.measurements import RULES
 from tests.views.helpers import (
     SITE,
     T0,
+    alert,
     crossing,
     density,
     devices,
     level,
+    line_flow,
     numbers,
     occupancy,
     status,
+    zone_state,
 )
 
 KEY = b"k" * 32
@@ -58,7 +62,7 @@ VIEWS = {
     "organiser": View(
         id="organiser",
         zones=("beach",),
-        measurements=("crossing", "occupancy", "devices", "density"),
+        measurements=("crossing", "occupancy", "devices", "density", "zone_state", "alert"),
         time_resolution="15min",
         suppress_below=5,
         suppress_as="below",
@@ -82,9 +86,13 @@ def everything() -> list[Event]:
         t = T0 + timedelta(minutes=minute)
         for line in ("gate-a", "gate-b", "pier-entry"):
             out.append(crossing(line, t, minute % 4, 1, extras=extras, sequence=minute))
+            out.append(line_flow(line, t, minute % 9))
         for zone in ("beach", "boulevard", "pier"):
             out.append(occupancy(zone, t, 100 + minute, extras=extras))
             out.append(density(zone, t, 0.5))
+            out.append(zone_state(zone, t, 300 + minute))
+            if minute % 30 == 0:
+                out.append(alert(zone, t))
             if minute % 5 == 0:
                 out.append(devices(zone, t, 40 + minute % 7))
                 out.append(status(zone, t, source=f"cam-{zone}"))
@@ -107,9 +115,7 @@ def check(view: View, payload: dict[str, Any]) -> None:
     """Everything a view's receiver gets must lie inside the view."""
     m = payload["measurement"]
     allowed_types = (
-        {"crossing", "occupancy", "devices", "density", "level"}
-        if view.measurements == "all"
-        else set(view.measurements)
+        set(RULES) - {"status"} if view.measurements == "all" else set(view.measurements)
     )
     if view.levels_only:
         allowed_types = {"level"}
@@ -117,6 +123,12 @@ def check(view: View, payload: dict[str, Any]) -> None:
     if view.coarsens_counts:
         allowed_types -= {"density"}
     assert m["type"] in allowed_types, payload
+    rule = RULES[m["type"]]
+    if view.coarsens_counts:  # nothing that gives the exact count back
+        assert all(m[f.name] is None for f in rule.of_kind("rate")), payload
+        assert all(not m[f.name] for f in rule.of_kind("text")), payload
+    if not view.sensor_health:
+        assert all(not m[f.name] for f in rule.of_kind("health")), payload
     assert m["type"] != "status"  # no view here may see sensor health
     if payload["line"] is not None:
         lines = {ln.id for ln in SITE.lines if view.zones == "all" or ln.zone in view.zones}
@@ -138,6 +150,7 @@ def test_the_input_covers_what_the_views_must_not_see() -> None:
     kinds = {(e.measurement.type, e.zone or e.line) for e in everything()}
     assert ("status", "pier") in kinds and ("density", "boulevard") in kinds
     assert ("crossing", "pier-entry") in kinds and ("level", "pier") in kinds
+    assert ("zone_state", "pier") in kinds and ("line_flow", "gate-b") in kinds
 
 
 @pytest.mark.parametrize("name", sorted(VIEWS))
@@ -149,8 +162,17 @@ def test_what_each_view_sends_lies_inside_the_view(name: str) -> None:
         check(view, json.loads(e.model_dump_json()))
     counts = {v.measurement.type for v in sent}  # each view gets what it should, not only "nothing"
     expected = {
-        "police": {"crossing", "occupancy", "devices", "density", "level"},
-        "organiser": {"crossing", "occupancy", "devices"},
+        "police": {
+            "crossing",
+            "occupancy",
+            "devices",
+            "density",
+            "level",
+            "zone_state",
+            "line_flow",
+            "alert",
+        },
+        "organiser": {"crossing", "occupancy", "devices", "zone_state", "alert"},
         "public": {"level"},
     }[name]
     assert counts == expected
@@ -200,7 +222,8 @@ async def through_webhook(sent: list[Event]) -> list[dict[str, Any]]:
             WebhookConfig(id="hook", url=url, view="x"),
             sink_context("http", "hook", transports=fake_transports(http_client=http)),
         )
-        await sink.write(sent)
+        for i in range(0, len(sent), 200):  # batches, as the sink runner hands them
+            await sink.write(sent[i : i + 200])
     return [e for body in bodies for e in json.loads(body)["events"]]
 
 

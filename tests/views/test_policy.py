@@ -287,3 +287,58 @@ def test_tokens_open_their_view_only() -> None:
     assert view_for_token([a, b], "token-a") is a
     assert view_for_token([a, b], "token-b") is None
     assert view_for_token([a, b], "") is None  # a view without a token opens for nobody
+
+
+def test_levels_only_projects_zone_states_and_line_flows_and_drops_alerts() -> None:
+    from tests.views.helpers import alert, line_flow, zone_state
+
+    p = policy(levels_only=True, time_resolution="15min")
+    events = [
+        zone_state("beach", T0 + timedelta(minutes=2), 900, "yellow"),
+        zone_state("beach", T0 + timedelta(minutes=8), 2400, "orange"),
+        line_flow("gate-a", T0 + timedelta(minutes=3), 60),
+        alert("beach", T0 + timedelta(minutes=4)),
+    ]
+    out = sorted(run(p, events, T0 + HOUR), key=lambda e: e.measurement.of)  # type: ignore[union-attr]
+    assert [e.measurement.model_dump() for e in out] == [
+        {"type": "level", "of": "line_flow", "level": "green", "colour": "#2e7d32", "fresh": True},
+        {
+            "type": "level",
+            "of": "zone_state",
+            "level": "orange",
+            "colour": "#ffd700",
+            "fresh": True,
+        },
+    ]
+    for e in out:
+        assert numbers(json.loads(e.model_dump_json())) == ["schema_version"]
+
+
+def test_a_coarsening_view_gets_zone_states_without_exact_rates_or_sensor_names() -> None:
+    from tests.views.helpers import alert, line_flow, zone_state
+
+    p = policy(time_resolution="15min", noise=True, suppress_below=5)
+    events = [
+        zone_state("beach", T0 + timedelta(minutes=2), 2400.4),
+        line_flow("gate-a", T0 + timedelta(minutes=3), 60),
+        alert("beach", T0 + timedelta(minutes=4)),
+    ]
+    assert not p.accepts(events[1])  # its rates per metre are required: counts come as crossings
+    warn, state = sorted(run(p, events, T0 + HOUR), key=lambda e: e.measurement.type)
+    m: Any = state.measurement
+    assert abs(m.occupancy - 2400) <= 1 and m.occupancy == int(m.occupancy)
+    assert (m.density, m.capacity_use, m.net_inflow_per_min, m.time_to_capacity_min) == (None,) * 4
+    assert m.problems == () and m.level == "yellow" and m.usual_p50 in (49, 50, 51)
+    a: Any = warn.measurement
+    assert (a.value, a.threshold, a.summary) == (None, None, "")
+    assert a.state == "firing" and a.severity == "orange"
+
+
+def test_sensor_names_in_zone_problems_need_sensor_health() -> None:
+    from tests.views.helpers import zone_state
+
+    e = zone_state("beach", T0, 100)
+    [out] = policy().handle(e)
+    assert out.measurement.problems == ()  # type: ignore[union-attr]
+    [kept] = policy(sensor_health=True).handle(e)
+    assert kept is e

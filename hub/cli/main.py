@@ -15,18 +15,18 @@ from pathlib import Path
 from typing import Any
 
 import hub
+from hub.cli.conformance import add_conformance_parser
 from hub.core.config import (
     HubConfig,
     load_config,
     preliminary_plugin_settings,
     read_toml,
 )
-from hub.core.conformance_cli import add_conformance_parser
 from hub.core.plugins import Registry, load_plugins
 from hub.core.samples import sample_for
-from hub.core.simulate import add_simulate_parser
 from hub.errors import ConfigError, PluginError
 from hub.events import event_json_schema
+from hub.simulate.cli import add_simulate_parser
 
 EXIT_OK, EXIT_FAIL, EXIT_CONFIG = 0, 1, 2
 log = logging.getLogger("hub")
