@@ -22,7 +22,7 @@ from hub.views.config import (
     token_literal_problems,
     view_for_token,
 )
-from hub.views.policy import FullDetail, ViewPolicy, ViewStats
+from hub.views.policy import FullDetail, ViewPolicy, ViewStage, ViewStats
 
 __all__ = [
     "INTERNAL",
@@ -30,6 +30,7 @@ __all__ = [
     "FullDetail",
     "View",
     "ViewPolicy",
+    "ViewStage",
     "ViewStats",
     "coarsen_count",
     "leaves_machine",

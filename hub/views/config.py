@@ -269,6 +269,7 @@ def parse_views(raw: Any) -> tuple[list[View], list[ConfigProblem]]:
     if not isinstance(raw, list):
         return views, [ConfigProblem("views", "write views as [[views]] tables")]
     seen: set[str] = set()
+    tokens: dict[str, str] = {}
     for i, entry in enumerate(raw):
         label = _label(i, entry)
         if not isinstance(entry, dict):
@@ -290,6 +291,18 @@ def parse_views(raw: Any) -> tuple[list[View], list[ConfigProblem]]:
             problems.append(ConfigProblem(f"{label}.id", f"duplicate view id {view.id!r}"))
             continue
         seen.add(view.id)
+        if view.token is not None:
+            secret = view.token.get_secret_value()
+            if secret in tokens:
+                problems.append(
+                    ConfigProblem(
+                        f"{label}.token",
+                        f"the same token as views[{tokens[secret]}]; each view needs its own "
+                        "token (a token decides which view a request sees)",
+                    )
+                )
+                continue
+            tokens[secret] = view.id
         views.append(view)
     return views, problems
 

@@ -31,7 +31,7 @@ never sent early.
 
 from __future__ import annotations
 
-__all__ = ["FullDetail", "ViewPolicy", "ViewStats"]
+__all__ = ["FullDetail", "ViewPolicy", "ViewStage", "ViewStats"]
 
 import hashlib
 import heapq
@@ -39,7 +39,7 @@ import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel
 
@@ -76,6 +76,22 @@ class _Bucket:
     reasons: set[QualityReason] = field(default_factory=set)
 
 
+class ViewStage(Protocol):
+    """What the runtime, the API and the audit need of one view's stage."""
+
+    name: str
+    view_id: str
+    version: str
+    """The view's policy version (``internal`` for full detail), for the audit log."""
+    stats: ViewStats
+
+    def accepts(self, event: Event) -> bool: ...
+    def handle(self, event: Event) -> Sequence[Event]: ...
+    def tick(self, now: datetime) -> Sequence[Event]: ...
+    def answer(self, stored: Iterable[Event], now: datetime) -> list[Event]: ...
+    def pending(self) -> int: ...
+
+
 class FullDetail:
     """The built-in ``internal`` view: every event, unchanged."""
 
@@ -96,6 +112,12 @@ class FullDetail:
 
     def tick(self, now: datetime) -> Sequence[Event]:
         return ()
+
+    def answer(self, stored: Iterable[Event], now: datetime) -> list[Event]:
+        return list(stored)
+
+    def pending(self) -> int:
+        return 0
 
 
 class ViewPolicy:
@@ -433,3 +455,8 @@ def _like(template: Any, value: float | None) -> Any:
     if isinstance(template, int):
         return int(value)
     return value  # the last reading had None: the aggregate keeps its type (int sums stay int)
+
+
+def _conforms(a: ViewPolicy, b: FullDetail) -> tuple[ViewStage, ViewStage]:
+    """Type check only: both stages satisfy :class:`ViewStage`."""
+    return a, b

@@ -74,6 +74,10 @@ def test_each_problem_is_one_precise_line() -> None:
         "redefined; choose another id"
     ]
     assert problems([{"id": "p"}, {"id": "p"}]) == ["views[p].id: duplicate view id 'p'"]
+    assert problems([{"id": "a", "token": "same"}, {"id": "b", "token": "same"}]) == [
+        "views[b].token: the same token as views[a]; each view needs its own token "
+        "(a token decides which view a request sees)"
+    ]
     assert problems([{"name": "no id"}]) == ["views[#1].id: field required"]
     assert problems({"id": "p"}) == []  # one [views] table is read as a list of one
     assert problems("x") == ["views: write views as [[views]] tables"]
