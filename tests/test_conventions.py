@@ -84,7 +84,7 @@ def test_readme_embeds_the_sample_config(plugin_dir: Path) -> None:
 def test_sample_config_validates(plugin_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # secrets are ${ENV} references in samples: give them values as a user would export them
     text = (plugin_dir / "sample.toml").read_text()
-    for name in re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", text):
+    for name in re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-[^}]*)?\}", text):
         monkeypatch.setenv(name, "sample-secret-value")
     cfg = load_config(plugin_dir / "sample.toml", load_plugins(entrypoints=False))
     assert cfg.sources.get(plugin_dir.name), "the sample configures the plugin's own source"
