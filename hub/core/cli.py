@@ -12,9 +12,9 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import hub
+from hub.core.cli_status import add_status_parser
 from hub.core.config import (
     HubConfig,
     load_config,
@@ -133,41 +133,6 @@ def cmd_sample_config(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_status(args: argparse.Namespace) -> int:
-    if args.file:
-        config, _ = _load(Path(args.file))
-        path = config.data_dir / "status.json"
-    else:
-        path = Path(args.data_dir) / "status.json"
-    try:
-        status: dict[str, Any] = json.loads(path.read_text())
-    except FileNotFoundError:
-        _err(f"hub: no status at {path}: is the hub running with this config?")
-        return EXIT_FAIL
-    if args.json:
-        print(json.dumps(status, indent=2))
-        return EXIT_OK
-    print(
-        f"hub {status['state']} (pid {status['pid']}, up {status['uptime_s']} s, "
-        f"as of {status['time']})"
-    )
-    for sid, s in status["sources"].items():
-        age = s["last_event_age_s"]
-        print(
-            f"  source {sid:<20} {s['kind']:<16} {s['state']:<9} in={s['events_in']} "
-            f"malformed={s['malformed']} last={'-' if age is None else f'{age:.1f}s ago'}"
-            + (f"  ({s['last_error']})" if s["state"] != "running" and s["last_error"] else "")
-        )
-    for sid, s in status["sinks"].items():
-        print(
-            f"  output {sid:<20} {s['kind']:<16} {s['state']:<9} out={s['events_out']} "
-            f"queued={s['queued']} dropped={sum(s['dropped'].values())}"
-        )
-    if status.get("dead_letters"):
-        print(f"  dead letters: {status['dead_letters']}")
-    return EXIT_OK
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="hub", description="crowdhub: privacy-preserving crowd-counting integration hub"
@@ -202,11 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     sc = sub.add_parser("schema", help="print the event JSON Schema")
     sc.set_defaults(func=cmd_schema)
 
-    st = sub.add_parser("status", help="show the state of a running hub")
-    st.add_argument("file", nargs="?", help="the config file the hub runs with")
-    st.add_argument("--data-dir", default="data", help="the hub's data_dir (without FILE)")
-    st.add_argument("--json", action="store_true")
-    st.set_defaults(func=cmd_status)
+    add_status_parser(sub)
 
     add_conformance_parser(sub)
     add_simulate_parser(sub)
