@@ -56,7 +56,7 @@ class HubError(Exception):
 class ConfigProblem:
     """One problem in a configuration file.
 
-    ``location`` is a dotted path such as ``sources.lidar[gate-a].baudrate``.
+    ``location`` is a dotted path such as ``sources.tfluna[gate-a].baudrate``.
     """
 
     location: str

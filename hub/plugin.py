@@ -343,6 +343,16 @@ class Source(ABC, Generic[ConfigT]):
         """
         return ()
 
+    @classmethod
+    def retired_kind_hint(cls, kind: str, table: Mapping[str, Any]) -> str | None:
+        """One line saying what to write instead of a ``[[sources.<kind>]]`` table of a kind
+        no longer registered (renamed or split by this plugin); ``None`` if not yours.
+
+        ``table`` is one raw instance table. The core asks only for unknown kinds, and
+        reports the answer for that instance in place of "unknown source kind".
+        """
+        return None
+
     @abstractmethod
     async def run(self) -> None:
         """Read the device and ``await self.ctx.emit(...)`` events until cancelled."""

@@ -18,7 +18,23 @@ REPO = Path(__file__).resolve().parent.parent
 PLUGIN_DIRS = sorted(
     p for p in (REPO / "hub" / "plugins").iterdir() if p.is_dir() and (p / "__init__.py").exists()
 )
-LAYOUT = ["__init__.py", "config.py", "protocol.py", "source.py", "README.md", "sample.toml"]
+LAYOUT = ["__init__.py", "config.py", "protocol.py", "source.py", "README.md"]
+
+
+def source_kinds(plugin_dir: Path) -> list[str]:
+    """The source kinds the bundled plugin named like the folder registers."""
+    reg = load_plugins(entrypoints=False)
+    (info,) = [p for p in reg.plugins if p.name == plugin_dir.name]
+    return sorted(info.sources)
+
+
+def samples(plugin_dir: Path) -> dict[str, Path]:
+    """Kind -> its sample: ``sample_<kind>.toml``, or the plugin's one ``sample.toml``."""
+    out = {}
+    for kind in source_kinds(plugin_dir):
+        own = plugin_dir / f"sample_{kind}.toml"
+        out[kind] = own if own.exists() else plugin_dir / "sample.toml"
+    return out
 
 
 def hookspecs() -> list[tuple[str, str]]:
@@ -64,10 +80,15 @@ def test_bundled_plugin_layout(plugin_dir: Path) -> None:
     init = (plugin_dir / "__init__.py").read_text()
     # __init__ holds hookimpls only: no classes defined there
     assert not re.search(r"^class ", init, flags=re.M)
-    # the folder name is the source kind and the built-in plugin name
-    reg = load_plugins(entrypoints=False)
-    assert plugin_dir.name in reg.sources
+    # the folder name is the built-in plugin name and its source kind (or, for a plugin
+    # with one kind per device, each kind has its own sample_<kind>.toml)
     assert (plugin_dir.name, f"hub.plugins.{plugin_dir.name}") in BUILTIN_PLUGINS
+    kinds = source_kinds(plugin_dir)
+    assert kinds == [plugin_dir.name] or all(
+        (plugin_dir / f"sample_{k}.toml").exists() for k in kinds
+    ), f"{plugin_dir.name} registers {kinds}: one sample_<kind>.toml per kind"
+    missing_samples = [str(p.name) for p in samples(plugin_dir).values() if not p.exists()]
+    assert not missing_samples, f"{plugin_dir.name} lacks {missing_samples}"
     # built-ins come through the public door: never hub.core
     for py in plugin_dir.glob("*.py"):
         assert "hub.core" not in py.read_text(), f"{py} imports hub.core"
@@ -75,19 +96,20 @@ def test_bundled_plugin_layout(plugin_dir: Path) -> None:
 
 @pytest.mark.parametrize("plugin_dir", PLUGIN_DIRS, ids=lambda p: p.name)
 def test_readme_embeds_the_sample_config(plugin_dir: Path) -> None:
-    sample = (plugin_dir / "sample.toml").read_text().strip()
     readme = (plugin_dir / "README.md").read_text()
-    assert sample in readme, f"{plugin_dir.name}/README.md must embed sample.toml verbatim"
+    for path in set(samples(plugin_dir).values()):
+        sample = path.read_text().strip()
+        assert sample in readme, f"{plugin_dir.name}/README.md must embed {path.name} verbatim"
 
 
 @pytest.mark.parametrize("plugin_dir", PLUGIN_DIRS, ids=lambda p: p.name)
 def test_sample_config_validates(plugin_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # secrets are ${ENV} references in samples: give them values as a user would export them
-    text = (plugin_dir / "sample.toml").read_text()
-    for name in re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-[^}]*)?\}", text):
-        monkeypatch.setenv(name, "sample-secret-value")
-    cfg = load_config(plugin_dir / "sample.toml", load_plugins(entrypoints=False))
-    assert cfg.sources.get(plugin_dir.name), "the sample configures the plugin's own source"
+    for kind, path in samples(plugin_dir).items():
+        # secrets are ${ENV} references in samples: give them values as a user would export
+        for name in re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-[^}]*)?\}", path.read_text()):
+            monkeypatch.setenv(name, "sample-secret-value")
+        cfg = load_config(path, load_plugins(entrypoints=False))
+        assert cfg.sources.get(kind), f"{path.name} configures a {kind} source"
 
 
 def test_demo_config_validates() -> None:

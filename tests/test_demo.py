@@ -14,7 +14,7 @@ from pathlib import Path
 
 WANTED = {
     ("wifi_counter", "devices", None),  # Paxcounter -> embedded broker -> MQTT transport
-    ("lidar", "crossing", "gate-a"),  # TF-Luna pair -> ptys -> serial transport
+    ("tfluna", "crossing", "gate-a"),  # TF-Luna pair -> ptys -> serial transport
     ("camera_aggregate", "crossing", "gate-b"),  # Hikvision -> HTTP push -> ingest server
     ("camera_aggregate", "occupancy", None),
 }

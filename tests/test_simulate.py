@@ -263,7 +263,6 @@ async def test_xovis_push(tmp_path: Path) -> None:
     port = free_port()
     source = {
         "id": "xovis",
-        "device": "xovis",
         "auth": {"scheme": "bearer", "token": "tok"},
         "line": "gate-a",
         "zone": "boulevard",
@@ -271,7 +270,7 @@ async def test_xovis_push(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{port}/ingest/xovis"
     argv = ["xovis", "--url", url, "--token", "tok", "--rate", "1", "--gap-every", "2"]
     async with (
-        hub_running(tmp_path, transports=http_tables(port), sources={"lidar": [source]}),
+        hub_running(tmp_path, transports=http_tables(port), sources={"xovis": [source]}),
         simulating(argv),
     ):
         events = await wait_for(lambda ev: len(of("xovis", "crossing")(ev)) >= 2)
@@ -286,7 +285,6 @@ async def test_tfluna_pair_on_ptys(tmp_path: Path) -> None:
     links = [tmp_path / "beam-a", tmp_path / "beam-b"]
     source = {
         "id": "beams",
-        "device": "tfluna",
         "line": "gate-a",
         "beams": [{"serial": {"port": str(p)}} for p in links],
         "interval_s": 1,
@@ -296,7 +294,7 @@ async def test_tfluna_pair_on_ptys(tmp_path: Path) -> None:
     async with simulating([*argv, "--link", str(links[0]), "--link", str(links[1])]) as lines:
         while not all(p.exists() for p in links):
             await asyncio.sleep(0.01)  # the simulator's first step creates the ptys
-        async with hub_running(tmp_path, sources={"lidar": [source]}) as the_hub:
+        async with hub_running(tmp_path, sources={"tfluna": [source]}) as the_hub:
             events = await wait_for(
                 lambda ev: (
                     crossings(of("beams", "crossing")(ev)) >= 2
@@ -314,7 +312,6 @@ async def test_rplidar_answers_the_scan_request(tmp_path: Path) -> None:
     link = tmp_path / "rplidar"
     source = {
         "id": "scan",
-        "device": "rplidar",
         "zone": "boulevard",
         "serial": {"port": str(link)},
         "polygon": [[0.0, -4.0], [6.0, -4.0], [6.0, 4.0], [0.0, 4.0]],
@@ -325,7 +322,7 @@ async def test_rplidar_answers_the_scan_request(tmp_path: Path) -> None:
     ) as lines:
         while not link.exists():
             await asyncio.sleep(0.01)
-        async with hub_running(tmp_path, sources={"lidar": [source]}):
+        async with hub_running(tmp_path, sources={"rplidar": [source]}):
             events = await wait_for(lambda ev: len(of("scan", "occupancy")(ev)) >= 2)
     assert any(e.measurement.count >= 1 for e in events)  # type: ignore[union-attr]
     assert any("SCAN request; scanning" in line for line in lines)

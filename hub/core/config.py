@@ -3,7 +3,7 @@
 Every problem is collected before anything starts and reported one per line,
 naming the table, the instance id and the field::
 
-    sources.lidar[gate-a].serial.baudrate: Input should be a valid integer
+    sources.tfluna[gate-a].serial.baudrate: Input should be a valid integer
 
 ``"${NAME}"`` (or ``"${NAME:-default}"``) in any string is replaced by the
 environment variable, so secrets never have to be written in the file.
@@ -196,6 +196,10 @@ def _instances(
         return out
     for kind, entries in raw.items():
         if kind not in kinds:
+            hints = _retired_kind_hints(table, kind, entries, kinds)
+            if hints:
+                problems.extend(hints)
+                continue
             known = ", ".join(sorted(kinds)) or "(none)"
             hint = did_you_mean(kind, kinds)
             problems.append(
@@ -241,6 +245,32 @@ def _instances(
             raw_path = f"{table}.{kind}[{i}]" if isinstance(raw[kind], list) else f"{table}.{kind}"
             problems.extend(empty_secrets(cfg, label, raw_path, env_refs or {}))
             out.setdefault(kind, []).append(cfg)
+    return out
+
+
+def _retired_kind_hints(
+    table: str, kind: str, entries: Any, kinds: dict[str, Any]
+) -> list[ConfigProblem]:
+    """A kind a plugin no longer registers (renamed, split): the plugin's line per instance."""
+    if isinstance(entries, dict):
+        entries = [entries]
+    if not isinstance(entries, list):
+        return []
+    out: list[ConfigProblem] = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            continue
+        ident = entry.get("id")
+        label = f"{table}.{kind}[{ident if isinstance(ident, str) else f'#{i + 1}'}]"
+        for name in sorted(kinds):
+            ask = getattr(kinds[name][0], "retired_kind_hint", None)
+            try:
+                hint = ask(kind, entry) if callable(ask) else None
+            except Exception:  # a faulty hint must not hide the config problem
+                hint = None
+            if isinstance(hint, str) and hint:
+                out.append(ConfigProblem(label, hint))
+                break
     return out
 
 

@@ -15,13 +15,15 @@ from hub.core.plugins import Registry
 
 
 def plugin_sample_file(cls: type[Any]) -> str | None:
-    """The text of ``sample.toml`` in the package that defines ``cls``, if any."""
+    """The text of ``sample_<kind>.toml`` (a plugin with several kinds) or ``sample.toml``
+    in the package that defines ``cls``, if any."""
     module = importlib.import_module(cls.__module__)
     package = module.__package__ or cls.__module__
     try:
-        path = resources.files(package).joinpath("sample.toml")
-        if path.is_file():
-            return path.read_text(encoding="utf-8")
+        for name in (f"sample_{getattr(cls, 'kind', '')}.toml", "sample.toml"):
+            path = resources.files(package).joinpath(name)
+            if path.is_file():
+                return path.read_text(encoding="utf-8")
     except (ModuleNotFoundError, TypeError):
         return None
     return None

@@ -4,7 +4,7 @@ What runs, all in this process and without any external service:
 
 * the embedded MQTT broker (``mqtt_broker``) and a **Paxcounter** publishing on
   it, read by the ``wifi_counter`` source through the hub's MQTT client;
-* a **TF-Luna pair** on two pseudo-terminals, read by the ``lidar`` source
+* a **TF-Luna pair** on two pseudo-terminals, read by the ``tfluna`` source
   through the serial transport (direction in/out);
 * a **Hikvision camera** pushing ISAPI XML to the hub's HTTP ingest server,
   read by the ``camera_aggregate`` source.
@@ -88,7 +88,7 @@ def plan_demo(data_dir: Path, *, say: Any = None) -> DemoPlan:
     _only(raw, "transports", "mqtt_broker")[0]["port"] = mqtt_port
     _only(raw, "transports", "mqtt")[0]["port"] = mqtt_port
     _only(raw, "transports", "http")[0]["port"] = http_port
-    beams = _only(raw, "sources", "lidar")[0]["beams"]
+    beams = _only(raw, "sources", "tfluna")[0]["beams"]
     for beam, link in zip(beams, links, strict=True):
         beam["serial"]["port"] = str(link)
     raw["hub"]["data_dir"] = str(data_dir)
@@ -128,7 +128,7 @@ def plan_demo(data_dir: Path, *, say: Any = None) -> DemoPlan:
             "formats, no external service:",
             f"  Paxcounter -> MQTT paxout/1 on the embedded broker 127.0.0.1:{mqtt_port} "
             "-> wifi_counter (devices, beach)",
-            f"  TF-Luna beam pair -> ptys {links[0]} and {links[1]} -> lidar "
+            f"  TF-Luna beam pair -> ptys {links[0]} and {links[1]} -> tfluna "
             "(crossings in/out, gate-a)",
             f"  Hikvision camera -> HTTP push to {url} -> camera_aggregate "
             "(crossings gate-b, occupancy boulevard)",

@@ -111,7 +111,7 @@ def run_conformance(
 
 
 def resolve_source(target: str) -> type[Source[Any]]:
-    """A source class from a kind (``lidar``, any installed plugin's kind), a
+    """A source class from a kind (``tfluna``, any installed plugin's kind), a
     ``package.module:Class`` or a ``path/to/file.py:Class``. Raises PluginError."""
     if ":" not in target:
         from hub.core.plugins import load_plugins

@@ -24,16 +24,20 @@ _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 def find_sample(cls: type[Any]) -> Path | None:
-    """``sample.toml`` in the package that defines ``cls`` (the house layout), if any."""
+    """``sample_<kind>.toml`` (a plugin with several kinds) or ``sample.toml`` in the
+    package that defines ``cls`` (the house layout), if any."""
     module = importlib.import_module(cls.__module__)
     package = module.__package__
     if not package:
         return None
     try:
-        path = resources.files(package).joinpath("sample.toml")
+        for name in (f"sample_{getattr(cls, 'kind', '')}.toml", "sample.toml"):
+            path = resources.files(package).joinpath(name)
+            if path.is_file():
+                return Path(str(path))
     except (ModuleNotFoundError, TypeError):
         return None
-    return Path(str(path)) if path.is_file() else None
+    return None
 
 
 def config_checks(

@@ -18,9 +18,15 @@ BUILTIN = load_plugins(entrypoints=False).sources
 
 
 def test_every_builtin_kind_is_checked() -> None:
-    assert {"simulated", "wifi_counter", "lidar", "camera_aggregate", "generic_json"} <= set(
-        BUILTIN
-    )
+    assert {
+        "simulated",
+        "wifi_counter",
+        "tfluna",
+        "rplidar",
+        "xovis",
+        "camera_aggregate",
+        "generic_json",
+    } <= set(BUILTIN)
 
 
 @pytest.mark.parametrize("kind", sorted(BUILTIN))

@@ -1,4 +1,8 @@
-"""Built-in ``lidar`` plugin: TF-Luna/TFmini beams, RPLIDAR A1 and Xovis 3D counters."""
+"""Built-in ``lidar`` plugin, one source kind per device family.
+
+``tfluna`` (TF-Luna/TFmini beams), ``rplidar`` (RPLIDAR A1) and ``xovis`` (Xovis 3D
+counters). The former single ``lidar`` kind is answered with a migration line.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,13 @@ from typing import Any
 
 import hub
 
-from .source import LidarSource
+from .rplidar_source import RplidarSource
+from .source import TfLunaSource
+from .xovis_source import XovisSource
 
 
 @hub.hookimpl
 def register_sources(register: Callable[[type[hub.Source[Any]]], None]) -> None:
-    register(LidarSource)
+    register(TfLunaSource)
+    register(RplidarSource)
+    register(XovisSource)

@@ -1,22 +1,19 @@
-"""The ``lidar`` source: thin async loops around the sans-io modules.
+"""The ``tfluna`` source: Benewake TF-Luna/TFmini beams on one or two serial ports.
 
-* ``tfluna``/``tfmini``: reads one or two serial ports, decodes frames
-  (:mod:`.protocol`), detects passages (:mod:`.passage`) and emits one
-  ``Crossing`` per ``interval_s``, zero counts included;
-* ``rplidar``: starts a scan, turns revolutions into people in the polygon
-  (:mod:`.scan`) and emits an estimated ``Occupancy`` per ``emit_interval_s``;
-* ``xovis``: receives logics pushes over HTTP or MQTT (:mod:`.xovis`, handled
-  in :mod:`.xovis_handler`).
+A thin async loop around the sans-io modules: it decodes frames (:mod:`.protocol`),
+detects passages (:mod:`.passage`) and emits one ``Crossing`` per ``interval_s``, zero
+counts included. Two beams give the direction. (The RPLIDAR is in
+:mod:`.rplidar_source`, Xovis in :mod:`.xovis_source`.)
 """
 
 from __future__ import annotations
 
-__all__ = ["LidarSource"]
+__all__ = ["TfLunaSource"]
 
 import asyncio
 import contextlib
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -24,7 +21,8 @@ import hub
 from hub.errors import DeviceUnavailable
 from hub.transports import ByteStream, SerialTransport
 
-from .config import LidarConfig
+from .config import TfLunaConfig
+from .migration import lidar_hint
 from .passage import (
     BeamDetector,
     CountBin,
@@ -33,20 +31,8 @@ from .passage import (
     IntervalCounter,
     Passage,
 )
-from .protocol import (
-    RPLIDAR_GET_HEALTH,
-    RPLIDAR_SCAN,
-    RPLIDAR_STOP,
-    Malformed,
-    RplidarDecoder,
-    RplidarHealth,
-    ScanNode,
-    TfDecoder,
-)
-from .scan import OccupancyEstimate, OccupancyWindow, RevolutionAssembler, ScanGeometry
-from .xovis_handler import XovisHandler, plausibility
+from .protocol import Malformed, TfDecoder
 
-_HEALTH_TIMEOUT_S = 2.0
 _BEAMS = "AB"
 
 
@@ -68,14 +54,14 @@ def _first_unavailable(group: BaseExceptionGroup[Any]) -> DeviceUnavailable | No
 class _Beams:
     """State of the TF beam counter (survives reconnects: intervals continue)."""
 
-    def __init__(self, cfg: LidarConfig) -> None:
+    def __init__(self, cfg: TfLunaConfig) -> None:
         n = len(cfg.beam_ports())
         self.pair = n == 2
         dwell = cfg.min_dwell_ms / 1000.0
         self.decoders = [
             TfDecoder(
                 fmt=cfg.frame_format,
-                temperature=cfg.device == "tfluna",
+                temperature=cfg.model != "tfmini",
                 min_amplitude=cfg.min_amplitude,
             )
             for _ in range(n)
@@ -118,43 +104,30 @@ class _Beams:
         return bins
 
 
-class LidarSource(hub.Source[LidarConfig]):
-    """Benewake TF-Luna/TFmini beams, Slamtec RPLIDAR A1, Xovis logics pushes."""
+class TfLunaSource(hub.Source[TfLunaConfig]):
+    """Benewake TF-Luna, TFmini-S, TFmini Plus and TFmini beams: crossings on a line."""
 
-    kind = "lidar"
-    config_model = LidarConfig
+    kind = "tfluna"
+    config_model = TfLunaConfig
+    transport_kind = "serial"
     description = (
-        "Lidar people counting: TF-Luna/TFmini beams (line crossings), RPLIDAR A1 "
-        "(zone occupancy), Xovis 3D counters (logics push over HTTP/MQTT)"
+        "Benewake TF-Luna/TFmini single-point lidar over serial: passages under one beam, "
+        "or directions from a pair of beams, as crossings per interval"
     )
 
-    def __init__(self, config: LidarConfig, ctx: hub.SourceContext) -> None:
+    def __init__(self, config: TfLunaConfig, ctx: hub.SourceContext) -> None:
         super().__init__(config, ctx)
         self._beams: _Beams | None = None
-        self._window = OccupancyWindow(config.emit_interval_s, config.aggregate)
-        self._last_occupancy: float | None = None
-        self._xovis = XovisHandler(config, ctx)
 
     @classmethod
     def required_transports(cls, config: Any) -> Sequence[tuple[str, str | None]]:
-        cfg = cast(LidarConfig, config)
-        if cfg.device == "xovis":
-            return [("mqtt", cfg.broker)] if cfg.transport == "mqtt" else [("http", None)]
         return [("serial", None)]
 
-    async def run(self) -> None:
-        device = self.config.device
-        if device in ("tfluna", "tfmini"):
-            await self._run_beams()
-        elif device == "rplidar":
-            await self._run_rplidar()
-        elif self.config.transport == "mqtt":
-            await self._xovis.run_mqtt()
-        else:
-            await self._xovis.run_http()
+    @classmethod
+    def retired_kind_hint(cls, kind: str, table: Mapping[str, Any]) -> str | None:
+        return lidar_hint(kind, table)
 
-    # -- TF-Luna / TFmini --------------------------------------------------------------------
-    async def _run_beams(self) -> None:
+    async def run(self) -> None:
         cfg = self.config
         if self._beams is None:
             self._beams = _Beams(cfg)
@@ -171,7 +144,7 @@ class LidarSource(hub.Source[LidarConfig]):
                         for i, port in enumerate(ports):
                             tg.create_task(
                                 self._read_beam(i, port, beams),
-                                name=f"lidar[{self.ctx.instance}].beam-{_BEAMS[i]}",
+                                name=f"tfluna[{self.ctx.instance}].beam-{_BEAMS[i]}",
                             )
         except DeviceUnavailable:
             await self._emit_bins(beams.restart())
@@ -212,7 +185,7 @@ class LidarSource(hub.Source[LidarConfig]):
             if clock.ahead_s > 5.0 and not st.warned_rate:
                 st.warned_rate = True
                 self.ctx.log.warning(
-                    "lidar[%s]: beam %s sends frames faster than frame_rate_hz=%s "
+                    "tfluna[%s]: beam %s sends frames faster than frame_rate_hz=%s "
                     "(or a recording is replayed); timestamps run ahead of the clock",
                     self.ctx.instance,
                     name,
@@ -244,12 +217,15 @@ class LidarSource(hub.Source[LidarConfig]):
             in_, out = (fwd, back) if cfg.a_to_b == "in" else (back, fwd)
         else:
             in_, out = (b.undirected, 0) if cfg.single_beam_as == "in" else (0, b.undirected)
-        quality, reasons = plausibility(cfg, in_ + out)
+        quality = hub.Quality.OK
+        reasons: list[hub.QualityReason] = []
+        if cfg.max_count is not None and in_ + out > cfg.max_count:
+            quality = hub.Quality.SUSPECT
+            reasons.append(hub.QualityReason.ABOVE_MAXIMUM)
         if b.readings and b.unreliable / b.readings > cfg.max_unreliable_fraction:
             quality = hub.Quality.SUSPECT
             reasons.append(hub.QualityReason.UNRELIABLE_SIGNAL)
         extras: dict[str, Any] = {
-            "device": cfg.device,
             "readings": b.readings,
             "unreliable_readings": b.unreliable,
         }
@@ -270,105 +246,5 @@ class LidarSource(hub.Source[LidarConfig]):
             quality=quality,
             quality_reasons=reasons,
             extras=extras,
-            transport="serial",
-        )
-
-    # -- RPLIDAR A1 ------------------------------------------------------------------------
-    async def _run_rplidar(self) -> None:
-        cfg = self.config
-        assert cfg.serial is not None
-        geometry = ScanGeometry(
-            polygon=cfg.polygon,
-            position=cfg.sensor_position,
-            rotation_deg=cfg.sensor_rotation_deg,
-            cluster_distance_m=cfg.cluster_distance_m,
-            min_points=cfg.min_points,
-            min_quality=cfg.min_quality,
-            max_range_m=cfg.max_range_m,
-        )
-        serial = cast(SerialTransport, self.ctx.transport("serial"))
-        decoder, revs = RplidarDecoder(), RevolutionAssembler()
-        try:
-            async with serial.open(cfg.serial) as port:
-                try:
-                    await port.write(RPLIDAR_STOP)
-                    await asyncio.sleep(0.01)  # the A1 needs ~1 ms after STOP
-                    await self._rplidar_start(port, decoder)
-                    self.ctx.set_available()
-                    while True:
-                        data = await port.read()
-                        now = self.ctx.clock.now().timestamp()
-                        for item in decoder.feed(data):
-                            await self._rplidar_item(item, now, revs, geometry)
-                finally:
-                    with contextlib.suppress(Exception):
-                        await port.write(RPLIDAR_STOP)
-        except DeviceUnavailable:
-            est = self._window.finish()
-            if est is not None:
-                await self.ctx.emit(self._occupancy(est))
-            raise
-
-    async def _rplidar_start(self, port: ByteStream, decoder: RplidarDecoder) -> None:
-        """GET_HEALTH (optional, refuse a scanner in error state), then SCAN."""
-        if self.config.check_health:
-            await port.write(RPLIDAR_GET_HEALTH)
-            health = None
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(_HEALTH_TIMEOUT_S):
-                    while health is None:
-                        items = decoder.feed(await port.read())
-                        health = next((h for h in items if isinstance(h, RplidarHealth)), None)
-            if health is None:
-                self.ctx.log.warning(
-                    "lidar[%s]: RPLIDAR did not answer GET_HEALTH; starting the scan anyway",
-                    self.ctx.instance,
-                )
-            elif health.status == 2:
-                raise DeviceUnavailable(
-                    f"lidar[{self.ctx.instance}]: RPLIDAR reports a hardware error "
-                    f"(code {health.error_code}); power-cycle the scanner"
-                )
-            elif health.status == 1:
-                self.ctx.log.warning(
-                    "lidar[%s]: RPLIDAR health is 'warning' (code %d)",
-                    self.ctx.instance,
-                    health.error_code,
-                )
-        await port.write(RPLIDAR_SCAN)
-
-    async def _rplidar_item(
-        self, item: object, now: float, revs: RevolutionAssembler, geometry: ScanGeometry
-    ) -> None:
-        if isinstance(item, Malformed):
-            self.ctx.malformed(item.reason)
-        elif isinstance(item, ScanNode):
-            rev = revs.add(item)
-            if rev is not None:
-                est = self._window.add(now, geometry.count(rev))
-                if est is not None:
-                    await self.ctx.emit(self._occupancy(est))
-
-    def _occupancy(self, est: OccupancyEstimate) -> hub.Event:
-        cfg = self.config
-        quality, reasons = plausibility(cfg, est.count, previous=self._last_occupancy)
-        self._last_occupancy = est.count
-        if quality == hub.Quality.OK:
-            quality = hub.Quality.ESTIMATED
-        reasons.insert(0, hub.QualityReason.DERIVED)
-        return self.ctx.event(
-            hub.Occupancy(count=est.count),
-            key=f"{_dt(est.window_start).isoformat()}/{_dt(est.t).isoformat()}",
-            observed_at=_dt(est.t),
-            zone=cfg.zone,
-            quality=quality,
-            quality_reasons=reasons,
-            extras={
-                "device": "rplidar",
-                "aggregate": cfg.aggregate,
-                "revolutions": est.revolutions,
-                "min_count": est.min_count,
-                "max_count": est.max_count,
-            },
             transport="serial",
         )

@@ -1,4 +1,4 @@
-"""The Xovis part of the ``lidar`` source: HTTP/MQTT loops and package → events.
+"""The ``xovis`` source's work: HTTP/MQTT loops and package → events.
 
 * A LINE logic record becomes ``Crossing(in, out)`` over ``from``..``to`` (the
   counters are per bin). A ZONE logic record becomes ``Occupancy(balance)`` at
@@ -25,7 +25,7 @@ import hub
 from hub.errors import MalformedInput
 from hub.transports import HttpIngest, IngestRequest, IngestResponse, MessageTransport
 
-from .config import LidarConfig, XovisLogic
+from .config import RplidarConfig, XovisConfig, XovisLogic
 from .xovis import (
     Deduplicator,
     LivePackage,
@@ -49,7 +49,7 @@ class LiveRejected(Exception):
 
 
 def plausibility(
-    cfg: LidarConfig, count: float, *, previous: float | None = None
+    cfg: RplidarConfig | XovisConfig, count: float, *, previous: float | None = None
 ) -> tuple[hub.Quality, list[hub.QualityReason]]:
     """``max_count``/``max_jump`` checks → (quality, reasons)."""
     reasons: list[hub.QualityReason] = []
@@ -61,9 +61,9 @@ def plausibility(
 
 
 class XovisHandler:
-    """Turns Xovis pushes into events for one ``lidar`` source instance."""
+    """Turns Xovis pushes into events for one ``xovis`` source instance."""
 
-    def __init__(self, config: LidarConfig, ctx: hub.SourceContext) -> None:
+    def __init__(self, config: XovisConfig, ctx: hub.SourceContext) -> None:
         self.config = config
         self.ctx = ctx
         self.sequence = SequenceTracker()
@@ -122,7 +122,7 @@ class XovisHandler:
                 self.live_rejected += 1
                 if self.live_rejected == 1 or self.live_rejected % 1000 == 0:
                     self.ctx.log.warning(
-                        "lidar[%s]: refused %d live push(es): %s",
+                        "xovis[%s]: refused %d live push(es): %s",
                         self.ctx.instance,
                         self.live_rejected,
                         _LIVE_REFUSED,
@@ -174,7 +174,7 @@ class XovisHandler:
         if logic.id not in self._unmapped_logged:
             self._unmapped_logged.add(logic.id)
             self.ctx.log.info(
-                "lidar[%s]: Xovis logic %d (%s) is not mapped to a line or "
+                "xovis[%s]: Xovis logic %d (%s) is not mapped to a line or "
                 "zone; add it to 'logics' to use it",
                 self.ctx.instance,
                 logic.id,
@@ -196,7 +196,7 @@ class XovisHandler:
         gap: bool,
         transport: str,
     ) -> hub.Event:
-        extras: dict[str, Any] = {"device": "xovis", "logic": logic.id}
+        extras: dict[str, Any] = {"logic": logic.id}
         if rec.samples is not None:
             extras["samples"] = rec.samples
         if rec.samples_expected is not None:
@@ -282,7 +282,7 @@ class XovisHandler:
                     zone=cfg.zone,
                     quality=hub.Quality.ESTIMATED if quality == hub.Quality.OK else quality,
                     quality_reasons=[hub.QualityReason.DERIVED, *reasons],
-                    extras={"device": "xovis", "live": True},
+                    extras={"live": True},
                     transport=transport,
                 )
             )
