@@ -149,7 +149,7 @@ def test_sample_config_for_each_kind(tmp_path: Path) -> None:
     assert gen.returncode == 0 and "[[sinks.jsonl]]" in gen.stdout
     assert "# rotate when the file would exceed this" in gen.stdout
     bad = hub_cmd("sample-config", "nosuch")
-    assert bad.returncode == 2 and "known kinds:" in bad.stderr
+    assert bad.returncode == 2 and "no table or plugin kind 'nosuch'; known:" in bad.stderr
 
 
 def test_python_dash_m_and_version() -> None:
