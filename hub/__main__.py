@@ -1,5 +1,5 @@
 """``python -m hub`` is the same as the ``hub`` command."""
 
-from hub.core.cli import main
+from hub.cli.main import main
 
 raise SystemExit(main())

@@ -14,7 +14,8 @@ A plugin is a module (or object) with functions decorated by
 Phases:
 
 1. registration: :func:`register_transports`, :func:`register_sources`,
-   :func:`register_sinks`
+   :func:`register_sinks`; :func:`register_simulators` (only for ``hub simulate``
+   and ``hub demo``)
 2. configuration: :func:`configure`
 3. lifecycle: :func:`startup`, :func:`shutdown`
 """
@@ -29,6 +30,7 @@ import pluggy
 if TYPE_CHECKING:
     from hub.core.config import HubConfig
     from hub.plugin import HubHandle, Sink, Source, Transport
+    from hub.simulate.base import Simulator
 
 PROJECT = "crowdhub"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -63,6 +65,19 @@ def register_sinks(register: Callable[[type[Sink[Any]]], None]) -> None:
 
     Call ``register(SinkClass)`` once per class; ``SinkClass.kind`` is the
     config table name (``[[sinks.<kind>]]``). Return nothing.
+    """
+
+
+@hookspec
+def register_simulators(register: Callable[[type[Simulator]], None]) -> None:
+    """Register simulated devices for ``hub simulate`` (and the demo).
+
+    Call ``register(SimulatorClass)`` once per device; the class subclasses
+    :class:`hub.simulate.Simulator`. ``SimulatorClass.device`` is the name after
+    ``hub simulate`` and, with its ``aliases``, must be unique across all plugins;
+    a duplicate is an error naming both plugins. Called only by ``hub simulate``
+    and ``hub demo``, never by ``hub run``: import the simulator module inside
+    the hook. Return nothing.
     """
 
 

@@ -19,12 +19,12 @@ import pytest
 from hub.core.config import validate_config
 from hub.core.plugins import load_plugins
 from hub.core.runtime import Hub
-from hub.core.simulate import build_simulator
-from hub.core.simulate_serial import RplidarCommands
 from hub.errors import ConfigError
 from hub.events import Event
 from hub.plugin import Sink, SinkConfig
+from hub.plugins.lidar.simulate import RplidarCommands
 from hub.privacy import classify_text
+from hub.simulate.cli import build_simulator
 from hub.testing.mosquitto import Mosquitto, free_port
 
 SITE = {

@@ -40,9 +40,9 @@ from hub.core.config import (
 )
 from hub.core.plugins import Registry, load_plugins
 from hub.core.runtime import Hub, run_until_stopped
-from hub.core.simulate import build_simulator
-from hub.core.simulate_base import Simulator
 from hub.errors import ConfigError, ConfigProblem
+from hub.simulate import Simulator
+from hub.simulate.cli import build_simulator
 
 log = logging.getLogger("hub.demo")
 
@@ -121,7 +121,7 @@ def plan_demo(data_dir: Path, *, say: Any = None) -> DemoPlan:
             auth.password.get_secret_value(),
         ],
     ]
-    simulators = [build_simulator(argv, speak) for argv in argvs]
+    simulators = [build_simulator(argv, speak, registry=registry) for argv in argvs]
     banner = "\n".join(
         [
             f"crowdhub {hub.__version__} demo: simulated devices speaking their real wire "
@@ -153,8 +153,8 @@ class _Started:
         self.event.set()
 
 
-async def _simulate(sim: Simulator, started: asyncio.Event, serial: bool) -> None:
-    if not serial:  # ptys must exist before the hub opens them; pushes wait for the hub
+async def _simulate(sim: Simulator, started: asyncio.Event, first: bool) -> None:
+    if not first:  # ptys must exist before the hub opens them; pushes wait for the hub
         await started.wait()
     await sim.run()
 
@@ -169,7 +169,7 @@ async def run_plan(plan: DemoPlan, stop: asyncio.Event) -> None:
         async with asyncio.TaskGroup() as tg:
             sims = [
                 tg.create_task(
-                    _simulate(sim, started.event, sim.device in ("tfluna", "rplidar")),
+                    _simulate(sim, started.event, sim.start_before_hub),
                     name=f"simulator:{sim.device}",
                 )
                 for sim in plan.simulators

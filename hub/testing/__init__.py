@@ -5,6 +5,11 @@
   test advances it (for sources that aggregate over intervals).
 * :class:`EventCollector` + :func:`source_context`: run a source outside the hub
   and look at what it emitted, with the hub's privacy rule applied.
+
+Beside them: :mod:`hub.testing.fakes` (fake transports), :mod:`hub.testing.mosquitto`
+(a real broker for tests), :mod:`hub.testing.pty` (a serial device on a pseudo-terminal,
+from :mod:`hub.simulate.pty`), :mod:`hub.testing.conformance` (the conformance kit) and
+the pytest plugin :mod:`hub.testing.pytest_plugin`.
 """
 
 from __future__ import annotations
@@ -14,36 +19,13 @@ __all__ = ["EventCollector", "FakeClock", "ManualClock", "sink_context", "source
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hub.events import Event
 from hub.plugin import SinkContext, SourceContext, Transport
 from hub.privacy import check_event
 from hub.site import Site
-from hub.testing.conformance_harness import ManualClock
-
-
-class FakeClock:
-    """A clock that only moves when told to. ``sleep`` advances it instantly."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self._now = start or datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
-        self._mono = 1000.0
-
-    def now(self) -> datetime:
-        return self._now
-
-    def monotonic(self) -> float:
-        return self._mono
-
-    def advance(self, seconds: float) -> None:
-        self._now += timedelta(seconds=seconds)
-        self._mono += seconds
-
-    async def sleep(self, seconds: float) -> None:
-        self.advance(seconds)
-        await asyncio.sleep(0)
+from hub.testing.clocks import FakeClock, ManualClock
 
 
 class EventCollector:

@@ -147,6 +147,6 @@ def mosquitto_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosq
 
 @pytest.fixture
 def manual_clock() -> ManualClock:
-    """A :class:`hub.testing.conformance.ManualClock` at 2026-06-01 12:00 UTC: ``sleep`` waits
+    """A :class:`hub.testing.ManualClock` at 2026-06-01 12:00 UTC: ``sleep`` waits
     until the test calls ``advance_to`` (unlike ``fake_clock``, whose sleep moves time)."""
     return ManualClock(datetime(2026, 6, 1, 12, 0, tzinfo=UTC))

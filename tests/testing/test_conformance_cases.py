@@ -11,7 +11,7 @@ import pytest
 import hub
 from hub.events import Provenance
 from hub.testing.conformance import CaseError, ManualClock, load_cases
-from hub.testing.conformance_cases import compare_events, load_case
+from hub.testing.conformance.cases import compare_events, load_case
 
 
 def write(folder: Path, toml: str, expected: str = '{"events": []}') -> Path:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from hub.core.cli import main
+from hub.cli.main import main
 from hub.plugins.simulated.source import SimulatedSource
 from hub.plugins.wifi_counter.source import WifiCounterSource
 from hub.testing.conformance import ConformanceTests, Report, run_conformance

@@ -245,7 +245,7 @@ def test_a_kind_nobody_retired_is_still_unknown() -> None:
 @pytest.mark.parametrize("kind", ["tfluna", "rplidar", "xovis"])
 def test_each_kind_has_its_own_sample(kind: str) -> None:
     from hub.core.samples import sample_for
-    from hub.testing.conformance_config import find_sample
+    from hub.testing.conformance.config import find_sample
 
     text = sample_for(REGISTRY, kind)
     assert text is not None and text.startswith(f"# crowdhub: the `{kind}` source")

@@ -1,7 +1,7 @@
 """The conformance checks. :class:`ConformanceRunner` plans and runs them.
 
 Every check is a pass/fail with a reason that says what is wrong and what to
-do. Runs use fresh event loops (:func:`~hub.testing.conformance_harness.run_isolated`),
+do. Runs use fresh event loops (:func:`~hub.testing.conformance.harness.run_isolated`),
 so one misbehaving run never spoils the next check.
 """
 
@@ -19,17 +19,17 @@ from pydantic import ValidationError
 from hub.events import Event
 from hub.plugin import Source
 from hub.privacy import classify_text, find_identifiers
-from hub.testing.conformance_cases import Case, CaseInput, compare_events
-from hub.testing.conformance_config import config_checks
-from hub.testing.conformance_faults import FAULTS, FaultChecks
-from hub.testing.conformance_harness import (
+from hub.testing.conformance.cases import Case, CaseInput, compare_events
+from hub.testing.conformance.config import config_checks
+from hub.testing.conformance.faults import FAULTS, FaultChecks
+from hub.testing.conformance.harness import (
     HARNESS_PREFIX,
     SourceRun,
     StepTimer,
     describe_exception,
     run_isolated,
 )
-from hub.testing.conformance_report import CheckResult, Report
+from hub.testing.conformance.report import CheckResult, Report
 
 DEFAULT_MAX_STEP_S = 0.2
 _PAYLOAD_TRANSPORTS = ("mqtt", "serial", "http")

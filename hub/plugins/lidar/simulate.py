@@ -1,31 +1,48 @@
-"""Simulated serial devices on pseudo-terminals: TF-Luna beams and an RPLIDAR A1.
+"""The ``hub simulate`` devices of the lidar plugin: TF-Luna beams and an RPLIDAR A1 on
+pseudo-terminals, and a Xovis sensor pushing logics over HTTP or MQTT.
 
-Each device gets a pty behind a stable symlink (``--link``), printed when it
-starts: point the hub's ``serial.port`` at it. The bytes are the plugins' own
-simulators' (``hub.plugins.lidar.simulator``), written in real time.
+Registered through the ``register_simulators`` hook (see ``__init__.py``). Each
+serial device gets a pty behind a stable symlink (``--link``), printed when it
+starts: point the hub's ``serial.port`` at it. The bytes are this plugin's
+sans-io :mod:`.simulator`'s, written in real time by :mod:`hub.simulate`.
 """
 
 from __future__ import annotations
 
-__all__ = ["SERIAL_DEVICES", "RplidarCommands"]
+__all__ = ["Rplidar", "RplidarCommands", "TfLuna", "Xovis"]
 
 import argparse
 import asyncio
 import contextlib
+import json
 import math
+from datetime import timedelta
 from typing import Literal
 
-from hub.plugins.lidar import simulator as lid
-from hub.plugins.lidar.protocol import RPLIDAR_SCAN_DESCRIPTOR
+from hub.simulate import (
+    HttpOrMqttSimulator,
+    Pace,
+    PtyLink,
+    Say,
+    Simulator,
+    add_faults,
+    add_http,
+    add_mqtt,
+    default_link,
+    every,
+    now,
+)
 
-from .simulate_base import Pace, Simulator, add_faults, every
-from .simulate_links import PtyLink, Say, default_link
+from . import simulator as lid
+from .protocol import RPLIDAR_SCAN_DESCRIPTOR
 
 _SLICE_S = 0.05
 
 
 class TfLuna(Simulator):
     device = "tfluna"
+    aliases = ("tf-luna",)
+    start_before_hub = True
     summary = "Benewake TF-Luna beam(s) on ptys; --beams 2 is a direction pair (A, B)"
     rate_help = "passages per minute"
     default_rate = 30.0
@@ -148,6 +165,7 @@ class RplidarCommands:
 
 class Rplidar(Simulator):
     device = "rplidar"
+    start_before_hub = True
     summary = "Slamtec RPLIDAR A1 on a pty: answers GET_HEALTH and SCAN, streams revolutions"
     rate_help = "revolutions per second"
     default_rate = 5.0
@@ -238,4 +256,47 @@ class Rplidar(Simulator):
                     self.pty.replug()
 
 
-SERIAL_DEVICES: tuple[type[Simulator], ...] = (TfLuna, Rplidar)
+class Xovis(HttpOrMqttSimulator):
+    device = "xovis"
+    summary = "Xovis logics push (JSON 5.0): HTTP push, or MQTT with --broker"
+    rate_help = "pushes per second (each a bin of 1/rate seconds, at least 1 s)"
+
+    @classmethod
+    def add_arguments(cls, p: argparse.ArgumentParser) -> None:
+        add_http(p, "xovis")
+        add_mqtt(p, broker=None, topic="xovis/sensor-1/logics", credentials=False)
+        p.add_argument("--line-logic", type=int, default=1008, help="LINE logic id")
+        p.add_argument("--zone-logic", type=int, default=1009, help="ZONE logic id (0: none)")
+        add_faults(
+            p,
+            "push",
+            gap="every N-th package is lost (a package id gap)",
+            repeat="every N-th package is sent twice",
+        )
+
+    async def run(self) -> None:
+        a = self.args
+        bin_s = max(1, round(1.0 / a.rate))
+        t = now().replace(microsecond=0)
+        package, k = 1000, 0
+        async with self.link() as link:
+            pace = Pace()
+            while self.more():
+                await pace.after(bin_s)
+                k += 1
+                fw, bw = self.rng.randrange(0, 12), self.rng.randrange(0, 12)
+                zones = {a.zone_logic: self.rng.randrange(0, 60)} if a.zone_logic else None
+                doc = lid.xovis_logics_push(
+                    package, start=t, bin_s=bin_s, lines={a.line_logic: (fw, bw)}, zones=zones
+                )
+                body = json.dumps(doc).encode()
+                if every(a.gap_every, k):
+                    package += 1  # this package is lost; the next id jumps
+                    self.say(f"{self.device}: package lost on the way (fault)")
+                else:
+                    for _ in range(2 if every(a.repeat_every, k) else 1):
+                        status = await self.send(link, a.topic, body)
+                        zone = f", zone balance={zones[a.zone_logic]}" if zones else ""
+                        self.report(f"package {package}: line fw={fw} bw={bw}{zone} -> {status}")
+                package += 1
+                t += timedelta(seconds=bin_s)

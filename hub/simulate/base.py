@@ -1,8 +1,24 @@
-"""The frame every simulated device shares: options, pacing, counting what was sent."""
+"""The frame every simulated device shares: options, pacing, counting what was sent.
+
+A plugin's simulated device subclasses :class:`Simulator` (or one of the
+message-device frames of :mod:`hub.simulate.devices`), declares its options in
+:meth:`Simulator.add_arguments` with the option groups below, and registers the
+class through the ``register_simulators`` hook.
+"""
 
 from __future__ import annotations
 
-__all__ = ["Pace", "Simulator", "add_faults", "add_http", "add_mqtt", "every", "forever"]
+__all__ = [
+    "FOREVER",
+    "Pace",
+    "Simulator",
+    "add_faults",
+    "add_http",
+    "add_mqtt",
+    "every",
+    "forever",
+    "http_auth",
+]
 
 import argparse
 import asyncio
@@ -14,9 +30,10 @@ from typing import ClassVar, Protocol, TypeVar
 
 from hub.transports import HttpAuth
 
-from .simulate_links import Say
+from .links import Say
 
 FOREVER = 10**9
+"""A count no run reaches: "send forever" for the sans-io generators that take a count."""
 
 
 class _Timed(Protocol):
@@ -64,9 +81,16 @@ class Simulator(ABC):
     the runner cancels it at ``--duration``, Ctrl-C or SIGTERM."""
 
     device: ClassVar[str]
+    """The name after ``hub simulate`` (lower case, unique across plugins)."""
     summary: ClassVar[str]
+    """One line for ``hub simulate --help``."""
+    aliases: ClassVar[tuple[str, ...]] = ()
+    """Other names ``hub simulate`` accepts for this device."""
     rate_help: ClassVar[str] = "messages per second"
     default_rate: ClassVar[float] = 1.0
+    start_before_hub: ClassVar[bool] = False
+    """True when the hub opens the device (a serial port on a pty), so the device must be
+    up before the hub starts; False when the device reaches the hub (MQTT, HTTP push)."""
 
     def __init__(self, args: argparse.Namespace, say: Say) -> None:
         self.args = args
@@ -117,6 +141,7 @@ def add_mqtt(
     topic: str | None = None,
     credentials: bool = True,
 ) -> None:
+    """Add ``--broker`` (and ``--user``/``--password``, ``--topic``) for a device on MQTT."""
     g = p.add_argument_group("MQTT target")
     where = f" (default {broker})" if broker else " (instead of pushing over HTTP)"
     g.add_argument("--broker", default=broker, metavar="HOST:PORT", help="MQTT broker" + where)
@@ -130,6 +155,7 @@ def add_mqtt(
 def add_http(
     p: argparse.ArgumentParser, path: str, *, basic: bool = True, bearer: bool = True
 ) -> None:
+    """Add ``--url`` (default the hub's ingest path ``/ingest/<path>``) and the auth options."""
     g = p.add_argument_group("HTTP target")
     url = f"http://127.0.0.1:8080/ingest/{path}"
     g.add_argument("--url", default=url, help=f"where to push (default {url})")
@@ -141,6 +167,7 @@ def add_http(
 
 
 def http_auth(args: argparse.Namespace) -> HttpAuth | None:
+    """The auth of :func:`add_http`'s options: ``--token`` (bearer) or ``--user`` (basic)."""
     token = getattr(args, "token", None)
     if token:
         return HttpAuth(scheme="bearer", token=token)

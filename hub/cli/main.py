@@ -14,20 +14,20 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import hub
-from hub.core.cli_status import add_status_parser
+from hub.cli.conformance import add_conformance_parser
+from hub.cli.sample_config import add_sample_config_parser
+from hub.cli.status import add_status_parser
 from hub.core.config import (
     HubConfig,
     load_config,
     preliminary_plugin_settings,
     read_toml,
 )
-from hub.core.conformance_cli import add_conformance_parser
 from hub.core.log_format import LOG_FORMATS, LogFormat, setup_logging
 from hub.core.plugins import Registry, load_plugins
-from hub.core.sample_config import add_sample_config_parser
-from hub.core.simulate import add_simulate_parser
 from hub.errors import ConfigError, PluginError
 from hub.events import event_json_schema
+from hub.simulate.cli import add_simulate_parser
 
 EXIT_OK, EXIT_FAIL, EXIT_CONFIG = 0, 1, 2
 LOG_FORMAT_HELP = "text (default) or json: one JSON object per line, for log shippers"

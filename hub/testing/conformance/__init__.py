@@ -48,11 +48,11 @@ from typing import Any, ClassVar
 
 from hub.errors import PluginError
 from hub.plugin import Source
-from hub.testing.conformance_cases import Case, CaseError, load_cases
-from hub.testing.conformance_checks import DEFAULT_MAX_STEP_S, ConformanceRunner
-from hub.testing.conformance_config import find_sample
-from hub.testing.conformance_harness import ManualClock
-from hub.testing.conformance_report import CheckResult, Report
+from hub.testing.clocks import ManualClock
+from hub.testing.conformance.cases import Case, CaseError, load_cases
+from hub.testing.conformance.checks import DEFAULT_MAX_STEP_S, ConformanceRunner
+from hub.testing.conformance.config import find_sample
+from hub.testing.conformance.report import CheckResult, Report
 
 
 def _runner(

@@ -2,7 +2,7 @@
 
 Each link is an async context manager around the hub's own transport code (the
 MQTT client of :mod:`hub.core.transports.mqtt`, the HTTP client of
-:mod:`hub.core.transports.http_client`) or :class:`hub.testing.pty.PtyDevice`,
+:mod:`hub.core.transports.http_client`) or :class:`hub.simulate.pty.PtyDevice`,
 so a simulator speaks to a hub exactly as a device on the wire would. A link
 never raises for a peer that is away: it says so once (through ``say``) and the
 simulator goes on, as a device would.
@@ -26,7 +26,7 @@ from typing import Any
 from hub.clock import SystemClock
 from hub.errors import AuthenticationFailed, DeviceUnavailable, TransportError
 from hub.plugin import TransportContext
-from hub.testing.pty import PtyDevice
+from hub.simulate.pty import PtyDevice
 from hub.transports import HttpAuth
 
 Say = Callable[[str], None]

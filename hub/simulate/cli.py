@@ -3,7 +3,8 @@
 The device sends over the real transport to a running hub (or any broker or
 server): serial bytes on a pseudo-terminal, MQTT publishes, HTTP pushes. The
 payloads come from the plugins' sans-io simulators, so the demo, the tests and
-vendors all exercise the same bytes::
+vendors all exercise the same bytes. The devices are the ones the loaded plugins
+register (``register_simulators`` hook), third-party plugins included::
 
     hub simulate paxcounter --broker 127.0.0.1:1883 --rate 0.5
     hub simulate tfluna --beams 2 --rate 30            # prints the two pty paths
@@ -15,12 +16,12 @@ faults where they apply (``--bad-checksum-every``, ``--reset-every``,
 identifiers. Ctrl-C or SIGTERM stops it cleanly (exit 0).
 
 :func:`build_simulator` makes a simulator from the same arguments, for the demo
-and tests.
+and tests; :func:`run_simulator` runs it until done, a duration or a signal.
 """
 
 from __future__ import annotations
 
-__all__ = ["DEVICES", "add_simulate_parser", "build_simulator", "run_simulator"]
+__all__ = ["add_simulate_parser", "build_simulator", "run_simulator", "simulate_parser"]
 
 import argparse
 import asyncio
@@ -28,27 +29,34 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .simulate_base import Simulator
-from .simulate_devices import MESSAGE_DEVICES
-from .simulate_links import Say
-from .simulate_serial import SERIAL_DEVICES
+from hub.core.plugins import Registry, load_plugins
+from hub.simulate.base import Simulator
+from hub.simulate.links import Say
+from hub.simulate.registry import SimulatorEntry, collect_simulators
 
-DEVICES: dict[str, type[Simulator]] = {
-    cls.device: cls for cls in (*MESSAGE_DEVICES[:1], *SERIAL_DEVICES, *MESSAGE_DEVICES[1:])
-}
-"""Every simulated device by name."""
+_DESCRIPTION = (
+    "A simulated device sends over the real transport (serial bytes on a "
+    "pseudo-terminal, MQTT publishes, HTTP pushes) to a running hub, with the payloads of "
+    "the plugins' own simulators. One line per thing sent; Ctrl-C stops it."
+)
 
-_ALIASES = {"generic_json": "json", "tf-luna": "tfluna"}
 
-
-def _add_devices(parser: argparse.ArgumentParser) -> None:
-    devices = parser.add_subparsers(dest="device", required=True, metavar="DEVICE")
-    for name, cls in DEVICES.items():
-        aliases = [a for a, d in _ALIASES.items() if d == name]
-        p = devices.add_parser(name, aliases=aliases, help=cls.summary, description=cls.summary)
+def simulate_parser(simulators: Mapping[str, SimulatorEntry]) -> argparse.ArgumentParser:
+    """The ``hub simulate`` parser: one subcommand per registered device."""
+    parser = argparse.ArgumentParser(
+        prog="hub simulate",
+        description=_DESCRIPTION,
+        epilog="'hub simulate DEVICE --help' shows a device's options. Plugins contribute "
+        "devices through the register_simulators hook (contrib/hooks.md).",
+    )
+    devices = parser.add_subparsers(dest="device", required=True, metavar="DEVICE", title="devices")
+    for name, entry in simulators.items():
+        cls = entry.cls
+        summary = cls.summary if entry.builtin else f"{cls.summary} (plugin {entry.plugin})"
+        p = devices.add_parser(name, aliases=list(cls.aliases), help=summary, description=summary)
         g = p.add_argument_group("common")
         g.add_argument(
             "--rate",
@@ -61,26 +69,34 @@ def _add_devices(parser: argparse.ArgumentParser) -> None:
         g.add_argument("--seed", type=int, default=1, help="random seed (reproducible runs)")
         cls.add_arguments(p)
         p.set_defaults(simulator=cls)
+    return parser
 
 
 def add_simulate_parser(sub: Any) -> None:
-    """Add ``simulate`` to the ``hub`` command's subparsers."""
+    """Add ``simulate`` to the ``hub`` command's subparsers.
+
+    The devices come from the plugins, which are loaded only when ``hub simulate``
+    runs (a broken plugin must not break ``hub --help``): this parser passes every
+    argument through, and :func:`cmd_simulate` parses them with :func:`simulate_parser`.
+    """
     p = sub.add_parser(
         "simulate",
         help="run a simulated device speaking the real wire format (pty, MQTT, HTTP)",
-        description="A simulated device sends over the real transport (serial bytes on a "
-        "pseudo-terminal, MQTT publishes, HTTP pushes) to a running hub, with the payloads of "
-        "the plugins' own simulators. One line per thing sent; Ctrl-C stops it.",
+        description=_DESCRIPTION,
+        add_help=False,  # 'hub simulate --help' is the full parser's, with the devices
+        prefix_chars="\0",  # so options reach argv untouched
     )
-    _add_devices(p)
+    p.add_argument("argv", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_simulate)
 
 
-def build_simulator(argv: Sequence[str], say: Say) -> Simulator:
-    """A simulator from ``hub simulate`` arguments (``["paxcounter", "--rate", "2"]``)."""
-    parser = argparse.ArgumentParser(prog="hub simulate")
-    _add_devices(parser)
-    args = parser.parse_args(list(argv))
+def build_simulator(
+    argv: Sequence[str], say: Say, *, registry: Registry | None = None
+) -> Simulator:
+    """A simulator from ``hub simulate`` arguments (``["paxcounter", "--rate", "2"]``),
+    among the devices of ``registry``'s plugins (default: every installed plugin)."""
+    simulators = collect_simulators(registry or load_plugins())
+    args = simulate_parser(simulators).parse_args(list(argv))
     cls: type[Simulator] = args.simulator
     return cls(args, say)
 
@@ -109,7 +125,8 @@ def _print(line: str) -> None:
     print(line, flush=True)
 
 
-def cmd_simulate(args: argparse.Namespace) -> int:
+def cmd_simulate(outer: argparse.Namespace) -> int:
+    args = simulate_parser(collect_simulators(load_plugins())).parse_args(outer.argv)
     logging.basicConfig(
         level=logging.WARNING,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",

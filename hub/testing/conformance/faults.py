@@ -18,8 +18,8 @@ from typing import Any
 
 from hub.errors import DeviceUnavailable
 from hub.events import QualityReason
-from hub.testing.conformance_cases import Case, CaseInput
-from hub.testing.conformance_harness import SourceRun, describe_exception
+from hub.testing.conformance.cases import Case, CaseInput
+from hub.testing.conformance.harness import SourceRun, describe_exception
 
 Verdict = tuple[bool, str, list[str]]
 
