@@ -92,7 +92,7 @@ def read_toml(path: Path) -> dict[str, Any]:
                 ConfigProblem(
                     "",
                     "file not found; give the path of a crowdhub TOML config "
-                    "(see `hub sample-config KIND`)",
+                    "(`hub sample-config --all` prints a whole one)",
                 )
             ],
             str(path),

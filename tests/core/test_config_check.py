@@ -254,3 +254,20 @@ def load(text: str) -> object:
     path = _TMP[0] / "hub.toml"
     path.write_text(text)
     return load_config(path, load_plugins(entrypoints=False))
+
+
+def test_run_with_an_unusable_data_dir_stops_before_start_without_a_traceback(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "taken").write_text("")
+    path = tmp_path / "hub.toml"
+    path.write_text(GOOD.replace('data_dir = "data"', 'data_dir = "taken/data"'))
+    proc = subprocess.run(
+        [sys.executable, "-m", "hub", "run", "--duration", "1", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert f"{path}: hub.data_dir: cannot create {tmp_path / 'taken' / 'data'}" in proc.stderr
+    assert "Traceback" not in proc.stderr
