@@ -10,6 +10,7 @@ import pluggy
 
 from hub import quality
 from hub.clock import Clock, SystemClock
+from hub.config_view import ConfigView
 from hub.errors import (
     AuthenticationFailed,
     ConfigError,
@@ -72,6 +73,7 @@ __all__ = [
     "Clock",
     "ConfigError",
     "ConfigProblem",
+    "ConfigView",
     "Crossing",
     "Density",
     "DeviceUnavailable",

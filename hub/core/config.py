@@ -20,11 +20,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from hub.config_view import ConfigView
 from hub.core.config_checks import (
     data_dir_problem,
     duplicate_ids,
     empty_secrets,
     identifier_shaped_ids,
+    site_references,
 )
 from hub.core.config_hints import did_you_mean, duplicate_key_problem, model_at, unknown_key_message
 from hub.core.plugins import Registry
@@ -80,6 +82,18 @@ class HubConfig:
     def data_dir(self) -> Path:
         base = self.path.parent if self.path else Path.cwd()
         return (base / self.hub.data_dir).resolve()
+
+    def view(self) -> ConfigView:
+        """The read-only, public view of this configuration (for the ``configure`` hook)."""
+        return ConfigView.of(
+            site=self.site,
+            hub=self.hub.model_dump(),
+            data_dir=self.data_dir,
+            transports=self.transports,
+            sources=self.sources,
+            sinks=self.sinks,
+            path=self.path,
+        )
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -294,11 +308,13 @@ def load_config(path: str | Path, registry: Registry) -> HubConfig:
 
 
 def run_configure_hooks(cfg: HubConfig, registry: Registry, file: str | None = None) -> None:
-    """Call every plugin's ``configure(config)``; collect the problems they raise."""
+    """Call every plugin's ``configure(config)`` with a read-only view; collect the
+    problems they raise."""
     problems: list[ConfigProblem] = []
+    view = cfg.view()
     for impl in reversed(registry.pm.hook.configure.get_hookimpls()):
         try:
-            impl.function(config=cfg)
+            impl.function(config=view)
         except ConfigError as err:
             problems.extend(err.problems)
         except Exception as err:  # a plugin bug is still reported as one clear line
@@ -353,7 +369,7 @@ def validate_config(
     sinks = _instances("sinks", raw.get("sinks"), registry.sinks, problems, env_refs=refs)
 
     if site is not None:
-        _check_references(site, sources, raw_sources, problems)
+        problems.extend(site_references(site, sources, raw_sources))
         problems.extend(identifier_shaped_ids(site, sources))
     problems.extend(duplicate_ids("sources", sources))
     problems.extend(duplicate_ids("sinks", sinks))
@@ -385,56 +401,6 @@ def _site(raw: Any, problems: list[ConfigProblem]) -> Site | None:
                 where = "site" + _loc(tuple(loc))
             problems.append(ConfigProblem(where, _message(err, Site).removeprefix("Value error, ")))
         return None
-
-
-def _check_references(
-    site: Site,
-    sources: dict[str, list[SourceConfig]],
-    raw_sources: list[tuple[str, dict[str, Any]]],
-    problems: list[ConfigProblem],
-) -> None:
-    zones = {z.id for z in site.zones}
-    lines = {ln.id for ln in site.lines}
-    # checked on the raw tables, so a table with other mistakes still gets this one reported
-    for label, entry in raw_sources:
-        zone, line = entry.get("zone"), entry.get("line")
-        if isinstance(zone, str) and zone not in zones:
-            problems.append(
-                ConfigProblem(
-                    f"{label}.zone",
-                    f"unknown zone {zone!r}; add it under [[site.zones]] "
-                    f"(known: {', '.join(sorted(zones)) or 'none'})",
-                )
-            )
-        if isinstance(line, str) and line not in lines:
-            problems.append(
-                ConfigProblem(
-                    f"{label}.line",
-                    f"unknown line {line!r}; add it under [[site.lines]] "
-                    f"(known: {', '.join(sorted(lines)) or 'none'})",
-                )
-            )
-    for kind, items in sources.items():
-        for cfg in items:
-            label = f"sources.{kind}[{cfg.id}]"
-            for name, value in _extra_refs(cfg):
-                known = zones if name == "zone" else lines
-                if value not in known:
-                    problems.append(
-                        ConfigProblem(
-                            f"{label}",
-                            f"refers to unknown {name} {value!r}; add it under "
-                            f"[[site.{name}s]] (known: {', '.join(sorted(known)) or 'none'})",
-                        )
-                    )
-
-
-def _extra_refs(cfg: SourceConfig) -> list[tuple[str, str]]:
-    """Zone/line ids a plugin config declares beyond ``zone``/``line`` (``site_refs()``)."""
-    refs = getattr(cfg, "site_refs", None)
-    if callable(refs):
-        return list(refs())
-    return []
 
 
 def _check_transports(

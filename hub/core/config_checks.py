@@ -4,6 +4,7 @@ Each returns :class:`~hub.errors.ConfigProblem` lines, so ``hub check-config``
 reports them before start instead of the hub failing (or silently dropping
 events) later:
 
+* every zone and line a source refers to exists in ``[site]``;
 * ids unique within ``[sources]`` and within ``[sinks]`` across kinds (status,
   metrics and the data dir key on them);
 * ids that go into every event (site, zones, lines, sources) not shaped like an
@@ -169,3 +170,55 @@ def data_dir_problem(path: Path) -> ConfigProblem | None:
             with contextlib.suppress(OSError):
                 folder.rmdir()
     return None
+
+
+def site_references(
+    site: Site,
+    sources: Mapping[str, list[Any]],
+    raw_sources: list[tuple[str, dict[str, Any]]],
+) -> list[ConfigProblem]:
+    """Every zone and line a source refers to exists in ``[site]``."""
+    problems: list[ConfigProblem] = []
+    zones = {z.id for z in site.zones}
+    lines = {ln.id for ln in site.lines}
+    # checked on the raw tables, so a table with other mistakes still gets this one reported
+    for label, entry in raw_sources:
+        zone, line = entry.get("zone"), entry.get("line")
+        if isinstance(zone, str) and zone not in zones:
+            problems.append(
+                ConfigProblem(
+                    f"{label}.zone",
+                    f"unknown zone {zone!r}; add it under [[site.zones]] "
+                    f"(known: {', '.join(sorted(zones)) or 'none'})",
+                )
+            )
+        if isinstance(line, str) and line not in lines:
+            problems.append(
+                ConfigProblem(
+                    f"{label}.line",
+                    f"unknown line {line!r}; add it under [[site.lines]] "
+                    f"(known: {', '.join(sorted(lines)) or 'none'})",
+                )
+            )
+    for kind, items in sources.items():
+        for cfg in items:
+            label = f"sources.{kind}[{cfg.id}]"
+            for name, value in _extra_refs(cfg):
+                known = zones if name == "zone" else lines
+                if value not in known:
+                    problems.append(
+                        ConfigProblem(
+                            f"{label}",
+                            f"refers to unknown {name} {value!r}; add it under "
+                            f"[[site.{name}s]] (known: {', '.join(sorted(known)) or 'none'})",
+                        )
+                    )
+    return problems
+
+
+def _extra_refs(cfg: Any) -> list[tuple[str, str]]:
+    """Zone/line ids a plugin config declares beyond ``zone``/``line`` (``site_refs()``)."""
+    refs = getattr(cfg, "site_refs", None)
+    if callable(refs):
+        return list(refs())
+    return []

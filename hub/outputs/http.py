@@ -147,7 +147,7 @@ class WebhookSink(Sink[WebhookConfig]):
         return [("http_client", cast(WebhookConfig, config).transport)]
 
     def _client(self) -> HttpClient:
-        return cast(HttpClient, self.ctx.transport("http_client", self.config.transport))
+        return self.ctx.http_client(self.config.transport)
 
     def _backoff(self, attempt: int) -> float:
         c = self.config
