@@ -113,6 +113,12 @@ class SinkConfig(InstanceConfig):
     )
     retry_initial_s: float = Field(default=1.0, gt=0)
     retry_max_s: float = Field(default=60.0, gt=0)
+    view: str | None = Field(
+        default=None,
+        pattern=ID_PATTERN,
+        description="the [[views]] id whose policy shapes what this output gets; "
+        '"internal" is full detail (required for outputs that leave the machine)',
+    )
 
 
 class TransportConfig(InstanceConfig):
@@ -440,6 +446,8 @@ class Sink(ABC, Generic[ConfigT]):
     kind: ClassVar[str]
     config_model: ClassVar[type[SinkConfig]]
     description: ClassVar[str] = ""
+    leaves_machine: ClassVar[bool] = False
+    """True when this output sends events off the machine: it must then name a view."""
 
     def __init__(self, config: ConfigT, ctx: SinkContext) -> None:
         self.config = config

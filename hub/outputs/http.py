@@ -139,6 +139,7 @@ class WebhookSink(Sink[WebhookConfig]):
     """POST each batch as JSON to a URL; retry 5xx/timeouts, honour 429, drop on 4xx."""
 
     kind = "http"
+    leaves_machine = True
     config_model = WebhookConfig
     description = "POST batches of events as JSON to a webhook"
 
