@@ -376,6 +376,9 @@ def run_until_stopped(
             else:
                 log.error("hub: unexpected error", exc_info=exc)
         return 1
+    except EventsLost as exc:  # the run's last word: a log line (text or JSON) like the others
+        log.error("%s", exc)
+        return 1
     except HubError as exc:
         print(f"hub: {exc}", file=sys.stderr)
         return 1
