@@ -8,7 +8,9 @@ from importlib.metadata import PackageNotFoundError, version
 
 import pluggy
 
+from hub import quality
 from hub.clock import Clock, SystemClock
+from hub.config_view import ConfigView
 from hub.errors import (
     AuthenticationFailed,
     ConfigError,
@@ -31,6 +33,7 @@ from hub.events import (
     Density,
     Devices,
     Event,
+    Level,
     LineFlow,
     Measurement,
     MeasurementType,
@@ -71,6 +74,7 @@ __all__ = [
     "Clock",
     "ConfigError",
     "ConfigProblem",
+    "ConfigView",
     "Crossing",
     "Density",
     "DeviceUnavailable",
@@ -79,6 +83,7 @@ __all__ = [
     "HubError",
     "HubHandle",
     "InstanceConfig",
+    "Level",
     "Line",
     "LineFlow",
     "MalformedInput",
@@ -111,4 +116,5 @@ __all__ = [
     "ZoneState",
     "__version__",
     "hookimpl",
+    "quality",
 ]

@@ -18,12 +18,10 @@ from __future__ import annotations
 
 __all__ = ["LonLat", "PlanXY", "SitePlan", "check_geometry"]
 
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
-
-if TYPE_CHECKING:
-    from hub.site import Site
 
 
 def _lonlat(p: tuple[float, float]) -> tuple[float, float]:
@@ -67,33 +65,38 @@ def _check_points(
         raise ValueError(f"{where}.{field}: needs at least {least} points, got {len(pts)}")
 
 
-def check_geometry(site: Site) -> None:
-    """Raise ``ValueError`` naming the first misplaced field."""
-    plan = site.plan
+def check_geometry(
+    plan: SitePlan | None,
+    tiles: str | None,
+    zones: Sequence[Any],
+    lines: Sequence[Any],
+    sensors: Sequence[Any],
+) -> None:
+    """Raise ``ValueError`` naming the first misplaced field (of a ``hub.site.Site``'s)."""
     if plan is not None and not plan.image.lower().endswith(_IMAGE_SUFFIXES):
         raise ValueError(
             f"site.plan.image {plan.image!r}: use a {', '.join(_IMAGE_SUFFIXES)} image"
         )
-    if site.tiles is not None:
+    if tiles is not None:
         if plan is not None:
             raise ValueError(
                 "site.tiles: map tiles go with WGS84 geometry, not with [site.plan]; remove one"
             )
-        if not all(k in site.tiles for k in ("{z}", "{x}", "{y}")):
+        if not all(k in tiles for k in ("{z}", "{x}", "{y}")):
             raise ValueError(
-                f"site.tiles {site.tiles!r}: a tile URL template needs {{z}}, {{x}} and {{y}}"
+                f"site.tiles {tiles!r}: a tile URL template needs {{z}}, {{x}} and {{y}}"
             )
     items: list[tuple[str, str, str, tuple[tuple[float, float], ...] | None, int]] = []
-    for z in site.zones:
+    for z in zones:
         w = f"site.zones[{z.id}]"
         items += [(w, "polygon", "plan_polygon", z.polygon, 3)]
         items += [(w, "plan_polygon", "polygon", z.plan_polygon, 3)]
-    for ln in site.lines:
+    for ln in lines:
         w = f"site.lines[{ln.id}]"
         items += [(w, "path", "plan_path", ln.path, 2)]
         items += [(w, "plan_path", "path", ln.plan_path, 2)]
-    zone_ids = {z.id for z in site.zones}
-    for s in site.sensors:
+    zone_ids = {z.id for z in zones}
+    for s in sensors:
         w = f"site.sensors[{s.id}]"
         pos = None if s.position is None else (s.position,)
         ppos = None if s.plan_position is None else (s.plan_position,)

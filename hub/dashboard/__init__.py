@@ -3,7 +3,8 @@
 Wiring (the hub's HTTP server, at ``/``)::
 
     provider = ZoneModelProvider(model, clock=clock)   # zone stage: provider.update(now)
-    dashboard = Dashboard(provider, view_auth, audit, plan_dir=config_dir)
+    view_auth = PolicyViewAuth(views)                   # the [[views]] (hub.views.View)
+    dashboard = Dashboard(provider, view_auth, audit_log, plan_dir=config_dir)
     dashboard.install(app)                              # the hub's aiohttp Application
 
 or ``make_dashboard_app(provider, view_auth, audit)`` for a stand-alone application or a
@@ -15,6 +16,7 @@ from hub.dashboard.access import (
     Audit,
     DashboardView,
     MemoryAudit,
+    PolicyViewAuth,
     StaticViewAuth,
     ViewAuth,
 )
@@ -32,6 +34,7 @@ __all__ = [
     "DashboardView",
     "MemoryAudit",
     "PictureProvider",
+    "PolicyViewAuth",
     "StaticViewAuth",
     "ViewAuth",
     "ZoneModelProvider",

@@ -10,13 +10,23 @@ here, because the dashboard shows current numbers, which such a view must not se
 
 from __future__ import annotations
 
-__all__ = ["ACTIONS", "Audit", "DashboardView", "MemoryAudit", "StaticViewAuth", "ViewAuth"]
+__all__ = [
+    "ACTIONS",
+    "Audit",
+    "DashboardView",
+    "MemoryAudit",
+    "PolicyViewAuth",
+    "StaticViewAuth",
+    "ViewAuth",
+]
 
 import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
+
+from hub.views import View, view_for_token
 
 ACTIONS = ("acknowledge", "log_measure", "silence")
 
@@ -93,6 +103,22 @@ class StaticViewAuth:
             if hmac.compare_digest(secret, given):  # no early exit: constant in the match
                 found = view
         return found
+
+
+class PolicyViewAuth:
+    """The ``[[views]]`` of the configuration (``hub.views.View``) as the dashboard's auth.
+
+    A view with ``delay_s`` is not served: the dashboard is live, and showing such a view
+    in real time would break its policy (its token answers 401 like a wrong one).
+    """
+
+    def __init__(self, views: Iterable[View]) -> None:
+        self._views = [v for v in views if v.token is not None and not v.delay_s]
+        self._mapped = {v.id: DashboardView.from_policy(v) for v in self._views}
+
+    def resolve(self, token: str) -> DashboardView | None:
+        view = view_for_token(self._views, token)
+        return None if view is None else self._mapped[view.id]
 
 
 class Audit(Protocol):

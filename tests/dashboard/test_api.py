@@ -258,3 +258,29 @@ async def test_install_adds_the_routes_to_an_existing_application(served: Served
     dash.install(app)
     paths = {r.resource.canonical for r in app.router.routes() if r.resource}
     assert {"/", "/api/v1/stream", "/api/v1/zones"} <= paths
+
+
+def test_the_views_of_the_config_are_the_dashboards_views() -> None:
+    from hub.dashboard import PolicyViewAuth
+    from hub.views import View
+
+    views = [
+        View(id="police", token="p-0123456789", zones=("plein",), actions=("acknowledge",)),
+        View(id="org", token="o-0123456789", noise=True, time_resolution="15min"),
+        View(
+            id="public",
+            token="x-0123456789",
+            levels_only=True,
+            measurements=("zone_state",),
+            delay_s=900,
+        ),
+        View(id="feed"),
+    ]
+    auth = PolicyViewAuth(views)
+    police = auth.resolve("p-0123456789")
+    assert police is not None and police.zones == frozenset({"plein"})
+    assert police.actions == frozenset({"acknowledge"}) and not police.levels_only
+    org = auth.resolve("o-0123456789")
+    assert org is not None and org.levels_only  # noisy counts are not shown exact
+    assert auth.resolve("x-0123456789") is None  # delayed: not served live
+    assert auth.resolve("") is None and auth.resolve("p-012345678") is None
