@@ -2,9 +2,12 @@
 
 Start order: transports → sinks (``open``) → ``startup`` hooks → sources.
 Stop order: sources → sinks drained and closed → ``shutdown`` hooks → transports.
-Between sources and sinks every event passes the privacy check; an event that
-carries an identifier is dead-lettered (field path and identifier type only,
-never the value) and counted, and reaches no sink.
+Between sources and sinks every event passes the privacy screen
+(:func:`hub.privacy.screen_event`: values that are not allowed are removed from
+the one field and counted; an event with an identifier where nothing can be
+removed is dead-lettered, field path and identifier type only, never the value)
+and the clock check (:func:`hub.events.check_clock`: flagged ``clock_skew``, or
+refused and dead-lettered when far ahead of the hub clock).
 """
 
 from __future__ import annotations
@@ -30,9 +33,9 @@ from hub.core.metrics import render_metrics
 from hub.core.plugins import Registry
 from hub.core.supervisor import SourceSupervisor
 from hub.errors import HubError, SinkError, TransportError
-from hub.events import Event
+from hub.events import Event, check_clock
 from hub.plugin import SinkContext, SourceContext, Transport, TransportContext
-from hub.privacy import find_identifiers
+from hub.privacy import screen_event
 from hub.site import Site
 
 log = logging.getLogger("hub")
@@ -48,6 +51,9 @@ class Hub:
         self.state = "starting"
         self.started_monotonic = time.monotonic()
         self.dead_letters: Counter[str] = Counter()
+        self.removed: Counter[str] = Counter()
+        """Values removed from events by the privacy screen, by what they were."""
+        self.removed_by_source: Counter[str] = Counter()
         self._dead_letter_file: Any = None
         self.transports: dict[tuple[str, str], Transport[Any]] = {}
         self.runners: list[SinkRunner] = []
@@ -119,10 +125,10 @@ class Hub:
         hub = self
 
         async def emit(event: Event) -> None:
-            findings = find_identifiers(event)
-            if findings:
-                hub._dead_letter(source_id, event, findings)
+            checked = hub.screen(source_id, event)
+            if checked is None:
                 return
+            event = checked
             if single is not None:
                 if single.accepts(event):
                     await single.queue.put(event)
@@ -133,7 +139,43 @@ class Hub:
 
         return emit
 
-    def _dead_letter(self, source_id: str, event: Event, findings: list[tuple[str, str]]) -> None:
+    def screen(self, source_id: str, event: Event) -> Event | None:
+        """What every event passes before any sink: the privacy screen, then the clock
+        check. Returns the event to forward (cleaned, maybe flagged), or None when it was
+        dead-lettered."""
+        screened = screen_event(event)
+        if screened.removed:
+            self._removed(source_id, screened.removed)
+        if screened.findings:
+            self._dead_letter(source_id, event, list(screened.findings))
+            return None
+        checked, note = check_clock(screened.event, self.config.hub.max_clock_skew_s)
+        if checked is None:
+            assert note is not None
+            self._dead_letter(source_id, event, [(note.split(" ", 1)[0], "clock skew")], note=note)
+        return checked
+
+    def _removed(self, source_id: str, removed: tuple[tuple[str, str], ...]) -> None:
+        first = not self.removed_by_source[source_id]
+        self.removed_by_source[source_id] += len(removed)
+        for _, what in removed:
+            self.removed[what] += 1
+        if first:  # once per source: the counters in status tell the rest
+            log.warning(
+                "sources[%s]: removed from an event (not forwarded): %s; events carry "
+                "counts and short scalar extras only. Counted in hub status (removed_fields)",
+                source_id,
+                ", ".join(f"{path} ({what})" for path, what in removed),
+            )
+
+    def _dead_letter(
+        self,
+        source_id: str,
+        event: Event,
+        findings: list[tuple[str, str]],
+        *,
+        note: str | None = None,
+    ) -> None:
         for sup in self.supervisors:
             if sup.ctx.instance == source_id:
                 sup.stats.dead_letters += 1
@@ -141,11 +183,13 @@ class Hub:
             self.dead_letters[kind] += 1
         where = ", ".join(f"{path} ({kind})" for path, kind in findings)
         log.warning(
-            "sources[%s]: event %s dead-lettered: identifier in %s; it was not "
-            "forwarded. Fix the plugin or its field mapping",
+            "sources[%s]: event %s dead-lettered: %s; it was not forwarded. %s",
             source_id,
             event.event_id,
-            where,
+            note or f"identifier in {where}",
+            "Check the device clock and the time unit"
+            if note
+            else "Fix the plugin or its field mapping",
         )
         record = {
             "time": self.clock.now().isoformat(),
@@ -153,8 +197,8 @@ class Hub:
             "kind": event.kind,
             "event_id": event.event_id,
             "measurement": event.measurement.type,
-            "reason": "identifier in event",
-            "findings": [{"field": p, "identifier": k} for p, k in findings],
+            "reason": note or "identifier in event",
+            "findings": [{"field": p, "problem" if note else "identifier": k} for p, k in findings],
         }
         try:
             if self._dead_letter_file is None:
@@ -185,6 +229,7 @@ class Hub:
                 "errors": sup.stats.errors,
                 "restarts": sup.stats.restarts,
                 "dead_letters": sup.stats.dead_letters,
+                "removed_fields": self.removed_by_source[sup.ctx.instance],
                 "last_event_age_s": None
                 if c.last_event_monotonic is None
                 else round(now - c.last_event_monotonic, 3),
@@ -213,6 +258,7 @@ class Hub:
             "sinks": sinks,
             "transports": transports,
             "dead_letters": dict(self.dead_letters),
+            "removed_fields": dict(self.removed),
         }
 
     def write_status(self) -> None:

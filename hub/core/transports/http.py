@@ -169,8 +169,8 @@ class _RedactPeer(logging.Filter):
 
 
 def _auth_problem(auth: HttpAuth) -> str | None:
-    if auth.scheme == "bearer" and not auth.token:
-        return "auth scheme 'bearer' needs a token"
+    if auth.scheme in ("bearer", "token") and not auth.token:
+        return f"auth scheme '{auth.scheme}' needs a token"
     if auth.scheme == "basic" and (not auth.username or auth.password is None):
         return "auth scheme 'basic' needs username and password"
     if auth.scheme == "hmac" and not auth.hmac_secret:
@@ -183,12 +183,15 @@ def _same(given: str, expected: str) -> bool:
 
 
 def _expected_authorization(auth: HttpAuth) -> str:
-    if auth.scheme == "bearer":
+    if auth.scheme in ("bearer", "token"):
         assert auth.token is not None
-        return f"Bearer {auth.token.get_secret_value()}"
+        return f"{_SCHEMES[auth.scheme]} {auth.token.get_secret_value()}"
     assert auth.username is not None and auth.password is not None
     raw = f"{auth.username}:{auth.password.get_secret_value()}".encode()
     return "Basic " + base64.b64encode(raw).decode("ascii")
+
+
+_SCHEMES = {"bearer": "Bearer", "token": "Token", "basic": "Basic"}
 
 
 def _check_header_auth(route: _Route, headers: Mapping[str, str]) -> None:
@@ -206,7 +209,7 @@ def _check_header_auth(route: _Route, headers: Mapping[str, str]) -> None:
                 {"WWW-Authenticate": sig},
             )
         return
-    scheme = "Bearer" if auth.scheme == "bearer" else "Basic"
+    scheme = _SCHEMES[auth.scheme]
     challenge = {"WWW-Authenticate": f'{scheme} realm="crowdhub ingest {sid}"'}
     prefix, _, value = headers.get("Authorization", "").partition(" ")
     if prefix.lower() != scheme.lower():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 __all__ = ["MapResult", "Reading"]
 
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -62,3 +63,16 @@ class MapResult:
     out_of_order: int = 0
     """Cumulative readings older (by device time) than the newest one: no delta, nothing
     emitted (an older total arriving late is never taken as a reset)."""
+    undirected: int = 0
+    """Readings whose azimuth (``direction_expr``) is neither in nor out within the line's
+    tolerance: nothing emitted."""
+    pending: list[tuple[Hashable, Callable[[], None]]] = field(default_factory=list)
+    """State changes (sequence number, cumulative totals) to apply with
+    :meth:`~.protocol.Mapper.commit` once the hub accepted the message's events."""
+
+    @property
+    def used(self) -> bool:
+        """Something in the message was understood (events, a baseline, a replay...)."""
+        return bool(
+            self.readings or self.baseline or self.repeats or self.duplicate or self.undirected
+        )
