@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from hub.config_view import ConfigView
 from hub.core.plugins import Registry
 from hub.errors import ConfigError, ConfigProblem
 from hub.plugin import SinkConfig, SourceConfig, TransportConfig
@@ -79,6 +80,18 @@ class HubConfig:
     def data_dir(self) -> Path:
         base = self.path.parent if self.path else Path.cwd()
         return (base / self.hub.data_dir).resolve()
+
+    def view(self) -> ConfigView:
+        """The read-only, public view of this configuration (for the ``configure`` hook)."""
+        return ConfigView.of(
+            site=self.site,
+            hub=self.hub.model_dump(),
+            data_dir=self.data_dir,
+            transports=self.transports,
+            sources=self.sources,
+            sinks=self.sinks,
+            path=self.path,
+        )
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -274,11 +287,13 @@ def load_config(path: str | Path, registry: Registry) -> HubConfig:
 
 
 def run_configure_hooks(cfg: HubConfig, registry: Registry, file: str | None = None) -> None:
-    """Call every plugin's ``configure(config)``; collect the problems they raise."""
+    """Call every plugin's ``configure(config)`` with a read-only view; collect the
+    problems they raise."""
     problems: list[ConfigProblem] = []
+    view = cfg.view()
     for impl in reversed(registry.pm.hook.configure.get_hookimpls()):
         try:
-            impl.function(config=cfg)
+            impl.function(config=view)
         except ConfigError as err:
             problems.extend(err.problems)
         except Exception as err:  # a plugin bug is still reported as one clear line
