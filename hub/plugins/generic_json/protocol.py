@@ -33,43 +33,36 @@ __all__ = ["MapResult", "Mapper", "Reading"]
 import json
 import re
 from collections.abc import Collection, Hashable, Mapping
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any, cast
 
 from hub.errors import MalformedInput
 from hub.events import QualityReason
-from hub.privacy import extra_problem
 from hub.quality import (
     CumulativeCounter,
     DeltaKind,
     Plausibility,
     SequenceTracker,
     Verdict,
-    parse_timestamp,
     worst_quality,
 )
 from hub.site import ID_PATTERN
 
 from .config import GenericJsonConfig, MeasurementName
 from .expressions import (
-    TIME_FORMS,
     Expression,
     compile_expression,
-    parse_duration,
-    parse_interval,
     to_number,
 )
-from .fields import safe_repr
+from .fields import extra_values, safe_repr, side_of
 from .reading import MapResult, Reading
+from .reading import ReadingProblem as _Problem
+from .timing import Timing
 
 _ID = re.compile(ID_PATTERN)
 _decode_json = json.JSONDecoder().decode
 _MEASUREMENTS: frozenset[str] = frozenset({"crossing", "occupancy", "devices", "density"})
 _INTERVAL = frozenset({"crossing", "devices"})
-
-
-class _Problem(Exception):
-    """One reading cannot be built (message names the config field)."""
 
 
 _DROP = object()
@@ -110,18 +103,13 @@ class Mapper:
         self._count = comp(c.count)
         self._value = comp(c.value)
         self._reset_marker = comp(c.reset_marker)
-        self._time = comp(c.time)
-        self._time_from = comp(c.time_from)
-        self._time_to = comp(c.time_to)
+        self._timing = Timing(c, tz)
         self._sequence = comp(c.sequence)
         self._key = comp(c.key)
         self._device = comp(c.device)
         self._extras = tuple((name, compile_expression(e)) for name, e in c.extras.items())
-        self._interval_expr = comp(c.interval_expr)
         self._direction = comp(c.direction_expr)
         self._directions = {line: (d.in_, d.tolerance) for line, d in c.directions.items()}
-        self._tz = tz
-        self._interval = timedelta(seconds=c.interval_s)
         self._scale = c.scale
         self._map = dict(c.map)
         self._lines = frozenset(lines)
@@ -296,77 +284,6 @@ class Mapper:
             raise _Problem(f"{name}: {safe_repr(text)} is not a valid id; add a `map`")
         return text
 
-    def _time_of(self, expr: Expression, name: str, ctx: Any) -> datetime | None:
-        raw = expr.search(ctx)
-        if raw is None:
-            if self.config.time_fallback:
-                return None
-            raise _Problem(
-                f"{name}: expression {expr.text!r} yielded nothing "
-                "(set time_fallback = true to use the receive time)"
-            )
-        form = TIME_FORMS[self.config.time_format]
-        try:
-            return parse_timestamp(raw, where=name, tz=self._tz, form=form)
-        except MalformedInput as err:
-            raise _Problem(str(err)) from None
-
-    def _interval_of(self, ctx: Any) -> timedelta:
-        """``interval_expr`` when configured (and yielding a value), else ``interval_s``."""
-        if self._interval_expr is None:
-            return self._interval
-        raw = self._interval_expr.search(ctx)
-        if raw is None:
-            if self.config.time_fallback:
-                return self._interval
-            text = self._interval_expr.text
-            raise _Problem(f"interval_expr: expression {text!r} yielded nothing")
-        try:
-            return parse_duration(raw)
-        except ValueError as err:
-            raise _Problem(f"interval_expr: {err}") from None
-
-    def _times(
-        self,
-        ctx: Any,
-        received_at: datetime,
-        interval: timedelta,
-    ) -> tuple[datetime | None, datetime | None, datetime, bool]:
-        """(from, to, instant, device_time): from/to set when the device gave an interval."""
-        cfg = self.config
-        if self._time is not None:
-            if cfg.time_format == "iso_interval":
-                raw = self._time.search(ctx)
-                if raw is None and cfg.time_fallback:
-                    return None, None, received_at, False
-                if raw is None:
-                    raise _Problem(f"time: expression {self._time.text!r} yielded nothing")
-                try:
-                    t0, t1 = parse_interval(raw, self._tz)
-                except ValueError as err:
-                    raise _Problem(f"time: {err}") from None
-                return t0, t1, t1, True
-            t = self._time_of(self._time, "time", ctx)
-            return (None, None, received_at, False) if t is None else (None, None, t, True)
-        if self._time_from is not None or self._time_to is not None:
-            start = (
-                None
-                if self._time_from is None
-                else self._time_of(self._time_from, "time_from", ctx)
-            )
-            end = None if self._time_to is None else self._time_of(self._time_to, "time_to", ctx)
-            if start is None and end is None:
-                return None, None, received_at, False
-            if start is None:
-                assert end is not None
-                start = end - interval
-            elif end is None:
-                end = start + interval
-            if end < start:
-                raise _Problem("time_to: before time_from")
-            return start, end, end, True
-        return None, None, received_at, False
-
     def _reading(
         self,
         ctx: Any,
@@ -444,8 +361,8 @@ class Mapper:
             n = self._number(self._count, "count", ctx)
             reading.count = float(round(n)) if m == "devices" else float(n)
         # time
-        interval = self._interval_of(ctx)
-        start, end, instant, device_time = self._times(ctx, received_at, interval)
+        interval = self._timing.interval(ctx)
+        start, end, instant, device_time = self._timing.times(ctx, received_at, interval)
         stream = (device, m, line_id if crossing else zone_id)
         reasons: list[QualityReason] = []
         if gap:
@@ -529,7 +446,7 @@ class Mapper:
                 parts.append(f"#{idx}")
             reading.key = "/".join(parts) if parts else None
         if self._extras:
-            reading.extras = self._extra_values(ctx, result)
+            reading.extras = extra_values(self._extras, ctx, result.problems)
         return reading
 
     def _record_totals(
@@ -555,33 +472,4 @@ class Mapper:
             azimuth = float(to_number(raw))
         except ValueError as err:
             raise _Problem(f"direction_expr: {err} (expression {self._direction.text!r})") from None
-        in_az, tolerance = conf
-        off = abs((azimuth - in_az + 180.0) % 360.0 - 180.0)  # 0..180 from 'in'
-        if off <= tolerance:
-            return "in"
-        if 180.0 - off <= tolerance:
-            return "out"
-        return None
-
-    def _extra_values(self, ctx: Any, result: MapResult) -> dict[str, Any] | None:
-        out: dict[str, Any] = {}
-        for name, expr in self._extras:
-            value = expr.search(ctx)
-            if value is None:
-                continue
-            problem = extra_problem(value)
-            if problem is not None:
-                result.problems.append(
-                    f"extras.{name}: {_EXTRA_HINT.get(problem, 'a ' + problem)}; not copied "
-                    "(an extras value is one scalar: select one value)"
-                )
-                continue
-            out[name] = value
-        return out or None
-
-
-_EXTRA_HINT = {
-    "list": "a list",
-    "object": "an object",
-    "list or object as text": "a list or an object written as text",
-}
+        return side_of(azimuth, *conf)

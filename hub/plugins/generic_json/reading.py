@@ -3,7 +3,7 @@ collected with the message's problems and drop counts in a :class:`MapResult`.""
 
 from __future__ import annotations
 
-__all__ = ["MapResult", "Reading"]
+__all__ = ["MapResult", "Reading", "ReadingProblem"]
 
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
@@ -13,6 +13,10 @@ from typing import Any
 from hub.events import Crossing, Density, Devices, Occupancy, Quality, QualityReason
 
 from .config import MeasurementName
+
+
+class ReadingProblem(Exception):
+    """One reading cannot be built (the message names the config field, never the value)."""
 
 
 @dataclass(slots=True)
