@@ -208,6 +208,7 @@ class Hub:
             "state": self.state,
             "time": datetime.now(UTC).isoformat(),
             "pid": os.getpid(),
+            "heartbeat_interval_s": self.config.hub.status_interval_s,
             "uptime_s": round(now - self.started_monotonic, 1),
             "sources": sources,
             "sinks": sinks,
@@ -352,6 +353,10 @@ def run_until_stopped(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        # the default action of SIGHUP ends the process without flushing: say why it is ignored
+        loop.add_signal_handler(
+            signal.SIGHUP, log.warning, "SIGHUP ignored: restart to apply config changes"
+        )
         if duration:
             loop.call_later(duration, stop.set)
         await body(stop)

@@ -46,7 +46,7 @@ class SourceSupervisor:
         self.stats = SourceStats()
         self._ever_up = False
         self._down_logged = False
-        ctx._available = self._set_available
+        ctx.on_availability(self._set_available)
 
     def _set_available(self, available: bool) -> None:
         if available:

@@ -139,6 +139,7 @@ class WebhookSink(Sink[WebhookConfig]):
     """POST each batch as JSON to a URL; retry 5xx/timeouts, honour 429, drop on 4xx."""
 
     kind = "http"
+    leaves_machine = True
     config_model = WebhookConfig
     description = "POST batches of events as JSON to a webhook"
 
@@ -147,7 +148,7 @@ class WebhookSink(Sink[WebhookConfig]):
         return [("http_client", cast(WebhookConfig, config).transport)]
 
     def _client(self) -> HttpClient:
-        return cast(HttpClient, self.ctx.transport("http_client", self.config.transport))
+        return self.ctx.http_client(self.config.transport)
 
     def _backoff(self, attempt: int) -> float:
         c = self.config
