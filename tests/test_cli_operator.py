@@ -110,7 +110,7 @@ def test_log_format_json_one_object_per_line_without_secrets(tmp_path: Path) -> 
     cfg.write_text(
         CONFIG
         + '\n[[sinks.http]]\nid = "hook"\nurl = "http://127.0.0.1:9/in"\ntimeout_s = 0.5\n'
-        + 'max_attempts = 1\nauth = { scheme = "bearer", token = "${CROWDHUB_TEST_TOKEN}" }\n'
+        + 'auth = { scheme = "bearer", token = "${CROWDHUB_TEST_TOKEN}" }\n'
     )
     proc = subprocess.run(
         [sys.executable, "-m", "hub", "run", "--log-format", "json", "--duration", "3", str(cfg)],
@@ -119,10 +119,11 @@ def test_log_format_json_one_object_per_line_without_secrets(tmp_path: Path) -> 
         timeout=60,
         env={**os.environ, "CROWDHUB_TEST_TOKEN": secret},
     )
-    assert proc.returncode == 0, proc.stderr
+    # the dead output's queued events are lost at the stop: exit 1, said in a JSON line too
+    assert proc.returncode == 1, proc.stderr
     records = [json.loads(line) for line in proc.stderr.splitlines()]
     assert records and all({"time", "level", "logger", "message"} <= set(r) for r in records)
-    assert any(r["message"] == "stopped cleanly" for r in records)
+    assert any(r["message"].startswith("stopped, but ") for r in records)
     assert any("hook" in r["message"] and r["level"] in ("WARNING", "ERROR") for r in records)
     assert secret not in proc.stderr
 
