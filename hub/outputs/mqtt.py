@@ -113,6 +113,7 @@ def _topic_function(template: str) -> Callable[[Event], str]:
 
 class MqttSink(Sink[MqttSinkConfig]):
     kind = "mqtt"
+    leaves_machine = True
     config_model = MqttSinkConfig
     description = "publish events as JSON to an MQTT broker (topic template from event fields)"
 
