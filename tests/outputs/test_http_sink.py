@@ -123,7 +123,9 @@ async def test_gives_up_after_max_attempts(
     rec, url = receiver
     rec.script = [(502, {})] * 5
     sink, _ = make_sink(url=url, max_attempts=2)
-    with pytest.raises(SinkUnavailable, match="after 2 attempts; last: answered 502") as err:
+    with pytest.raises(
+        SinkUnavailable, match="after 2 attempts; last: answered HTTP 502 Bad Gateway"
+    ) as err:
         await sink.write(events())
     assert err.value.retry_after is None
     assert len(rec.requests) == 2
@@ -193,10 +195,11 @@ async def test_gives_up_on_4xx(
     rec, url = receiver
     rec.script = [(status, {})]
     sink, _ = make_sink(url=url + "?key=secret", max_attempts=5)
-    with pytest.raises(SinkRejected, match=f"HTTP {status}: reason for {status}") as err:
+    with pytest.raises(SinkRejected, match=f"HTTP {status} [A-Z]") as err:
         await sink.write(events())
     assert len(rec.requests) == 1
-    assert "secret" not in str(err.value)
+    assert "secret" not in str(err.value) and "?key=***" in str(err.value)
+    assert "reason for" not in str(err.value)  # the receiver's answer is never copied
 
 
 async def test_hmac_signed_batch_into_the_hub_ingest_server(
