@@ -102,8 +102,18 @@ class SinkConfig(InstanceConfig):
         ge=0,
         description="wait up to this long to fill a batch (0: write what is queued at once)",
     )
+    queue: str = Field(
+        default="memory",
+        pattern=r"^[a-z][a-z0-9_]*$",
+        description="queue class in front of this sink: 'memory' (lost when the hub stops)",
+    )
     queue_size: int = Field(
-        default=10_000, ge=1, description="events buffered for this sink before sources wait"
+        default=10_000, ge=1, description="events held for this sink before overflow applies"
+    )
+    overflow: Literal["drop_oldest", "block"] = Field(
+        default="drop_oldest",
+        description="queue full: 'drop_oldest' (counted) or 'block' (the sources wait for "
+        "this sink; the others keep receiving)",
     )
     measurements: tuple[MeasurementType, ...] | None = Field(
         default=None, description="only these measurement types (default: all)"
@@ -238,7 +248,8 @@ class SourceContext:
         )
 
     async def emit(self, event: Event) -> None:
-        """Hand one event to the hub. Waits when the outputs are behind (backpressure)."""
+        """Hand one event to the hub. Waits only while an output with ``overflow = "block"``
+        is full (backpressure)."""
         self.counters.events += 1
         self.counters.last_event_monotonic = time.monotonic()
         if self._available is not None:

@@ -15,9 +15,6 @@ HUB = ROOT / "hub"
 KNOWN_CYCLES: dict[frozenset[str], str] = {
     # the modules of one cycle (all of its strongly connected component) -> why it is
     # still here. Only shrinks: test_known_cycles_are_still_cycles fails once one is gone.
-    frozenset({"hub.core.runtime", "hub.core.metrics"}): (
-        "issue 8, item 1/7: the pipeline/metrics work removes runtime <-> metrics"
-    ),
 }
 
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -257,3 +258,83 @@ async def test_a_running_hub_says_so_and_keeps_storing(tmp_path: Path) -> None:
         await asyncio.wait_for(task, 10)
     sink = json.loads(status.read_text())["sinks"]["store"]
     assert sink["retries"] >= 1 and str(path) in sink["last_error"]
+
+
+class BigIntSource(hub.Source[hub.SourceConfig]):
+    """Emits crossings keyed 0..9; the one keyed 3 counts 2**70 people in."""
+
+    kind = "big_int"
+    config_model = hub.SourceConfig
+
+    async def run(self) -> None:
+        for i in range(10):
+            await self.ctx.emit(
+                self.ctx.event(
+                    hub.Crossing(in_=2**70 if i == 3 else i, out=0),
+                    line="gate-a",
+                    key=i,
+                    observed_from=T0 + timedelta(minutes=i),
+                    observed_to=T0 + timedelta(minutes=i + 1),
+                )
+            )
+        await asyncio.Event().wait()
+
+
+class BigIntPlugin:
+    @hub.hookimpl
+    def register_sources(self, register: Callable[[type[hub.Source[Any]]], None]) -> None:
+        register(BigIntSource)
+
+
+BIG_INT_CONFIG = """
+[hub]
+data_dir = "{data}"
+shutdown_timeout_s = 3
+
+[site]
+id = "store"
+[[site.zones]]
+id = "square"
+area_m2 = 100.0
+[[site.lines]]
+id = "gate-a"
+zone = "square"
+width_m = 3.0
+
+[[sources.big_int]]
+id = "door"
+
+[[sinks.sqlite]]
+id = "store"
+batch_size = 100
+linger_s = 0.05
+"""
+
+
+async def test_an_event_the_store_cannot_hold_is_dead_lettered_and_the_rest_stored(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    path = data / "events.sqlite"
+    config = tmp_path / "hub.toml"
+    config.write_text(BIG_INT_CONFIG.format(data=data))
+    registry = load_plugins(entrypoints=False, extra=[("big_int", BigIntPlugin())])
+    the_hub = Hub(load_config(config, registry), registry)
+    stop = asyncio.Event()
+    task = asyncio.create_task(the_hub.run(stop))
+    try:
+        async with asyncio.timeout(20):
+            while not path.exists() or len(stored_ids(path)) < 9:
+                await asyncio.sleep(0.02)
+            sink = the_hub.status()["sinks"]["store"]
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    assert sink["dropped"] == {"rejected": 1} and sink["events_out"] == 9
+    assert sink["queued"] == 0 and sink["state"] == "running"
+    assert "1 of " in sink["last_error"] and "OverflowError" in sink["last_error"]
+    (record,) = [json.loads(line) for line in (data / "deadletter.jsonl").read_text().splitlines()]
+    assert record["output"] == "sinks.sqlite[store]" and record["source"] == "door"
+    assert record["reason"].startswith("OverflowError")
+    assert record["event"]["measurement"]["in"] == 2**70
+    assert record["event_id"] not in stored_ids(path)
