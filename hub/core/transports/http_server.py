@@ -13,7 +13,7 @@ A pushed request is checked in this order; the first failing check answers:
 405   method not allowed (POST and PUT; GET only for ``unauthenticated_get``
       routes, i.e. vendor handshakes), with ``Allow``
 401   credentials missing (with ``WWW-Authenticate``)
-403   credentials wrong (bearer, basic; HMAC after the body is read).
+403   credentials wrong (bearer, token, basic; HMAC after the body is read).
       Secrets are compared in constant time
 415   content type not accepted by the source
 413   body over the source's limit: ``Content-Length`` first, then while reading
