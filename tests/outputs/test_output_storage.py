@@ -26,12 +26,22 @@ from hub.testing import sink_context, source_context
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
 
+def unstorable(event: hub.Event) -> hub.Event:
+    """``event`` counting 2**70 people in: more than a 64-bit SQLite INTEGER holds.
+
+    ``hub.Event`` validation refuses such a count, so it is built the way a pipeline
+    stage's ``model_copy(update=...)`` would build it: without validation. The sink
+    must still refuse just this event.
+    """
+    return event.model_copy(update={"measurement": hub.Crossing.model_construct(in_=2**70, out=0)})
+
+
 def crossings(site: Site, start: int, n: int, *, big: int | None = None) -> list[hub.Event]:
-    """``n`` crossing events keyed ``start..``; the one keyed ``big`` has ``in = 2**70``."""
+    """``n`` crossing events keyed ``start..``; the one keyed ``big`` is :func:`unstorable`."""
     ctx = source_context("lidar", "gate-a-lidar", site=site)
-    return [
+    out = [
         ctx.event(
-            hub.Crossing(in_=2**70 if i == big else i, out=1),
+            hub.Crossing(in_=i, out=1),
             line="gate-a",
             key=i,
             observed_from=T0 + timedelta(minutes=i),
@@ -39,6 +49,7 @@ def crossings(site: Site, start: int, n: int, *, big: int | None = None) -> list
         )
         for i in range(start, start + n)
     ]
+    return [unstorable(e) if i == big else e for i, e in enumerate(out, start)]
 
 
 def stored_ids(path: Path) -> set[str]:
@@ -261,22 +272,21 @@ async def test_a_running_hub_says_so_and_keeps_storing(tmp_path: Path) -> None:
 
 
 class BigIntSource(hub.Source[hub.SourceConfig]):
-    """Emits crossings keyed 0..9; the one keyed 3 counts 2**70 people in."""
+    """Emits crossings keyed 0..9; the one keyed 3 is :func:`unstorable`."""
 
     kind = "big_int"
     config_model = hub.SourceConfig
 
     async def run(self) -> None:
         for i in range(10):
-            await self.ctx.emit(
-                self.ctx.event(
-                    hub.Crossing(in_=2**70 if i == 3 else i, out=0),
-                    line="gate-a",
-                    key=i,
-                    observed_from=T0 + timedelta(minutes=i),
-                    observed_to=T0 + timedelta(minutes=i + 1),
-                )
+            event = self.ctx.event(
+                hub.Crossing(in_=i, out=0),
+                line="gate-a",
+                key=i,
+                observed_from=T0 + timedelta(minutes=i),
+                observed_to=T0 + timedelta(minutes=i + 1),
             )
+            await self.ctx.emit(unstorable(event) if i == 3 else event)
         await asyncio.Event().wait()
 
 
