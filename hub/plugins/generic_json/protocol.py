@@ -125,13 +125,20 @@ class Mapper:
             raise MalformedInput(f"payload is not valid JSON ({detail}{where})") from None
 
     def map_payload(
-        self, payload: bytes | str, *, received_at: datetime, stream: str = ""
+        self, payload: bytes | str, *, received_at: datetime, stream: str = "", record: bool = True
     ) -> MapResult:
         """:meth:`decode` then :meth:`map`."""
-        return self.map(self.decode(payload), received_at=received_at, stream=stream)
+        data = self.decode(payload)
+        return self.map(data, received_at=received_at, stream=stream, record=record)
 
-    def map(self, data: Any, *, received_at: datetime, stream: str = "") -> MapResult:
+    def map(
+        self, data: Any, *, received_at: datetime, stream: str = "", record: bool = True
+    ) -> MapResult:
         """Map one parsed document (modified in place by ``drop_fields``).
+
+        ``record=False`` leaves the message's sequence number unremembered until
+        :meth:`accept` (call it once the events are kept; a message whose events
+        could not be kept is then not a duplicate when it is sent again).
 
         Raises MalformedInput when the message as a whole is unusable; per-item
         problems (with ``items``) are returned in ``MapResult.problems``.
@@ -156,7 +163,11 @@ class Mapper:
             if state is None:
                 state = self._sequences[device] = SequenceTracker()
                 self._bound(self._sequences)
-            verdict = state.observe(seq).verdict
+            verdict = state.check(seq).verdict
+            if verdict is Verdict.DUPLICATE or record:
+                state.record(seq)
+            else:
+                result.sequence_of = (device, seq)  # recorded by accept(), once emitted
             if verdict is Verdict.DUPLICATE:
                 result.duplicate = True
                 return result
@@ -186,6 +197,16 @@ class Mapper:
             if reading is not None:
                 result.readings.append(reading)
         return result
+
+    def accept(self, result: MapResult) -> None:
+        """The events of ``result`` are kept by the hub: remember its sequence number, so the
+        same message sent again is a duplicate. Not called when ``emit`` failed: then the
+        message sent again is mapped and emitted again."""
+        if result.sequence_of is not None:
+            device, seq = result.sequence_of
+            state = self._sequences.get(device)
+            if state is not None:
+                state.record(seq)
 
     # -- helpers ---------------------------------------------------------------------------
     def _bound(self, table: dict[Any, Any]) -> None:

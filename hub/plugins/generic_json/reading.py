@@ -54,6 +54,9 @@ class MapResult:
     """Readings that could not be built (with ``items``): count each as malformed."""
     duplicate: bool = False
     """The sequence number was seen recently: the message was dropped."""
+    sequence_of: tuple[str, int] | None = None
+    """``(device, sequence number)`` to remember once the events are emitted
+    (:meth:`~.protocol.Mapper.accept`)."""
     baseline: int = 0
     """Cumulative readings that only set the first total of a stream (no delta yet)."""
     repeats: int = 0

@@ -104,7 +104,9 @@ class GenericJsonSource(hub.Source[GenericJsonConfig]):
         """Map one payload and emit its events. Raises MalformedInput for an unusable
         message; per-reading problems are counted here and returned."""
         ctx = self.ctx
-        result = self.mapper.map_payload(payload, received_at=ctx.clock.now(), stream=stream)
+        result = self.mapper.map_payload(
+            payload, received_at=ctx.clock.now(), stream=stream, record=False
+        )
         for problem in result.problems:
             ctx.malformed(problem)
         if result.duplicate or (result.repeats and not result.readings):
@@ -131,5 +133,6 @@ class GenericJsonSource(hub.Source[GenericJsonConfig]):
                 result.problems.append(msg)
                 ctx.malformed(msg)
                 continue
-            await ctx.emit(event)
+            await ctx.emit(event)  # raises hub.EventNotKept: the message is not taken
+        self.mapper.accept(result)
         return result
