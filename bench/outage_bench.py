@@ -112,6 +112,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             sys.executable, "-m", "hub", "run", str(cfg), cwd=tmp
         )
         await asyncio.sleep(3)  # started and subscribed
+        if proc.returncode is not None:
+            raise SystemExit(f"hub exited with status {proc.returncode}")
         pub = child(["_pub", str(broker.port), str(n), "1", str(args.rate)])
         t0 = time.monotonic()
         rss: dict[str, float] = {}
