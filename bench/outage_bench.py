@@ -10,7 +10,8 @@ output) to a receiver in this process. 10 s into the run the receiver answers
 ``503`` for ``--minutes``; then it is back and the bench measures how long the
 webhook takes to catch up. Reported: events lost per output (sent minus
 distinct ``event_id`` s received), the hub's RSS at the start, middle and end
-of the outage, the disk used by ``data_dir/queues``, the time to drain.
+of the outage, the disk used by ``data_dir/queues`` (before the outage, at its
+end, once drained, after the hub stopped), the time to drain.
 """
 
 from __future__ import annotations
@@ -118,14 +119,15 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         t0 = time.monotonic()
         rss: dict[str, float] = {}
         await asyncio.sleep(LEAD_S)
+        queues = Path(tmp) / "data" / "queues"
+        disk = {"before_outage": du(queues)}
         state["down"] = True
         rss["start"] = rss_mb(proc.pid)
         await asyncio.sleep(outage_s / 2)
         rss["middle"] = rss_mb(proc.pid)
         await asyncio.sleep(outage_s / 2)
         rss["end"] = rss_mb(proc.pid)
-        queues = Path(tmp) / "data" / "queues"
-        out["queue_disk_mb_at_end_of_outage"] = round(du(queues) / 2**20, 1)
+        disk["end_of_outage"] = du(queues)
         state["down"] = False
         back = time.monotonic()
         print(f"receiver back after {back - t0:.0f} s; draining", file=sys.stderr)
@@ -135,13 +137,16 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         while len(got) < sent and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         out["drain_s"] = round(time.monotonic() - back, 1)
+        await asyncio.sleep(2)  # the queue compacts once drained
+        disk["drained"] = du(queues)
         out["rss_mb"] = {k: round(v, 1) for k, v in rss.items()}
         out["rss_mb"]["after_drain"] = round(rss_mb(proc.pid), 1)
-        await asyncio.sleep(2)
         proc.terminate()
         await proc.wait()
         with sqlite3.connect(Path(tmp) / "data" / "events.sqlite") as db:
             stored = db.execute("SELECT count(DISTINCT event_id) FROM events").fetchone()[0]
+        disk["stopped"] = du(queues)
+        out["queue_disk_mb"] = {k: round(v / 2**20, 1) for k, v in disk.items()}
         out["lost_webhook"] = sent - len(got)
         out["lost_sqlite"] = sent - stored
         out["hub_exit"] = proc.returncode

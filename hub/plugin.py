@@ -119,7 +119,7 @@ class SinkConfig(InstanceConfig):
     queue_max_bytes: int = Field(
         default=256 * 2**20,
         ge=64 * 1024,
-        description="durable queue: most bytes of event JSON held (disk use ~1.3x)",
+        description="durable queue: most bytes its files take on disk (database + WAL)",
     )
     queue_max_age_s: float | None = Field(
         default=86_400.0,

@@ -118,9 +118,12 @@ class MessageTransport(Protocol):
                 for event in parse(msg.payload):
                     await self.ctx.emit(event)
 
-    acknowledges each message only after every ``emit()`` for it returned; a
-    message whose handling had not ended when the hub stopped or the process
-    died is delivered again (at least once; the broker keeps it with a
+    acknowledges each message only after every ``emit()`` for it returned and
+    the events are kept (the hub may hold the acknowledgement until a durable
+    queue's commit covering several messages is done; ``emit`` then returns
+    before that commit); a message whose handling had not ended, or whose events
+    were not yet committed, when the hub stopped or the process died is
+    delivered again (at least once; the broker keeps it with a
     persistent session). Hence: emit everything a message yields *before*
     taking the next one; do not hand messages to another task and go on
     iterating (they would be acknowledged before they are kept); a malformed

@@ -162,9 +162,14 @@ class HubCollector(Collector):
             "Bytes of event JSON in an output's durable queue",
             labels=labels,
         )
+        qdisk = GaugeMetricFamily(
+            "crowdhub_sink_queue_disk_bytes",
+            "Bytes an output's durable queue files take on disk (database + WAL)",
+            labels=labels,
+        )
         qmax = GaugeMetricFamily(
             "crowdhub_sink_queue_max_bytes",
-            "Bytes an output's durable queue holds before its overflow policy applies",
+            "Bytes on disk an output's durable queue may take before its overflow policy applies",
             labels=labels,
         )
         qage = GaugeMetricFamily(
@@ -188,6 +193,7 @@ class HubCollector(Collector):
                 durable.add_metric(lbl, 1.0 if s["durable"] else 0.0)
             if "queue_bytes" in s:
                 qbytes.add_metric(lbl, s["queue_bytes"])
+                qdisk.add_metric(lbl, s.get("queue_disk_bytes", 0))
                 qmax.add_metric(lbl, s["queue_max_bytes"])
                 qage.add_metric(lbl, s.get("oldest_age_s") or 0.0)
             up.add_metric(lbl, 1.0 if s["state"] == "running" else 0.0)
@@ -195,7 +201,7 @@ class HubCollector(Collector):
             dropped = s["dropped"]
             for reason in (*SINK_DROP_REASONS, *sorted(set(dropped) - set(SINK_DROP_REASONS))):
                 drop.add_metric([*lbl, reason], dropped.get(reason, 0))
-        yield from (out, err, drop, depth, capacity, durable, qbytes, qmax, qage, up, state)
+        yield from (out, err, drop, depth, capacity, durable, qbytes, qdisk, qmax, qage, up, state)
 
 
 def render_metrics(status: StatusSnapshot) -> bytes:

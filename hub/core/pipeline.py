@@ -25,6 +25,7 @@ one ``flush`` per durable queue; no pluggy call and no task.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections import Counter, OrderedDict
@@ -34,6 +35,7 @@ from typing import IO, Protocol
 
 from hub.clock import Clock
 from hub.core.bus import SinkQueue, SinkRunner
+from hub.core.kept import Keeping, current_scope
 from hub.errors import EventNotKept, QueueUnavailable
 from hub.events import Event, check_clock
 from hub.privacy import screen_event
@@ -294,7 +296,11 @@ class Pipeline:
         return events
 
     async def deliver(self, events: Sequence[Event]) -> None:
-        """Put ``events`` into the sinks' queues and wait until they are kept."""
+        """Put ``events`` into the sinks' queues and wait until they are kept.
+
+        In a :class:`~hub.core.kept.Keeping` scope (a transport that acknowledges
+        later) it does not wait for the commits but registers them in the scope.
+        """
         fan_out = self.fan_out
         went: list[SinkQueue] = []
         failed: list[QueueUnavailable] = []
@@ -309,6 +315,10 @@ class Pipeline:
                         failed.append(err)
                     else:
                         went.append(queue)
+        scope = current_scope()
+        if scope is not None:
+            self._defer(scope, events, went, len(failed))
+            return
         kept: list[SinkQueue] = []
         seen: set[int] = set()
         for queue in went:
@@ -331,6 +341,34 @@ class Pipeline:
                 outputs=outputs,
             )
         fan_out.kept(events)
+
+    def _defer(
+        self, scope: Keeping, events: Sequence[Event], went: list[SinkQueue], failed: int
+    ) -> None:
+        """Register the commits of ``events`` in ``scope``; a queue that refused them
+        (``failed``) counts as a failed commit: they are delivered again, never dropped."""
+        waits: list[tuple[SinkQueue | None, asyncio.Future[None]]] = []
+        if failed:
+            refused = asyncio.get_running_loop().create_future()
+            refused.set_exception(EventNotKept("a durable queue cannot write", outputs=()))
+            refused.exception()
+            waits.append((None, refused))
+        seen: set[int] = set()
+        for queue in went:
+            if queue.durable and id(queue) not in seen:
+                seen.add(id(queue))
+                fut = queue.kept()
+                if fut is not None:
+                    waits.append((queue, fut))
+        if waits:
+            scope.add(events, waits, self._redeliver)
+        else:
+            self.fan_out.kept(events)
+
+    async def _redeliver(self, events: Sequence[Event], kept: Sequence[SinkQueue]) -> None:
+        """A deferred commit failed: deliver ``events`` again to the queues not in ``kept``."""
+        self.fan_out.not_kept(events, kept)
+        await self.deliver(events)
 
     def emitter(self, source: str) -> Emit:
         """The coroutine function that takes ``source``'s events into the pipeline."""

@@ -390,6 +390,7 @@ def _queue_detail(r: SinkRunner) -> dict[str, Any]:
         age = q.oldest_age_s()
         return {
             "queue_bytes": q.bytes,
+            "queue_disk_bytes": q.disk_bytes,
             "queue_max_bytes": q.settings.max_bytes,
             "oldest_age_s": None if age is None else round(age, 3),
             "queue_path": str(q.path),

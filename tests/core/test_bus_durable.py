@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from hub.core.bus.durable import DurableQueue, DurableQueueSettings, queue_path
+from hub.core.bus.durable_store import ROW_OVERHEAD, event_budget
 from hub.errors import QueueUnavailable, SinkError
 from hub.events import Event, Occupancy, Provenance
 
@@ -115,15 +116,18 @@ async def test_a_second_hub_cannot_open_the_same_queue(tmp_path: Path) -> None:
 
 
 async def test_byte_bound_drops_the_oldest_and_counts_them(tmp_path: Path) -> None:
-    settings = DurableQueueSettings(max_bytes=64 * 1024)
+    settings = DurableQueueSettings(max_bytes=256 * 1024)
     path = tmp_path / "q.sqlite"
     q = DurableQueue(path, output="webhook[cc]", settings=settings)
     size = len(ev(0, pad=2000).model_dump_json())
     for i in range(100):
         assert q.put_nowait(ev(i, pad=2000))
-    assert q.bytes <= 64 * 1024
+    # the bound is on the files: the WAL's allowance and the row overhead come off the top
+    budget = event_budget(256 * 1024)
+    assert budget == int((256 - 64) * 1024 / ROW_OVERHEAD)
+    assert q.bytes <= budget
     kept = len(q)
-    assert kept == (64 * 1024) // size
+    assert kept == budget // size
     assert q.dropped["overflow"] == 100 - kept
     assert seqs(q.peek_batch(1000)) == list(range(100 - kept, 100))  # the newest survive
     await q.flush()
@@ -137,7 +141,7 @@ async def test_a_drop_during_delivery_does_not_ack_undelivered_events(tmp_path: 
     q = DurableQueue(
         tmp_path / "q.sqlite", output="webhook[cc]", settings=DurableQueueSettings(max_bytes=65536)
     )
-    per = 64 * 1024 // len(ev(0, pad=2000).model_dump_json())
+    per = event_budget(65536) // len(ev(0, pad=2000).model_dump_json())
     for i in range(per):
         q.put_nowait(ev(i, pad=2000))
     batch = q.peek_batch(5)  # the sink is writing events 0..4
@@ -182,7 +186,7 @@ async def test_block_policy_refuses_without_dropping_and_put_waits_for_room(
     n = 0
     while q.put_nowait(ev(n, pad=2000)):
         n += 1
-    assert n == 64 * 1024 // len(ev(0, pad=2000).model_dump_json())
+    assert n == event_budget(64 * 1024) // len(ev(0, pad=2000).model_dump_json())
     assert len(q) == n
     assert not q.dropped
     waiter = asyncio.create_task(q.put(ev(n, pad=2000)))
@@ -493,3 +497,36 @@ async def test_deleted_file_with_a_backlog_on_disk_counts_what_is_lost(tmp_path:
     q.ack(len(batch))  # the sink's ack still removes exactly 0 and 1
     assert seqs(drain(q)) == [2, 3, 20]
     q.close()
+
+
+def files_bytes(path: Path) -> int:
+    wal = path.with_name(path.name + "-wal")
+    return path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+
+
+async def test_disk_use_stays_within_max_bytes_and_shrinks_once_drained(tmp_path: Path) -> None:
+    """The bound is on the files: the WAL is truncated past its allowance (a PASSIVE
+    checkpoint never catches up with a steady writer) and a drained backlog gives
+    its pages back."""
+    max_bytes = 8 * 2**20
+    path = tmp_path / "q.sqlite"
+    q = DurableQueue(path, output="webhook[cc]", settings=DurableQueueSettings(max_bytes=max_bytes))
+    peak = 0
+    for i in range(40_000):  # ~18 MB of event JSON into an 8 MiB bound
+        q.put_nowait(ev(i))
+        if i % 500 == 499:
+            await q.flush()
+            await asyncio.sleep(0)  # a compaction in the worker may finish
+            peak = max(peak, files_bytes(path))
+    assert q.dropped["overflow"] > 15_000
+    assert peak <= max_bytes * 1.05, peak
+    assert q.disk_bytes == files_bytes(path)
+    assert seqs(drain(q, batch=1000))[-1] == 39_999  # the newest kept
+    deadline = asyncio.get_running_loop().time() + 10
+    while files_bytes(path) > 2**20:  # the deletes are written within 1 s, then compacted
+        assert asyncio.get_running_loop().time() < deadline, files_bytes(path)
+        await asyncio.sleep(0.1)
+    q.close()
+    again = DurableQueue(path, output="webhook[cc]")
+    assert len(again) == 0
+    again.close()

@@ -4,18 +4,20 @@ One file per output in the data dir (:func:`queue_path`): outputs drain and
 overflow on their own; a full or lost file concerns one output only. (A shared
 log with a cursor per output would write each event once: ``bench/queue_bench.py``.)
 
-* **Crash-safe.** The puts of one loop turn are one transaction, committed at the
-  end of that turn (``commit_interval_s`` > 0 gathers longer). ``await flush()``
-  returns once every event put so far is committed, or raises
+* **Crash-safe.** The puts of one loop turn are one transaction (when only
+  :meth:`~DurableQueue.kept` futures wait, a few turns: ``durable_group``).
+  ``await flush()`` returns once every event put so far is committed, or raises
   :class:`~hub.errors.QueueUnavailable` for those that could not be written
-  (then no longer counted as queued). Acknowledge upstream (PUBACK, HTTP 2xx)
-  only after ``flush()`` of every queue the event went to. ``synchronous =
-  "normal"`` survives a killed process, ``"full"`` also a power loss (an fsync
-  per commit, in a worker thread).
+  (then no longer counted as queued); ``kept()`` is the same as a future.
+  Acknowledge upstream (PUBACK, HTTP 2xx) only after that, for every queue the
+  event went to. ``synchronous = "normal"`` survives a killed process, ``"full"``
+  also a power loss (an fsync per commit, in a worker thread).
 * **At-least-once, in order.** Acks are written with the next commit or within a
   second: after a crash, up to a second of acknowledged events comes again, with
   the same JSON and so the same ``event_id``.
-* **Bounded** by bytes of event JSON and by age (since queued), per output:
+* **Bounded** by bytes on disk and by age (since queued), per output: the
+  files (database + WAL) stay within ``max_bytes`` (the WAL is truncated past
+  a limit, a drained backlog's pages are given back: ``durable_store``);
   ``overflow = "drop_oldest"`` drops the oldest (``dropped["overflow"]``,
   ``dropped["expired"]``); ``"block"`` makes ``put_nowait`` return False (nothing
   counted: the caller decides) and ``put`` wait for room.
@@ -40,11 +42,19 @@ from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 from pathlib import Path
 
-from pydantic import ValidationError
-
+from hub.core.bus.durable_group import GroupCommit
 from hub.core.bus.durable_index import SeqIndex
+from hub.core.bus.durable_read import decode_run, survivors, uncommitted
 from hub.core.bus.durable_settings import DurableQueueSettings, json_of, queue_path
-from hub.core.bus.durable_store import Commit, FileLost, Row, Store, commit_outcome, running_loop
+from hub.core.bus.durable_store import (
+    Commit,
+    FileLost,
+    Store,
+    commit_outcome,
+    compact_due,
+    event_budget,
+    running_loop,
+)
 from hub.errors import QueueUnavailable
 from hub.events import Event
 
@@ -53,8 +63,7 @@ __all__ = ["DurableQueue", "DurableQueueSettings", "queue_path"]
 log = logging.getLogger("hub.bus")
 
 _ACK_DELAY_S = 1.0  # acknowledged events are deleted on disk within this long
-_DELETE_EVERY = 4096  # ... or once this many are acknowledged
-_CHECKPOINT_EVERY = 256  # commits between WAL checkpoints (in the worker thread)
+_DELETE_EVERY = 4096  # ... or once this many are acknowledged (or 1/16 of the budget)
 
 
 class DurableQueue:
@@ -99,11 +108,11 @@ class DurableQueue:
         self._pending: Commit | None = None
         self._inflight: Commit | None = None
         self._last_put: Commit | None = None  # what flush() waits for
-        self._scheduled = False
+        self._group = GroupCommit(self._kick, cfg.commit_interval_s)
         self._ack_timer: asyncio.TimerHandle | None = None
         self._delete_due = False  # set by the ack timer: the next commit deletes
-        self._commits = 0
-        self._checkpointing = False
+        self._compacting = False  # Store.compact runs in the worker: commits wait
+        self._budget = event_budget(cfg.max_bytes)  # bytes of event JSON: files <= max_bytes
         self._failed: QueueUnavailable | None = None
         self._retry_at, self._closed = 0.0, False
         self._nonempty, self._space = asyncio.Event(), asyncio.Event()
@@ -126,8 +135,13 @@ class DurableQueue:
 
     @property
     def bytes(self) -> int:
-        """Bytes of event JSON queued (what ``max_bytes`` bounds)."""
+        """Bytes of event JSON queued."""
         return self._ix.bytes
+
+    @property
+    def disk_bytes(self) -> int:
+        """Bytes of the queue's files (database + WAL): what ``max_bytes`` bounds."""
+        return self._store.disk_bytes
 
     def oldest_age_s(self) -> float | None:
         """Seconds since the oldest queued event was queued (None when empty)."""
@@ -153,7 +167,7 @@ class DurableQueue:
         if len(self) and cfg.max_age_s is not None:
             self._expire(now)
         ix = self._ix
-        if cfg.overflow == "block" and len(self) and ix.bytes + size > cfg.max_bytes:
+        if cfg.overflow == "block" and len(self) and ix.bytes + size > self._budget:
             self._space.clear()
             return False
         seq = ix.next
@@ -166,8 +180,8 @@ class DurableQueue:
         self._last_put = commit
         commit.rows.append((seq, now, body))
         commit.end = seq + 1
-        if ix.bytes > cfg.max_bytes:
-            k = ix.count_to_free(ix.bytes - cfg.max_bytes)
+        if ix.bytes > self._budget:
+            k = ix.count_to_free(ix.bytes - self._budget)
             self.dropped["overflow"] += k
             self._advance(k)
         self._schedule()
@@ -184,13 +198,28 @@ class DurableQueue:
         """Return once everything put so far is committed to disk.
 
         Raises :class:`QueueUnavailable` when some of it could not be written:
-        those events are not queued; do not acknowledge them upstream.
+        those events are not queued; do not acknowledge them upstream. A waiting
+        flush has its commit written at the end of this loop turn.
         """
         commit = self._last_put  # the transaction of the latest put, done or not
         if commit is not None and not commit.done.is_set():
+            if commit is self._pending:
+                self._group.hurry()
+                self._schedule()
             await commit.done.wait()
         if commit is not None and commit.error is not None:
             raise commit.error
+
+    def kept(self) -> asyncio.Future[None] | None:
+        """Done once everything put so far is committed (exception: QueueUnavailable);
+        None when it already is. Nobody waits: the commit may gather puts a few ms
+        longer (``durable_group``)."""
+        commit = self._last_put
+        if commit is None or (commit.done.is_set() and commit.error is None):
+            return None
+        if commit is self._pending and self._group.relax():
+            self._schedule()
+        return commit.future()
 
     async def wait_nonempty(self) -> None:
         """Return when an event is queued, or when :meth:`wake` is called."""
@@ -234,6 +263,7 @@ class DurableQueue:
         self._closed = True
         if self._ack_timer is not None:
             self._ack_timer.cancel()
+        self._group.cancel()
         self._pool.shutdown(wait=True)  # an in-flight commit finishes first
         inflight, pending = self._inflight, self._pending
         failed: QueueUnavailable | None = None
@@ -280,14 +310,10 @@ class DurableQueue:
     # -- committing ---------------------------------------------------------------------
 
     def _schedule(self) -> None:
-        if not self._scheduled and self._inflight is None:
-            loop = running_loop()
-            if loop is not None:  # else close() writes them
-                self._scheduled = True
-                if self.settings.commit_interval_s:
-                    loop.call_later(self.settings.commit_interval_s, self._kick)
-                else:
-                    loop.call_soon(self._kick)
+        """Have the pending puts (and acks) committed: ``durable_group`` says when."""
+        if self._inflight is None and not self._compacting:
+            pending = self._pending
+            self._group.schedule(None if pending is None else len(pending.rows))
 
     def _ack_due(self) -> None:
         self._ack_timer = None
@@ -297,8 +323,8 @@ class DurableQueue:
 
     def _kick(self) -> None:
         """Hand the puts of this loop turn (and the acks so far) to one transaction."""
-        self._scheduled = False
-        if self._inflight is not None or self._closed:
+        self._group.started()
+        if self._inflight is not None or self._closed or self._compacting:
             return
         commit = self._pending
         self._pending = None
@@ -312,7 +338,10 @@ class DurableQueue:
         # or per 4096 events, unless there is nothing else to write
         behind = self._head - self._disk_head
         gap = bool(rows) and rows[0][0] > self._committed  # acked, never written (a failure)
-        delete = behind > 0 and (not rows or gap or self._delete_due or behind >= _DELETE_EVERY)
+        every = min(
+            _DELETE_EVERY, self._budget // 16 // max(1, self._ix.bytes // max(1, len(self)))
+        )
+        delete = behind > 0 and (not rows or gap or self._delete_due or behind >= every)
         head = self._head if delete else None
         self._delete_due = False
         if delete and rows and rows[0][0] < self._head:  # gone before ever being written
@@ -350,9 +379,9 @@ class DurableQueue:
                 log.warning("%s: durable queue is writable again", self.output)
                 self.last_error = None
             commit.finish(None)
-            self._commits += 1
-            if self._commits % _CHECKPOINT_EVERY == 0:
-                self._checkpoint()
+            vacuum = compact_due(self._store, self._ix.bytes, self.settings.max_bytes)
+            if vacuum is not None:
+                self._compact(vacuum)
         elif isinstance(error, FileLost):
             self._recover(commit, error)
         else:
@@ -398,26 +427,18 @@ class DurableQueue:
 
     def _recover(self, commit: Commit, err: FileLost) -> None:
         """The file vanished: write what is still in memory into a new one, count the rest."""
-        bodies: dict[int, Row] = {}
-        pending = self._pending
-        for c in (commit, pending):
-            if c is not None:
-                bodies.update((r[0], r) for r in c.rows)
-        self._pending = None
-        head, window = self._head, list(self._window)
-        survivors: list[tuple[float, bytes, Event | None]] = []
-        for seq in range(head, self._next):
-            t = self._ix.time_of(seq)
-            if seq - head < len(window):
-                ev = window[seq - head]
-                survivors.append((t, json_of(ev), ev))
-            elif seq in bodies:
-                survivors.append((t, bodies[seq][2], None))
-        lost = len(self) - len(survivors)
+        pending, self._pending = self._pending, None
+        kept = survivors(
+            range(self._head, self._next),
+            self._ix.time_of,
+            list(self._window),
+            [r for c in (commit, pending) if c is not None for r in c.rows],
+        )
+        lost = len(self) - len(kept)
         self.dropped["file_lost"] += lost
         # renumber from _next on: the window keeps its place at the front
         base = self._next
-        rows = [(base + j, t, body) for j, (t, body, _) in enumerate(survivors)]
+        rows = [(base + j, t, body) for j, (t, body) in enumerate(kept)]
         self._ix.reset(base, ((r[1], len(r[2])) for r in rows))
         self._disk_head = base
         self._committed = base + len(rows)
@@ -440,12 +461,19 @@ class DurableQueue:
                 pending.finish(None)  # its rows are in the new file
         commit.finish(err)
 
-    def _checkpoint(self) -> None:
-        if self._checkpointing:
+    def _compact(self, vacuum: bool) -> None:
+        """Checkpoint (TRUNCATE; and VACUUM) in the worker; puts gather in memory meanwhile."""
+        if self._compacting or self._closed:
             return
-        self._checkpointing = True
-        fut = asyncio.get_running_loop().run_in_executor(self._pool, self._store.checkpoint)
-        fut.add_done_callback(lambda _f: setattr(self, "_checkpointing", False))
+        self._compacting = True
+
+        def done(_f: object) -> None:
+            self._compacting = False
+            if self._pending is not None or self._disk_head != self._head:
+                self._schedule()
+
+        loop = asyncio.get_running_loop()
+        loop.run_in_executor(self._pool, self._store.compact, vacuum).add_done_callback(done)
 
     # -- reading back -------------------------------------------------------------------
 
@@ -465,27 +493,12 @@ class DurableQueue:
                 log.error("%s", err)
                 self.last_error = str(err)
                 return
-        for c in (self._inflight, self._pending):
-            if c is not None:
-                bodies.extend((r[0], r[2]) for r in c.rows if max(start, disk_end) <= r[0] < end)
-        expect = start
-        for seq, body in bodies:
-            if seq != expect:
-                break
-            try:
-                event = Event.model_validate_json(body)
-            except ValidationError as err:
-                if window:
-                    break  # handled once it reaches the front
-                log.error(
-                    "%s: dropped a queued event that no longer validates: %s", self.output, err
-                )
-                self.dropped["undecodable"] += 1
-                self._advance(1)
-                expect += 1
-                continue
-            window.append(event)
-            expect += 1
+        bodies.extend(uncommitted((self._inflight, self._pending), max(start, disk_end), end))
+        events, skipped, expect = decode_run(bodies, start, skip_bad=not window, output=self.output)
+        if skipped:
+            self.dropped["undecodable"] += skipped
+            self._advance(skipped)
+        window.extend(events)
         if not window and len(self) and expect == self._head:
             # the oldest rows are not in the file (deleted under us): skip to what is there
             first = bodies[0][0] if bodies else min(end, self._committed)

@@ -23,7 +23,7 @@ class DurableQueueSettings(BaseModel):
     max_bytes: int = Field(
         default=256 * 2**20,
         ge=64 * 1024,
-        description="most bytes of event JSON queued for this output (disk use is ~1.3x)",
+        description="most bytes the queue's files (database + WAL) take on disk",
     )
     max_age_s: float | None = Field(
         default=86_400.0,

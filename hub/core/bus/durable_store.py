@@ -3,8 +3,16 @@
 One file per output, WAL mode, one table ``queue(seq, t, body)``: ``seq`` is a
 contiguous counter (the queue only ever deletes a prefix), ``t`` the wall-clock
 time the event was queued, ``body`` the event's JSON. A second connection reads
-the backlog back; a third checkpoints the WAL from a worker thread so no fsync
-of a checkpoint ever runs on the event loop (``wal_autocheckpoint`` is off).
+the backlog back; a third folds the WAL into the database from a worker thread
+(:meth:`Store.compact`, ``wal_autocheckpoint`` is off), so no checkpoint fsync
+runs on the event loop.
+
+Disk use. SQLite's WAL only grows while writes go on (a PASSIVE checkpoint
+never catches up with a steady writer), and the database keeps the pages of
+deleted rows. So the queue holds its commits while :meth:`Store.compact` runs a
+``TRUNCATE`` checkpoint once the WAL passes :func:`wal_limit`, and a ``VACUUM``
+once a backlog has drained (:func:`compact_due`): the files stay within
+``max_bytes`` (see :func:`event_budget`) and shrink back after an outage.
 
 Every SQLite or OS error is translated here into :class:`~hub.errors.QueueUnavailable`
 naming the output and the path. A file deleted or replaced under a running hub
@@ -38,6 +46,37 @@ _INSERT = "INSERT INTO queue (seq, t, body) VALUES (?, ?, ?)"
 
 Row = tuple[int, float, bytes]
 
+ROW_OVERHEAD = 1.3
+"""Database bytes per byte of event JSON: record header, cell pointer, page fill,
+B-tree interior pages, and dropped rows whose delete waits for the next commit
+(measured on 300-800 byte events)."""
+_DRAINED = 2**20  # live bytes below which a backlog counts as drained
+_VACUUM_FILE_MIN = 4 * 2**20
+
+
+def wal_limit(max_bytes: int) -> int:
+    """WAL size that triggers a ``TRUNCATE`` checkpoint: 1/8 of the bound, 64 KiB-16 MiB."""
+    return min(16 * 2**20, max(64 * 1024, max_bytes // 8))
+
+
+def event_budget(max_bytes: int) -> int:
+    """Bytes of event JSON that fit in ``max_bytes`` of files: the WAL's allowance and
+    the database's row overhead come off the top (at least a quarter stays for events)."""
+    return max(max_bytes // 4, int((max_bytes - wal_limit(max_bytes)) / ROW_OVERHEAD))
+
+
+def compact_due(store: Store, live_bytes: int, max_bytes: int) -> bool | None:
+    """After a commit: None (nothing to do), False (checkpoint the WAL), True (VACUUM too).
+
+    VACUUM copies what is live, so only once a backlog has drained; then a WAL of
+    more than 1 MiB is truncated too."""
+    drained = live_bytes <= _DRAINED
+    if drained and store.db_bytes > 4 * live_bytes + _VACUUM_FILE_MIN:
+        return True  # a drained backlog left its pages behind: give them back
+    if store.wal_bytes > (min(_DRAINED, wal_limit(max_bytes)) if drained else wal_limit(max_bytes)):
+        return False
+    return None
+
 
 class FileLost(QueueUnavailable):
     """The queue file was deleted or replaced while open: what it held is gone."""
@@ -55,6 +94,16 @@ class Store:
         self._r: sqlite3.Connection | None = None
         self._c: sqlite3.Connection | None = None
         self._ident: tuple[int, int] = (0, 0)
+        self._wal = path.with_name(path.name + "-wal")
+        self.db_bytes = 0
+        """Size of the database file, as of the last commit or compaction."""
+        self.wal_bytes = 0
+        """Size of the WAL file, as of the last commit or compaction."""
+
+    @property
+    def disk_bytes(self) -> int:
+        """Bytes the queue's files take (database + WAL)."""
+        return self.db_bytes + self.wal_bytes
 
     def error(self, what: str, err: BaseException | None = None) -> QueueUnavailable:
         reason = f": {_reason(err)}" if err is not None else ""
@@ -90,6 +139,8 @@ class Store:
             self._c = self._connect()
             st = os.stat(self.path)
             self._ident = (st.st_dev, st.st_ino)
+            self.db_bytes = st.st_size
+            self._stat_wal()
             rows = self._r.execute("SELECT seq, t, length(body) FROM queue ORDER BY seq").fetchall()
         except QueueUnavailable:
             self.close()
@@ -174,6 +225,8 @@ class Store:
             raise self.error("cannot check the file", err) from err
         else:
             ident = (st.st_dev, st.st_ino)
+            self.db_bytes = st.st_size
+            self._stat_wal()
         if ident != self._ident:
             raise FileLost(
                 f"output {self.output}: durable queue {self.path} was deleted or replaced "
@@ -183,11 +236,26 @@ class Store:
                 path=str(self.path),
             )
 
-    def checkpoint(self) -> None:
-        """Copy the WAL into the database (PASSIVE: never waits for the writer)."""
-        if self._c is not None:
-            with contextlib.suppress(sqlite3.Error):
-                self._c.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    def _stat_wal(self) -> None:
+        try:
+            self.wal_bytes = os.stat(self._wal).st_size
+        except OSError:
+            self.wal_bytes = 0
+
+    def compact(self, vacuum: bool) -> None:
+        """Fold the WAL into the database and truncate it; ``vacuum``: first give the
+        pages of deleted rows back to the file system. Best effort (a failure leaves
+        the files as they were). The caller holds its commits meanwhile."""
+        con = self._c
+        if con is None:
+            return
+        with contextlib.suppress(sqlite3.Error):
+            if vacuum:
+                con.execute("VACUUM")
+            con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        with contextlib.suppress(OSError):
+            self.db_bytes = os.stat(self.path).st_size
+        self._stat_wal()
 
     # -- reading ----------------------------------------------------------------------
 
@@ -208,7 +276,7 @@ class Store:
 class Commit:
     """One transaction: the puts of one loop turn (and the acks so far)."""
 
-    __slots__ = ("done", "end", "error", "first", "outcome", "rows")
+    __slots__ = ("_future", "done", "end", "error", "first", "outcome", "rows")
 
     def __init__(self, first: int) -> None:
         self.first = first
@@ -217,10 +285,31 @@ class Commit:
         self.done = asyncio.Event()
         self.error: QueueUnavailable | None = None
         self.outcome: BaseException | bool | None = False  # False: not written yet
+        self._future: asyncio.Future[None] | None = None
+
+    def future(self) -> asyncio.Future[None]:
+        """Done when committed; its exception (``QueueUnavailable``) when not."""
+        fut = self._future
+        if fut is None:
+            fut = self._future = asyncio.get_running_loop().create_future()
+            if self.done.is_set():
+                self._settle(fut)
+        return fut
 
     def finish(self, error: QueueUnavailable | None) -> None:
         self.error = error
         self.done.set()
+        if self._future is not None:
+            self._settle(self._future)
+
+    def _settle(self, fut: asyncio.Future[None]) -> None:
+        if fut.done():
+            return
+        if self.error is None:
+            fut.set_result(None)
+        else:
+            fut.set_exception(self.error)
+            fut.exception()  # whoever needs it asks; never "exception was never retrieved"
 
 
 def commit_outcome(commit: Commit) -> BaseException | None:

@@ -73,6 +73,13 @@ class SinkQueue(Protocol):
         """
         ...
 
+    def kept(self) -> asyncio.Future[None] | None:
+        """A future done once every event put so far is kept (its exception:
+        :class:`~hub.errors.QueueUnavailable`, those events are not queued), or None
+        when they already are. Unlike :meth:`flush`, nobody waits: a durable queue
+        may gather puts a few ms longer into one commit."""
+        ...
+
     def close(self) -> None:
         """The hub stops: release files and waiters. Queued events stay (a durable queue keeps
         them for the next start)."""
@@ -194,6 +201,9 @@ class MemoryQueue:
 
     async def flush(self) -> None:
         return  # kept in memory as soon as put (until the hub stops)
+
+    def kept(self) -> asyncio.Future[None] | None:
+        return None
 
     def close(self) -> None:
         self._nonempty.set()  # nothing to release: what is queued is lost with the process

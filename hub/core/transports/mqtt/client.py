@@ -345,6 +345,7 @@ class MqttTransport(Transport[MqttTransportConfig]):
         try:
             await self._wait_subscribed(sub)
             yield sub
+            await sub.finish()  # what it handled is kept before we unsubscribe
             handled = True  # left normally: the message last taken is handled
         finally:
             router.remove(sub, handled)

@@ -15,6 +15,14 @@ before the sources subscribed). Held
 messages are not acknowledged; after ``unrouted_hold_s`` they are acknowledged
 and dropped, counted as ``unrouted`` and logged once per burst.
 
+Deferred acknowledgement (:mod:`hub.core.kept`). While a subscriber handles a
+message, its task has a :class:`~hub.core.kept.Keeping` scope: ``emit``
+registers there the queue commits it did not wait for. When the subscriber asks
+for the next message, the message goes to ``pending`` and is acknowledged once
+those commits are done, in arrival order (one commit covers many messages); a
+failed commit makes the next ``__anext__`` deliver the events again until kept.
+At most ``PENDING_MAX`` messages wait so; then the subscriber waits.
+
 Flow control. A full subscriber buffer marks the router backlogged and pauses
 reading the socket, so QoS 0 waits in TCP buffers and QoS 1/2 in the broker
 (its in-flight window fills with our unacknowledged messages). Reading must go
@@ -32,6 +40,7 @@ import time
 from collections import deque
 from typing import Any, Self
 
+from hub.core.kept import Keeping, close_scope, open_scope
 from hub.errors import HubError
 from hub.transports import Message
 
@@ -40,6 +49,9 @@ from .connection import Connection
 from .session import Incoming, Session
 
 Item = tuple[Message, Incoming | None]
+
+PENDING_MAX = 1000
+"""Handled messages waiting for their commits before the subscriber waits too."""
 
 
 class Subscription:
@@ -56,6 +68,12 @@ class Subscription:
         """The message last returned to the consumer, not yet handled."""
         self.waiter: asyncio.Future[None] | None = None
         self.error: HubError | None = None
+        self.keeping: Keeping | None = None
+        """The commits the current message's handling registered (deferred)."""
+        self.pending: deque[tuple[Incoming | None, Keeping | None]] = deque()
+        """Handled messages, oldest first, waiting for their commits to be acknowledged."""
+        self.stalled = False
+        """A pending message's commit failed: ``__anext__`` delivers it again first."""
 
     def put(self, msg: Message, rec: Incoming | None) -> None:
         n = len(self.items)
@@ -79,17 +97,74 @@ class Subscription:
 
     def close(self, handled: bool) -> list[Item]:
         """The context ends; ``handled``: the consumer is done with the current message.
-        Returns what the consumer did not handle (to hold for another subscriber)."""
+        Returns what the consumer did not handle (to hold for another subscriber).
+        Messages waiting for their commits are acknowledged when those are done."""
         back = list(self.items)
         self.items.clear()
         cur, self.current = self.current, None
         if cur is not None:
             if handled:
-                if cur[1] is not None:
-                    self.router.session.release(cur[1])
+                self._handled(cur[1])
             else:
                 back.insert(0, cur)
+        self.keeping = None
+        close_scope()
         return back
+
+    async def finish(self) -> None:
+        """The consumer leaves normally: wait until what it handled is kept."""
+        cur, self.current = self.current, None
+        if cur is not None:
+            self._handled(cur[1])
+        while self.pending:
+            await self._settle_head()
+
+    def _handled(self, rec: Incoming | None) -> None:
+        """The consumer is done with a message: acknowledge it now, or once kept."""
+        keeping, self.keeping = self.keeping, None
+        if keeping or self.pending:
+            self.pending.append((rec, keeping or None))
+            if keeping:
+                keeping.watch(self._progress)
+            self._progress()
+        elif rec is not None:
+            self.router.session.release(rec)
+
+    def _progress(self) -> None:
+        """Acknowledge pending messages whose commits are done, oldest first."""
+        pending, release = self.pending, self.router.session.release
+        while pending:
+            rec, keeping = pending[0]
+            if keeping is not None and not keeping.done():
+                return
+            if keeping is not None and not keeping.ok():
+                self.stalled = True  # __anext__ delivers it again
+                w = self.waiter
+                if w is not None and not w.done():
+                    w.set_result(None)
+                return
+            pending.popleft()
+            if rec is not None:
+                release(rec)
+
+    async def _settle_head(self) -> None:
+        head = self.pending[0]
+        if head[1] is not None:
+            await head[1].settle()  # delivered again until kept
+        if self.pending and self.pending[0] is head:  # else acknowledged meanwhile
+            self.pending[0] = (head[0], None)
+        self.stalled = False
+        self._progress()
+
+    def adopt(self, orphans: deque[tuple[Incoming | None, Keeping | None]]) -> None:
+        """Take over what a subscriber that left by an exception still waits for: its
+        events are delivered again here if their commit fails."""
+        self.pending.extendleft(reversed(orphans))
+        orphans.clear()
+        for _, keeping in self.pending:
+            if keeping is not None:
+                keeping.watch(self._progress)
+        self._progress()
 
     def __aiter__(self) -> Self:
         return self
@@ -98,8 +173,9 @@ class Subscription:
         cur = self.current
         if cur is not None:  # asking for the next one: the last one is handled
             self.current = None
-            if cur[1] is not None:
-                self.router.session.release(cur[1])
+            self._handled(cur[1])
+        while self.stalled or len(self.pending) > PENDING_MAX:
+            await self._settle_head()
         items = self.items
         while not items:
             if self.error is not None:
@@ -109,9 +185,12 @@ class Subscription:
                 await self.waiter
             finally:
                 self.waiter = None
+            while self.stalled:
+                await self._settle_head()
         item = self.current = items.popleft()
         if self.router.backlogged and len(items) <= self.low:
             self.router.maybe_resume()
+        self.keeping = open_scope()  # emit() while handling it defers its commits
         return item[0]
 
 
@@ -129,6 +208,8 @@ class Router:
         self.conn: Connection | None = None
         """The connection in use (set by the transport while it serves one)."""
         self.backlogged = False
+        self.orphans: deque[tuple[Incoming | None, Keeping | None]] = deque()
+        """Handled messages of a subscriber that left by an exception, not yet kept."""
         self.received = 0
         self.unrouted = 0
         self.dropped = 0
@@ -146,6 +227,8 @@ class Router:
         """A new subscriber: it gets the held messages its filters match first."""
         self.subs.append(sub)
         self._routes.clear()
+        if self.orphans:
+            sub.adopt(self.orphans)
         if self.held:
             keep: deque[tuple[float, Message, tuple[int, ...], Incoming]] = deque()
             matches = codec.topic_matches
@@ -164,6 +247,8 @@ class Router:
         self._routes.clear()
         if not handled:  # its subscription stays with the broker: hold what comes for now
             self._since = time.monotonic()
+            self.orphans.extend(sub.pending)  # the next subscriber sees them kept
+            sub.pending.clear()
         release = self.session.release
         for msg, rec in sub.close(handled):
             if rec is None:

@@ -1,0 +1,130 @@
+"""Deferred acknowledgement: one commit for many upstream messages, nothing acknowledged early.
+
+A source's ``emit`` normally returns once its events are committed in every
+durable queue they went to (:meth:`hub.core.pipeline.Pipeline.deliver`). A
+source that handles one message at a time then pays one commit per message. A
+transport that acknowledges *later* (MQTT QoS 1/2: the PUBACK) opens a
+:class:`Keeping` around the handling of each message instead (:func:`open_scope`,
+a context variable of the source's task): ``emit`` then puts the events into
+the queues and returns at once, and registers in the scope what they wait for
+(each durable queue's :meth:`~hub.core.bus.SinkQueue.kept` future). The
+transport acknowledges the message only once :meth:`Keeping.done` and
+:meth:`Keeping.ok` say every commit succeeded, in the order the messages came;
+the queues gather the puts of several messages into one commit meanwhile.
+
+A commit that fails (full or read-only disk) leaves the message unacknowledged;
+the transport then awaits :meth:`Keeping.settle`, which delivers the events
+again (to the queues that missed them only) until they are kept, so the
+guarantee stays: nothing is acknowledged upstream that is not on disk. While it
+retries the source takes no new message (the broker keeps them). A source's own
+sequence/dedup state has advanced when ``emit`` returned; the events are then
+held by the hub until kept, or lost together with that state when the process
+dies (and the broker sends the message again).
+
+HTTP pushes open no scope: their ``emit`` still waits for the commit before the
+``2xx``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from hub.core.bus import SinkQueue
+from hub.errors import EventNotKept
+from hub.events import Event
+
+__all__ = ["Keeping", "current_scope", "open_scope"]
+
+log = logging.getLogger("hub.pipeline")
+
+Redeliver = Callable[[Sequence[Event], Sequence[SinkQueue]], Awaitable[None]]
+"""``(events, queues that kept them)``: deliver ``events`` again, waiting for the commit;
+raises :class:`~hub.errors.EventNotKept` when still not kept."""
+
+Wait = tuple[SinkQueue | None, "asyncio.Future[None]"]
+"""A queue and the future of its commit (queue None: a queue refused the put)."""
+
+_SCOPE: contextvars.ContextVar[Keeping | None] = contextvars.ContextVar("hub_keeping", default=None)
+
+RETRY_S = 1.0
+"""Pause between two tries of events a queue could not keep (the queue itself
+refuses puts for its ``retry_s`` after a failure)."""
+
+
+class Keeping:
+    """What the handling of one upstream message waits for before its acknowledgement."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self) -> None:
+        self._items: list[tuple[Sequence[Event], list[Wait], Redeliver]] = []
+
+    def __bool__(self) -> bool:
+        return bool(self._items)
+
+    def add(self, events: Sequence[Event], waits: list[Wait], redeliver: Redeliver) -> None:
+        """``events`` are in the queues; each ``(queue, future)`` is one commit to wait
+        for; ``redeliver`` delivers them again if a commit fails."""
+        self._items.append((events, waits, redeliver))
+
+    def watch(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` whenever one of the awaited commits is done."""
+        for _, waits, _ in self._items:
+            for _, fut in waits:
+                if not fut.done():
+                    fut.add_done_callback(lambda _f: callback())
+
+    def done(self) -> bool:
+        return all(f.done() for _, waits, _ in self._items for _, f in waits)
+
+    def ok(self) -> bool:
+        """Done, and every commit succeeded."""
+        return all(
+            f.done() and f.exception() is None for _, waits, _ in self._items for _, f in waits
+        )
+
+    async def settle(self) -> None:
+        """Wait for every commit; deliver again what a queue could not keep, until kept."""
+        for events, waits, redeliver in self._items:
+            kept: list[SinkQueue] = []
+            failed = False
+            for queue, fut in waits:
+                try:
+                    await fut
+                except Exception:  # QueueUnavailable: counted and logged by the queue
+                    failed = True
+                else:
+                    if queue is not None:
+                        kept.append(queue)
+            while failed:
+                token = _SCOPE.set(None)  # this delivery waits for its commit
+                try:
+                    await redeliver(events, kept)
+                except EventNotKept as err:
+                    log.debug("still not kept, retrying: %s", err)
+                    await asyncio.sleep(RETRY_S)
+                else:
+                    failed = False
+                finally:
+                    _SCOPE.reset(token)
+        self._items.clear()
+
+
+def current_scope() -> Keeping | None:
+    """The :class:`Keeping` of the message being handled in this task, if any."""
+    return _SCOPE.get()
+
+
+def open_scope() -> Keeping:
+    """Start a new :class:`Keeping` for the next message handled in this task."""
+    keeping = Keeping()
+    _SCOPE.set(keeping)
+    return keeping
+
+
+def close_scope() -> None:
+    """The task handles no more deferred messages."""
+    _SCOPE.set(None)
