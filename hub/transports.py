@@ -158,10 +158,12 @@ class HttpAuth(BaseModel):
     """Per-source authentication of pushed requests. Secrets come from ``${ENV}`` references."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    scheme: Literal["none", "bearer", "basic", "hmac"] = Field(
-        default="bearer", description="none | bearer | basic | hmac"
+    scheme: Literal["none", "bearer", "token", "basic", "hmac"] = Field(
+        default="bearer",
+        description="none | bearer | token (`Authorization: Token <token>`, e.g. Django "
+        "REST framework) | basic | hmac",
     )
-    token: SecretStr | None = Field(default=None, description="bearer token")
+    token: SecretStr | None = Field(default=None, description="bearer / token scheme token")
     username: str | None = Field(default=None, description="basic auth user")
     password: SecretStr | None = Field(default=None, description="basic auth password")
     hmac_secret: SecretStr | None = Field(default=None, description="HMAC key")

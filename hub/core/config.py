@@ -56,6 +56,12 @@ class HubSettings(BaseModel):
     shutdown_timeout_s: float = Field(
         default=10.0, gt=0, description="time allowed to flush outputs on stop"
     )
+    max_clock_skew_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="an event time further ahead of the hub clock is flagged clock_skew "
+        "(suspect); more than a day (or 10x this) ahead, it is refused",
+    )
 
 
 class PluginSettings(BaseModel):

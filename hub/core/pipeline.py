@@ -3,7 +3,7 @@
 ::
 
     source.emit ─▶ stage 1 ─▶ stage 2 ─▶ … ─▶ FanOut ─▶ one queue per sink (hub.core.bus)
-                  (privacy)  (zones: the crowd picture; later: policy per view, …)
+                  (privacy)  (clock)  (zones: the crowd picture; later: policy per view, …)
 
 A :class:`Stage` is a small synchronous object: ``handle(event, source)``
 returns the events to pass on — ``(event,)`` to pass it, ``()`` to drop it, a
@@ -30,10 +30,19 @@ from typing import IO, Protocol
 
 from hub.clock import Clock
 from hub.core.bus import SinkQueue, SinkRunner
-from hub.events import Event
-from hub.privacy import find_identifiers
+from hub.events import Event, check_clock
+from hub.privacy import screen_event
 
-__all__ = ["DeadLetter", "DeadLetters", "FanOut", "Pipeline", "PrivacyCheck", "Stage"]
+__all__ = [
+    "ClockCheck",
+    "DeadLetter",
+    "DeadLetters",
+    "FanOut",
+    "Pipeline",
+    "PrivacyCheck",
+    "Removed",
+    "Stage",
+]
 
 log = logging.getLogger("hub.pipeline")
 
@@ -54,25 +63,53 @@ class Stage(Protocol):
 DeadLetter = Callable[[str, Event, list[tuple[str, str]]], None]
 """``(source, event, findings)``: record an event withheld for carrying an identifier."""
 
+Removed = Callable[[str, tuple[tuple[str, str], ...]], None]
+"""``(source, removed)``: count values removed from an event (field path, what it was)."""
+
 
 class PrivacyCheck:
-    """Withhold every event that carries an identifier (MAC, IP, e-mail, track id).
-
-    The event goes to ``dead_letter`` with the findings (field path and identifier
-    type, never the value) and reaches no sink.
+    """Allow, don't guess (:func:`hub.privacy.screen_event`): an extras value that is not
+    a short scalar, or an identifier-like value in a field that can do without it, is
+    removed from that one field and reported to ``removed``; the rest of the event goes
+    on. An event with an identifier where nothing can be removed (an id) goes to
+    ``dead_letter`` with the findings (field path and identifier type, never the value)
+    and reaches no sink.
     """
 
     name = "privacy"
 
-    def __init__(self, dead_letter: DeadLetter) -> None:
+    def __init__(self, dead_letter: DeadLetter, removed: Removed | None = None) -> None:
         self._dead_letter = dead_letter
+        self._removed = removed
 
     def handle(self, event: Event, source: str) -> Sequence[Event]:
-        findings = find_identifiers(event)
-        if findings:
-            self._dead_letter(source, event, findings)
+        screened = screen_event(event)
+        if screened.removed and self._removed is not None:
+            self._removed(source, screened.removed)
+        if screened.findings:
+            self._dead_letter(source, event, list(screened.findings))
             return ()
-        return (event,)
+        return (screened.event,)
+
+
+class ClockCheck:
+    """Bound event times against the hub clock (:func:`hub.events.check_clock`): further
+    ahead than ``max_skew_s`` flagged ``clock_skew``; far ahead dead-lettered."""
+
+    name = "clock"
+
+    def __init__(self, max_skew_s: float, dead_letters: DeadLetters) -> None:
+        self._max_skew_s = max_skew_s
+        self._dead_letters = dead_letters
+
+    def handle(self, event: Event, source: str) -> Sequence[Event]:
+        checked, note = check_clock(event, self._max_skew_s)
+        if checked is None:
+            assert note is not None
+            field = note.split(" ", 1)[0]
+            self._dead_letters(source, event, [(field, "clock skew")], note=note)
+            return ()
+        return (checked,)
 
 
 class DeadLetters:
@@ -87,17 +124,28 @@ class DeadLetters:
         self.counts: Counter[str] = Counter()
         self._file: IO[str] | None = None
 
-    def __call__(self, source: str, event: Event, findings: list[tuple[str, str]]) -> None:
+    def __call__(
+        self,
+        source: str,
+        event: Event,
+        findings: list[tuple[str, str]],
+        *,
+        note: str | None = None,
+    ) -> None:
+        """``note`` (a clock refusal) replaces "identifier in event" as the reason; the
+        findings are then ``(field, problem)``."""
         self.on_source(source)
         for _, kind in findings:
             self.counts[kind] += 1
         where = ", ".join(f"{path} ({kind})" for path, kind in findings)
         log.warning(
-            "sources[%s]: event %s dead-lettered: identifier in %s; it was not "
-            "forwarded. Fix the plugin or its field mapping",
+            "sources[%s]: event %s dead-lettered: %s; it was not forwarded. %s",
             source,
             event.event_id,
-            where,
+            note or f"identifier in {where}",
+            "Check the device clock and the time unit"
+            if note
+            else "Fix the plugin or its field mapping",
         )
         record = {
             "time": self.clock.now().isoformat(),
@@ -105,8 +153,8 @@ class DeadLetters:
             "kind": event.kind,
             "event_id": event.event_id,
             "measurement": event.measurement.type,
-            "reason": "identifier in event",
-            "findings": [{"field": p, "identifier": k} for p, k in findings],
+            "reason": note or "identifier in event",
+            "findings": [{"field": p, "problem" if note else "identifier": k} for p, k in findings],
         }
         try:
             if self._file is None:

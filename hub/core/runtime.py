@@ -3,11 +3,13 @@
 Start order: transports → sinks (``open``) → ``startup`` hooks → sources.
 Stop order: sources → sinks drained and closed → ``shutdown`` hooks → transports.
 Between sources and sinks every event passes the pipeline (:mod:`hub.core.pipeline`):
-the privacy check (an event that carries an identifier is dead-lettered,
-field path and identifier type only, never the value, counted, and reaches no
-sink), the zone stage (:mod:`hub.core.zone_driver`: the crowd picture, whose
-driver task puts zone states and alerts through the rest of the pipeline), then
-the fan-out into each sink's queue (:mod:`hub.core.bus`).
+the privacy screen (values that are not allowed are removed from the one field and
+counted; an event with an identifier where nothing can be removed is dead-lettered,
+field path and identifier type only, never the value, and reaches no sink), the
+clock check (``clock_skew``, or dead-lettered far ahead of the hub clock), the zone
+stage (:mod:`hub.core.zone_driver`: the crowd picture, whose driver task puts zone
+states and alerts through the rest of the pipeline), then the fan-out into each
+sink's queue (:mod:`hub.core.bus`).
 
 A stop (SIGTERM/SIGINT) is honoured in every state: while outputs are still
 being opened or retried, the hub stops without starting the sources. Events a
@@ -36,7 +38,7 @@ from hub.core.backoff import Backoff
 from hub.core.bus import SinkRunner, make_queue
 from hub.core.config import HubConfig
 from hub.core.metrics import render_metrics
-from hub.core.pipeline import DeadLetters, FanOut, Pipeline, PrivacyCheck, Stage
+from hub.core.pipeline import ClockCheck, DeadLetters, FanOut, Pipeline, PrivacyCheck, Stage
 from hub.core.plugins import Registry
 from hub.core.supervisor import SourceSupervisor
 from hub.core.zone_driver import ZoneDriver
@@ -62,12 +64,18 @@ class Hub:
         self.started_monotonic = time.monotonic()
         self._dead_letter_log = DeadLetters(config.data_dir, self.clock, self._count_dead_letter)
         self.dead_letters: Counter[str] = self._dead_letter_log.counts
+        self.removed: Counter[str] = Counter()
+        """Values removed from events by the privacy screen, by what they were."""
+        self.removed_by_source: Counter[str] = Counter()
         self.transports: dict[tuple[str, str], Transport[Any]] = {}
         self.runners: list[SinkRunner] = []
         self.supervisors: list[SourceSupervisor] = []
         self.fan_out = FanOut()
         self.zones: ZoneDriver | None = None
-        stages: list[Stage] = [PrivacyCheck(self._dead_letter_log)]
+        stages: list[Stage] = [
+            PrivacyCheck(self._dead_letter_log, self._removed),
+            ClockCheck(config.hub.max_clock_skew_s, self._dead_letter_log),
+        ]
         if config.zones.enabled and (config.site.zones or config.site.lines):
             self.zones = ZoneDriver(config.site, config.zones, config.data_dir, self.clock)
             stages.append(self.zones.stage)
@@ -138,6 +146,19 @@ class Hub:
                 sup = SourceSupervisor(src_cls(src_cfg, ctx), src_cfg, ctx, label)
                 self.supervisors.append(sup)
 
+    def _removed(self, source_id: str, removed: tuple[tuple[str, str], ...]) -> None:
+        first = not self.removed_by_source[source_id]
+        self.removed_by_source[source_id] += len(removed)
+        for _, what in removed:
+            self.removed[what] += 1
+        if first:  # once per source: the counters in status tell the rest
+            log.warning(
+                "sources[%s]: removed from an event (not forwarded): %s; events carry "
+                "counts and short scalar extras only. Counted in hub status (removed_fields)",
+                source_id,
+                ", ".join(f"{path} ({what})" for path, what in removed),
+            )
+
     def _count_dead_letter(self, source_id: str) -> None:
         for sup in self.supervisors:
             if sup.ctx.instance == source_id:
@@ -161,6 +182,7 @@ class Hub:
                 "errors": sup.stats.errors,
                 "restarts": sup.stats.restarts,
                 "dead_letters": sup.stats.dead_letters,
+                "removed_fields": self.removed_by_source[sup.ctx.instance],
                 "last_event_age_s": None
                 if c.last_event_monotonic is None
                 else round(now - c.last_event_monotonic, 3),
@@ -194,6 +216,7 @@ class Hub:
             "sinks": sinks,
             "transports": transports,
             "dead_letters": dict(self.dead_letters),
+            "removed_fields": dict(self.removed),
             **({} if self.zones is None else {"zones": self.zones.status()}),
         }
 
