@@ -242,7 +242,9 @@ class ZoneDriver:
         m = event.measurement
         assert isinstance(m, Alert)
         ref = f"{m.rule}/{event.line or event.zone}"
-        hint = f"; acknowledge: hub alerts ack {ref}" if m.state == "firing" else ""
+        hint = ""
+        if m.state == "firing":
+            hint = f"; acknowledge: hub alerts --data-dir {self.data_dir} ack {ref} --by NAME"
         log.log(
             logging.WARNING if m.state == "firing" else logging.INFO,
             "alert %s %s%s: %s%s",
