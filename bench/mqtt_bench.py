@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/mqtt_bench.py                 # ~1 min, prints a table
     .venv/bin/python bench/mqtt_bench.py --n 200000 --steady-s 20 --json out.json
+    .venv/bin/python bench/mqtt_bench.py --queue durable     # one queue class only
 
 Flow (see README.md): a publisher process sends N crowd-counter JSON readings
 (50 sensors, 5 zones) to ``sensors/<id>/raw`` on a private Mosquitto; the hub
@@ -154,10 +155,16 @@ def subscriber(port: int, topic_filter: str, qos: int, n: int, idle_s: float) ->
 
 
 def hub_config(
-    directory: Path, port: int, qos: int, protocol: str, overflow: str, zones_on: bool = True
+    directory: Path,
+    port: int,
+    qos: int,
+    protocol: str,
+    overflow: str,
+    queue: str = "durable",
+    zones_on: bool = True,
 ) -> Path:
     zones = "\n".join(f'[[site.zones]]\nid = "z{i}"\narea_m2 = 100.0\n' for i in range(ZONES))
-    if not zones_on:
+    if not zones_on:  # no zone stage (the crowd picture)
         zones += "\n[zones]\nenabled = false\n"
     text = f"""
 [hub]
@@ -190,8 +197,9 @@ broker = "default"
 topic = "hub/events/{{zone}}"
 qos = {qos}
 overflow = "{overflow}"
+queue = "{queue}"
 """
-    path = directory / f"hub-qos{qos}-zones-{'on' if zones_on else 'off'}.toml"
+    path = directory / f"hub-qos{qos}-{queue}-zones-{'on' if zones_on else 'off'}.toml"
     path.write_text(text)
     return path
 
@@ -283,6 +291,7 @@ def measure(
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from hub.testing.mosquitto import Mosquitto
 
+    queues = ["memory", "durable"] if args.queue == "both" else [args.queue]
     results: dict[str, Any] = {"n": args.n, "steady_rate": 1000, "steady_s": args.steady_s}
     steady_n = int(1000 * args.steady_s)
     with (
@@ -292,29 +301,29 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         port = broker.port
         for qos in (0, 1):
             base = measure(port, "sensors/#", qos, args.n, 0, None)
-            cfg = hub_config(Path(tmp), port, qos, args.protocol, args.overflow, args.zones == "on")
-            hub = start_hub(cfg, port, args.hub_cpu)
-            try:
-                rss = [rss_mb(hub.pid)]  # after warm-up
-                flood = measure(port, "hub/events/#", qos, args.n, 0, hub.pid)
-                rss.append(rss_mb(hub.pid))
-                steady = base_steady = None
-                if qos == 0:
-                    base_steady = measure(port, "sensors/#", 0, steady_n, 1000, None)
-                    steady = measure(port, "hub/events/#", 0, steady_n, 1000, hub.pid)
-                    # a second flood of the same size: memory must stay flat, not grow
-                    measure(port, "hub/events/#", 0, args.n, 0, hub.pid)
+            base_steady = measure(port, "sensors/#", qos, steady_n, 1000, None)
+            results[f"qos{qos}"] = {"baseline": base, "baseline_steady": base_steady}
+            for queue in queues:
+                data = Path(tmp) / f"data-{qos}-{queue}"
+                data.mkdir()
+                cfg = hub_config(
+                    data, port, qos, args.protocol, args.overflow, queue, args.zones == "on"
+                )
+                hub = start_hub(cfg, port, args.hub_cpu)
+                try:
+                    rss = [rss_mb(hub.pid)]  # after warm-up
+                    flood = measure(port, "hub/events/#", qos, args.n, 0, hub.pid)
                     rss.append(rss_mb(hub.pid))
-                flood["rss_mb"] = rss
-                flood["peak_rss_mb"] = peak_rss_mb(hub.pid)
-            finally:
-                hub.terminate()
-                hub.wait(30)
-            flood["ratio"] = flood["rate"] / base["rate"] if base["rate"] else float("nan")
-            results[f"qos{qos}"] = {"baseline": base, "hub": flood}
-            if steady is not None:
-                results["steady"] = {"baseline": base_steady, "hub": steady}
-            report_progress(qos, base, flood)
+                    steady = measure(port, "hub/events/#", qos, steady_n, 1000, hub.pid)
+                    rss.append(rss_mb(hub.pid))
+                    flood["rss_mb"] = rss
+                    flood["peak_rss_mb"] = peak_rss_mb(hub.pid)
+                finally:
+                    hub.terminate()
+                    hub.wait(30)
+                flood["ratio"] = flood["rate"] / base["rate"] if base["rate"] else float("nan")
+                results[f"qos{qos}"][queue] = {"flood": flood, "steady": steady}
+                report_progress(qos, queue, base, flood, steady)
     return results
 
 
@@ -322,6 +331,7 @@ def compare_zones(args: argparse.Namespace) -> dict[str, Any]:
     """QoS 0 floods through a hub without and with the zone stage, alternating, same broker."""
     from hub.testing.mosquitto import Mosquitto
 
+    queue = "durable" if args.queue == "both" else args.queue
     cpu: dict[str, list[float]] = {"off": [], "on": []}
     rate: dict[str, list[float]] = {"off": [], "on": []}
     with (
@@ -330,9 +340,10 @@ def compare_zones(args: argparse.Namespace) -> dict[str, Any]:
     ):
         for r in range(args.rounds):
             for mode in ("off", "on"):
-                cfg = hub_config(
-                    Path(tmp), broker.port, 0, args.protocol, args.overflow, mode == "on"
-                )
+                data = Path(tmp) / f"data-{r}-{mode}"
+                data.mkdir()
+                on = mode == "on"
+                cfg = hub_config(data, broker.port, 0, args.protocol, args.overflow, queue, on)
                 hub = start_hub(cfg, broker.port, args.hub_cpu)
                 try:
                     m = measure(broker.port, "hub/events/#", 0, args.n, 0, hub.pid)
@@ -347,7 +358,7 @@ def compare_zones(args: argparse.Namespace) -> dict[str, Any]:
                     file=sys.stderr,
                     flush=True,
                 )
-    return {"n": args.n, "rounds": args.rounds, "cpu_us_per_msg": cpu, "rate": rate}
+    return {"n": args.n, "rounds": args.rounds, "queue": queue, "cpu_us_per_msg": cpu, "rate": rate}
 
 
 def zones_table(r: dict[str, Any]) -> str:
@@ -355,12 +366,10 @@ def zones_table(r: dict[str, Any]) -> str:
         return sorted(xs)[len(xs) // 2]
 
     off, on = r["cpu_us_per_msg"]["off"], r["cpu_us_per_msg"]["on"]
-    rows = ["| hub (QoS 0 flood) | runs, µs/msg | median µs/msg | median msg/s |"]
-    rows.append("| --- | --- | --- | --- |")
+    rows = [f"| hub (QoS 0 flood, {r['queue']} queue) | runs, µs/msg | median µs/msg |"]
+    rows.append("| --- | --- | --- |")
     for name, xs in (("without zone stage", off), ("with zone stage", on)):
-        mode = "off" if xs is off else "on"
-        runs = " / ".join(f"{x:.1f}" for x in xs)
-        rows.append(f"| {name} | {runs} | {median(xs):.1f} | {median(r['rate'][mode]):,.0f} |")
+        rows.append(f"| {name} | {' / '.join(f'{x:.1f}' for x in xs)} | {median(xs):.1f} |")
     pairs = [b - a for a, b in zip(off, on, strict=True)]
     rows.append(
         f"\nzone stage: {median(on) - median(off):+.1f} µs/msg (medians); per round "
@@ -369,40 +378,56 @@ def zones_table(r: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
-def report_progress(qos: int, base: dict[str, Any], hub: dict[str, Any]) -> None:
+def report_progress(
+    qos: int, queue: str, base: dict[str, Any], hub: dict[str, Any], steady: dict[str, Any]
+) -> None:
     print(
-        f"QoS {qos}: baseline {base['rate']:,.0f} msg/s, hub {hub['rate']:,.0f} msg/s "
-        f"(ratio {hub['ratio']:.3f}), lost {hub['lost']}",
+        f"QoS {qos} {queue}: baseline {base['rate']:,.0f} msg/s, hub {hub['rate']:,.0f} msg/s "
+        f"(ratio {hub['ratio']:.3f}), lost {hub['lost']}; steady 1,000/s: "
+        f"{steady['hub_cpu_us_per_msg']:.1f} µs CPU/msg, p99 {steady['p99_ms']:.2f} ms",
         file=sys.stderr,
         flush=True,
     )
 
 
 def table(r: dict[str, Any]) -> str:
-    rows = ["| path | QoS | msg/s | hub/baseline | p50 ms | p99 ms | lost | hub CPU µs/msg |"]
-    rows.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    rows = [
+        "| path | QoS | queue | msg/s | hub/baseline | p50 ms | p99 ms | lost | hub CPU µs/msg |"
+    ]
+    rows.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    queues = [q for q in ("memory", "durable") if q in r["qos0"]]
     for qos in (0, 1):
-        for name in ("baseline", "hub"):
-            m = r[f"qos{qos}"][name]
-            ratio = f"{m['ratio']:.3f}" if name == "hub" else "1"
-            cpu = f"{m['hub_cpu_us_per_msg']:.1f}" if name == "hub" else "n/a"
+        res = r[f"qos{qos}"]
+        for run_name, base_key in (("flood", "baseline"), ("steady", "baseline_steady")):
+            m = res[base_key]
+            label = "flood" if run_name == "flood" else "steady 1,000 msg/s"
             rows.append(
-                f"| {name} flood | {qos} | {m['rate']:,.0f} | {ratio} | {m['p50_ms']:.2f} | "
-                f"{m['p99_ms']:.2f} | {m['lost']} | {cpu} |"
+                f"| baseline {label} | {qos} | n/a | {m['rate']:,.0f} | 1 | {m['p50_ms']:.2f} | "
+                f"{m['p99_ms']:.2f} | {m['lost']} | n/a |"
             )
-    for name in ("baseline", "hub"):
-        m = r["steady"][name]
-        cpu = f"{m['hub_cpu_us_per_msg']:.1f}" if name == "hub" else "n/a"
+            for queue in queues:
+                m = res[queue][run_name]
+                ratio = m["rate"] / res[base_key]["rate"] if res[base_key]["rate"] else 0.0
+                rows.append(
+                    f"| hub {label} | {qos} | {queue} | {m['rate']:,.0f} | {ratio:.3f} | "
+                    f"{m['p50_ms']:.2f} | {m['p99_ms']:.2f} | {m['lost']} | "
+                    f"{m['hub_cpu_us_per_msg']:.1f} |"
+                )
+    if len(queues) == 2:
+        rows.append("\nhub CPU per event, durable / memory (same run):")
+        for qos in (0, 1):
+            res = r[f"qos{qos}"]
+            for run_name in ("flood", "steady"):
+                d = res["durable"][run_name]["hub_cpu_us_per_msg"]
+                m = res["memory"][run_name]["hub_cpu_us_per_msg"]
+                rows.append(f"- QoS {qos} {run_name}: {d:.1f} / {m:.1f} µs = {d / m:.2f}x")
+    for queue in queues:
+        rss = r["qos0"][queue]["flood"]["rss_mb"]
         rows.append(
-            f"| {name} steady 1,000 msg/s | 0 | {m['rate']:,.0f} | | {m['p50_ms']:.2f} | "
-            f"{m['p99_ms']:.2f} | {m['lost']} | {cpu} |"
+            f"hub RSS (QoS 0, {queue}): {rss[0]:.0f} MB after warm-up, {rss[1]:.0f} MB after "
+            f"the flood, {rss[2]:.0f} MB after the steady run; "
+            f"peak {r['qos0'][queue]['flood']['peak_rss_mb']:.0f} MB"
         )
-    rss = r["qos0"]["hub"]["rss_mb"]
-    rows.append(
-        f"\nhub RSS (QoS 0 run): {rss[0]:.0f} MB after warm-up, {rss[1]:.0f} MB after the "
-        f"first flood, {rss[2]:.0f} MB after the steady run and a second flood; "
-        f"peak {r['qos0']['hub']['peak_rss_mb']:.0f} MB"
-    )
     return "\n".join(rows)
 
 
@@ -428,11 +453,18 @@ def main() -> None:
         "nothing is lost; drop_oldest, the hub's default, drops what the sink cannot take)",
     )
     p.add_argument(
+        "--queue",
+        choices=["both", "memory", "durable"],
+        default="both",
+        help="the outputs' queue class (default both: CPU per event compared in one run)",
+    )
+    p.add_argument(
         "--zones",
         choices=["on", "off", "compare"],
         default="on",
         help="the zone stage (the crowd picture) in the hub: on (default, as shipped), off, "
-        "or compare: only QoS 0 floods, without and with it, alternating --rounds times",
+        "or compare: only QoS 0 floods, without and with it, alternating --rounds times "
+        "(durable queue unless --queue memory)",
     )
     p.add_argument("--rounds", type=int, default=3, help="--zones compare: rounds (default 3)")
     p.add_argument("--json", type=Path, help="also write the raw results here")

@@ -31,11 +31,13 @@ import json
 import logging
 import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from hub.clock import Clock
 from hub.core.zone_control import control_server
+from hub.errors import EventNotKept
 from hub.events import Alert, Event
 from hub.site import Site
 from hub.zones import ZoneModel, ZonesConfig
@@ -47,6 +49,7 @@ log = logging.getLogger("hub.zones")
 STATE_FILE = "zones-state.json"
 PICTURE_FILE = "zones.json"
 LOG_FILE = "alerts.jsonl"
+_MAX_UNSENT = 10_000  # derived events held while an output cannot keep them
 
 Emit = Callable[[Event], Awaitable[None]]
 
@@ -67,12 +70,17 @@ class ZoneStage:
 def write_atomic(path: Path, text: str, *, sync: bool = False) -> None:
     """Write ``text`` to a temporary file beside ``path`` and rename it over ``path``."""
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        if sync:
-            f.flush()
-            os.fsync(f.fileno())
-    tmp.replace(path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            if sync:
+                f.flush()
+                os.fsync(f.fileno())
+        tmp.replace(path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
 
 
 def _last_seq(path: Path) -> int:
@@ -142,6 +150,11 @@ class ZoneDriver:
         self._saved_at: float | None = None
         self._dirty = False
         self._wake: asyncio.Event | None = None
+        self._unsent: list[Event] = []
+        self._save_failed = False
+        self.after_tick: list[Callable[[datetime], None]] = []
+        """Called with the tick's time after every tick (e.g. the dashboard provider's
+        ``update``), before the derived events are delivered."""
 
     def connect(self, emit: Emit) -> None:
         """Where derived events go: the pipeline after the zone stage."""
@@ -182,11 +195,12 @@ class ZoneDriver:
 
     async def step(self) -> list[Event]:
         """One tick: derive, deliver, log, write the picture (and the snapshot when due)."""
-        events = self.model.tick(self.clock.now())
+        now = self.clock.now()
+        events = self.model.tick(now)
         self.ticks += 1
-        if self._emit is not None:
-            for event in events:
-                await self._emit(event)
+        for listener in self.after_tick:
+            listener(now)
+        await self._deliver(events)
         for event in events:
             if isinstance(event.measurement, Alert):
                 self._say(event)
@@ -196,6 +210,23 @@ class ZoneDriver:
         if self._dirty or self._saved_at is None or mono - self._saved_at >= self.snapshot_s:
             self.save()
         return events
+
+    async def _deliver(self, events: list[Event]) -> None:
+        """Emit this tick's events after those a failing output could not keep before."""
+        if self._emit is None:
+            return
+        todo = [*self._unsent, *events]
+        for i, event in enumerate(todo):
+            try:
+                await self._emit(event)
+            except EventNotKept as err:
+                if not self._unsent:  # once per outage
+                    log.warning("zone events not kept (%s); sending them again next tick", err)
+                self._unsent = todo[i:][-_MAX_UNSENT:]
+                return
+        if self._unsent:
+            log.info("zone events kept again (%d held back were sent)", len(self._unsent))
+        self._unsent = []
 
     # --- files ----------------------------------------------------------------------------
 
@@ -207,7 +238,14 @@ class ZoneDriver:
             self._saved_at = self.clock.monotonic()
             self._dirty = False
         except OSError as err:
-            log.error("cannot write %s: %s", self.data_dir / STATE_FILE, err)
+            self._saved_at = self.clock.monotonic()  # try again after snapshot_s
+            if not self._save_failed:  # once until it works again
+                log.error("cannot write %s: %s", self.data_dir / STATE_FILE, err)
+            self._save_failed = True
+        else:
+            if self._save_failed:
+                log.info("%s written again", self.data_dir / STATE_FILE)
+            self._save_failed = False
 
     def _persist(self, *, stopped: bool) -> None:
         self._append_log()

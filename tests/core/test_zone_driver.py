@@ -9,7 +9,7 @@ import asyncio
 import json
 import stat
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -22,6 +22,7 @@ from hub.core.pipeline import FanOut, Pipeline
 from hub.core.plugins import load_plugins
 from hub.core.runtime import Hub
 from hub.core.zone_driver import LOG_FILE, PICTURE_FILE, STATE_FILE, ZoneDriver, ZoneStage
+from hub.errors import EventNotKept
 from hub.events import Alert, ZoneState
 from hub.site import Line, Site, Zone
 from hub.testing import ManualClock
@@ -279,3 +280,29 @@ async def test_a_running_hub_delivers_zone_states_and_shows_them_in_metrics(
     assert 'crowdhub_zone_stale{zone="boulevard"} 0.0' in metrics
     assert 'crowdhub_alerts_open{state="firing",subject="boulevard"} 1.0' in metrics
     assert json.loads((tmp_path / STATE_FILE).read_text())["zones"]["boulevard"]
+
+
+async def test_events_an_output_could_not_keep_are_sent_again_next_tick(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = ManualClock(T0)
+    d = driver(tmp_path, clock)
+    sent: list[str] = []
+    failing = True
+
+    async def emit(event: Event) -> None:
+        if failing:
+            raise EventNotKept("the durable queue of sqlite[db] cannot write", outputs=("x",))
+        sent.append(event.measurement.type)
+
+    d.connect(emit)
+    ticked: list[datetime] = []
+    d.after_tick.append(ticked.append)
+    d.stage.handle(reading(250, T0), "cam")
+    first = await d.step()
+    assert sent == [] and "zone events not kept" in caplog.text
+    failing = False
+    clock.advance_to(clock.monotonic() + 1)
+    await d.step()
+    assert sent[: len(first)] == [e.measurement.type for e in first]  # held back, then in order
+    assert ticked == [T0, T0 + timedelta(seconds=1)]
