@@ -33,13 +33,13 @@ from typing import Any
 
 from hub.clock import Clock, SystemClock
 from hub.core.backoff import Backoff
-from hub.core.bus import SinkRunner, make_queue
+from hub.core.bus import DurableQueue, SinkRunner, make_queue
 from hub.core.config import HubConfig
 from hub.core.metrics import render_metrics
 from hub.core.pipeline import ClockCheck, DeadLetters, FanOut, Pipeline, PrivacyCheck
 from hub.core.plugins import Registry
 from hub.core.supervisor import SourceSupervisor
-from hub.errors import HubError, SinkError, TransportError
+from hub.errors import HubError, QueueUnavailable, SinkError, TransportError
 from hub.plugin import SinkContext, SourceContext, Transport, TransportContext
 from hub.site import Site
 
@@ -104,6 +104,7 @@ class Hub:
                 )
                 self.transports[(kind, tcfg.id)] = cls(tcfg, tctx)
         data_dir = str(cfg.data_dir)
+        unusable: list[str] = []
         for kind, sitems in cfg.sinks.items():
             scls = self.registry.sinks[kind][0]
             for scfg in sitems:
@@ -117,11 +118,23 @@ class Hub:
                     transports=self._transport,
                     clock=self.clock,
                 )
-                queue = make_queue(kind, scfg, cfg.data_dir)
                 label = f"sinks.{kind}[{scfg.id}]"
+                try:
+                    queue = make_queue(kind, scfg, cfg.data_dir)
+                except QueueUnavailable as err:
+                    unusable.append(f"{label}: {err}")
+                    continue
                 sink = scls(scfg, sctx)
                 refused = self._dead_letter_log.refused
                 self.runners.append(SinkRunner(sink, scfg, label, queue, dead_letter=refused))
+        if unusable:
+            for r in self.runners:
+                r.queue.close()
+            raise HubError(
+                "cannot open the durable queue of "
+                + "; ".join(unusable)
+                + ' (make data_dir writable with free space, or set queue = "memory")'
+            )
         self.fan_out.connect(self.runners)
         for kind, items2 in cfg.sources.items():
             src_cls, info = self.registry.sources[kind]
@@ -192,9 +205,9 @@ class Hub:
                 "events_out": r.stats.events_out,
                 "queued": len(r.queue),
                 "queue": r.config.queue,
-                "queue_size": r.config.queue_size,
                 "overflow": r.config.overflow,
                 "durable": r.queue.durable,
+                **_queue_detail(r),
                 "errors": r.stats.errors,
                 "retries": r.stats.retries,
                 "dropped": dict(r.stats.dropped),
@@ -314,6 +327,13 @@ class Hub:
             self.state = "stopped"
             self.write_status()
             self._dead_letter_log.close()
+        waiting = [(r.label, r.stats.left_queued) for r in self.runners if r.stats.left_queued]
+        if waiting:
+            log.warning(
+                "%d event(s) wait in the durable queues for the next start: %s",
+                sum(n for _, n in waiting),
+                ", ".join(f"{label} {n}" for label, n in waiting),
+            )
         lost = [(r.label, r.lost) for r in self.runners if r.lost]
         if lost:
             raise EventsLost(
@@ -361,6 +381,21 @@ class Hub:
             await asyncio.wait_for(r.sink.close(), self.config.hub.shutdown_timeout_s)
         except Exception as err:
             log.error("%s: error while closing: %s", r.label, err)
+
+
+def _queue_detail(r: SinkRunner) -> dict[str, Any]:
+    """What ``hub status`` and ``/metrics`` show of one output's queue beyond its depth."""
+    q = r.queue
+    if isinstance(q, DurableQueue):
+        age = q.oldest_age_s()
+        return {
+            "queue_bytes": q.bytes,
+            "queue_max_bytes": q.settings.max_bytes,
+            "oldest_age_s": None if age is None else round(age, 3),
+            "queue_path": str(q.path),
+            "queue_error": q.last_error,
+        }
+    return {"queue_size": r.config.queue_size}
 
 
 def _safe_detail(sup: SourceSupervisor) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import hub
-from hub.core.bus import SinkRunner
+from hub.core.bus import SinkQueue, SinkRunner
 from hub.core.pipeline import ClockCheck, DeadLetters, FanOut, Pipeline, PrivacyCheck, Stage
 from hub.events import Event
 from hub.site import Site
@@ -251,6 +251,8 @@ def test_fan_out_offer_reports_only_blocking_full_queues(overflow: str) -> None:
     full = SinkRunner(full_sink, full_cfg, full_label)
     fan_out = FanOut()
     fan_out.connect([full])
-    assert fan_out.offer(occupancy(1)) is None
-    blocked = fan_out.offer(occupancy(2))
+    went: list[SinkQueue] = []
+    assert fan_out.offer(occupancy(1), went, []) is None
+    blocked = fan_out.offer(occupancy(2), went, [])
     assert blocked == ([full.queue] if overflow == "block" else None)
+    assert went == [full.queue] * (1 if overflow == "block" else 2)
