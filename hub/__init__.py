@@ -8,6 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 import pluggy
 
+from hub import quality
 from hub.clock import Clock, SystemClock
 from hub.errors import (
     AuthenticationFailed,
@@ -26,10 +27,12 @@ from hub.errors import (
 )
 from hub.events import (
     SCHEMA_VERSION,
+    Alert,
     Crossing,
     Density,
     Devices,
     Event,
+    LineFlow,
     Measurement,
     MeasurementType,
     Occupancy,
@@ -37,6 +40,7 @@ from hub.events import (
     Quality,
     QualityReason,
     Status,
+    ZoneState,
 )
 from hub.plugin import (
     HubHandle,
@@ -63,6 +67,7 @@ hookimpl = pluggy.HookimplMarker("crowdhub")
 
 __all__ = [
     "SCHEMA_VERSION",
+    "Alert",
     "AuthenticationFailed",
     "Clock",
     "ConfigError",
@@ -76,6 +81,7 @@ __all__ = [
     "HubHandle",
     "InstanceConfig",
     "Line",
+    "LineFlow",
     "MalformedInput",
     "Measurement",
     "MeasurementType",
@@ -103,6 +109,8 @@ __all__ = [
     "TransportContext",
     "TransportError",
     "Zone",
+    "ZoneState",
     "__version__",
     "hookimpl",
+    "quality",
 ]

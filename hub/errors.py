@@ -17,8 +17,11 @@ never has to know which library sits underneath.
     │                               per burst, never stops the source
     ├── SinkError                   raised by a sink's ``write``
     │   ├── SinkUnavailable         retry the same batch later (5xx, timeout, disk busy)
-    │   └── SinkRejected            the output refuses this batch for good (4xx):
-    │                               dropped with a reason, counted
+    │   ├── SinkRejected            the output refuses this batch for good (4xx):
+    │   │                           dropped with a reason, counted
+    │   └── QueueUnavailable        an output's durable queue cannot keep events
+    │                               (read-only or full disk, file deleted): what it
+    │                               refused was not kept; acknowledge nothing upstream
     ├── TransportError              a transport cannot be set up or used
     └── PrivacyViolation            an event carries an identifier; it is
                                     dead-lettered, never forwarded
@@ -38,6 +41,7 @@ __all__ = [
     "MalformedInput",
     "PluginError",
     "PrivacyViolation",
+    "QueueUnavailable",
     "SinkError",
     "SinkRejected",
     "SinkUnavailable",
@@ -119,6 +123,19 @@ class SinkUnavailable(SinkError):
 
 class SinkRejected(SinkError):
     """The output refuses this batch permanently; it is dropped with this reason."""
+
+
+class QueueUnavailable(SinkError):
+    """An output's durable queue cannot store events now (read-only or full disk, file gone).
+
+    ``output`` names the output (``kind[id]``) and ``path`` the queue file. Events whose
+    write failed are not counted as queued; the caller must not acknowledge them upstream.
+    """
+
+    def __init__(self, message: str, *, output: str, path: str) -> None:
+        super().__init__(message)
+        self.output = output
+        self.path = path
 
 
 class TransportError(HubError):

@@ -1,10 +1,12 @@
 """The one event schema every source emits and every sink receives.
 
 An :class:`Event` says *who* measured (``source``, ``kind``), *where*
-(``site``, ``zone``, ``line``), *what* (``measurement``: one of five typed
-measurement kinds with units), *when* (an instant ``observed_at`` or an interval
-``observed_from``/``observed_to``, plus ``received_at``), *how good* it is
-(``quality`` and ``quality_reasons``) and *through what* (``provenance``).
+(``site``, ``zone``, ``line``), *what* (``measurement``: one of the typed
+measurement kinds with units; ``zone_state``, ``line_flow`` and ``alert`` are
+derived by the hub's zone model, :mod:`hub.zones`), *when* (an instant
+``observed_at`` or an interval ``observed_from``/``observed_to``, plus
+``received_at``), *how good* it is (``quality`` and ``quality_reasons``) and
+*through what* (``provenance``).
 Vendor specifics go under ``extras``, namespaced by plugin kind.
 
 Events are frozen and reject unknown fields. They carry counts only: the hub
@@ -21,10 +23,12 @@ from __future__ import annotations
 
 __all__ = [
     "SCHEMA_VERSION",
+    "Alert",
     "Crossing",
     "Density",
     "Devices",
     "Event",
+    "LineFlow",
     "Measurement",
     "MeasurementType",
     "Occupancy",
@@ -32,6 +36,7 @@ __all__ = [
     "Quality",
     "QualityReason",
     "Status",
+    "ZoneState",
     "event_id_for",
     "event_json_schema",
 ]
@@ -51,7 +56,8 @@ from pydantic import (
     model_validator,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2 added the derived ``zone_state``, ``line_flow`` and ``alert`` measurements."""
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 """Configured ids (site, zone, line, source instance): short slugs."""
@@ -63,6 +69,9 @@ class MeasurementType(StrEnum):
     DEVICES = "devices"
     DENSITY = "density"
     STATUS = "status"
+    ZONE_STATE = "zone_state"
+    LINE_FLOW = "line_flow"
+    ALERT = "alert"
 
 
 class Quality(StrEnum):
@@ -91,6 +100,10 @@ class QualityReason(StrEnum):
     CLAMPED = "clamped"
     INCOMPLETE = "incomplete"
     """The device measured only part of the interval (e.g. Xovis samples < samples_expected)."""
+    OUT_OF_ORDER = "out_of_order"
+    """Older than a message already received (a late arrival or a replay)."""
+    SEQUENCE_RESTART = "sequence_restart"
+    """The device's sequence numbering started again (reboot, rejoin)."""
 
 
 class _Value(BaseModel):
@@ -156,10 +169,94 @@ class Status(_Value):
     detail: Annotated[str | None, Field(max_length=200)] = None
 
 
+_Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
+
+
+class ZoneState(_Value):
+    """The crowd picture of one zone at ``observed_at`` (derived by :mod:`hub.zones`).
+
+    ``level`` is ``"unknown"`` (``level_index`` -1, grey) when every input is older
+    than the zone's ``stale_after_s``: stale data is never green.
+    """
+
+    type: Literal["zone_state"] = "zone_state"
+    level: Annotated[str, Field(description="level name, or 'unknown' when stale")]
+    level_index: Annotated[int, Field(ge=-1, description="0 = lowest level; -1 = unknown")]
+    colour: Annotated[str, Field(max_length=32, description="display colour of the level")]
+    occupancy: Annotated[float | None, Field(ge=0, description="people in the zone")] = None
+    method: Literal["counted", "flow", "devices"] | None = None
+    density: Annotated[float | None, Field(ge=0, description="people per m²")] = None
+    capacity_use: Annotated[float | None, Field(ge=0, description="occupancy / capacity")] = None
+    net_inflow_per_min: Annotated[
+        float | None, Field(description="people per minute in minus out, sliding window")
+    ] = None
+    time_to_capacity_min: Annotated[
+        float | None, Field(ge=0, description="minutes until capacity at the current net inflow")
+    ] = None
+    fresh: bool = True
+    age_s: Annotated[float | None, Field(ge=0, description="age of the oldest input used")] = None
+    problems: tuple[Annotated[str, Field(max_length=100)], ...] = Field(
+        default=(), description="data-quality problems, e.g. 'sensor_silent:cam-1'"
+    )
+    usual_p10: Annotated[float | None, Field(ge=0)] = None
+    usual_p50: Annotated[float | None, Field(ge=0)] = None
+    usual_p90: Annotated[float | None, Field(ge=0)] = None
+    usual_weeks: Annotated[int, Field(ge=0, description="weeks the normal band rests on")] = 0
+    next_level_in_min: Annotated[
+        float | None, Field(ge=0, description="forecast minutes until the next level")
+    ] = None
+    profile: _Name | None = None
+    unit: Literal["person"] = "person"
+
+
+class LineFlow(_Value):
+    """Flow over one line in a sliding window (derived by :mod:`hub.zones`)."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", populate_by_name=True, serialize_by_alias=True
+    )
+    type: Literal["line_flow"] = "line_flow"
+    in_: Annotated[int, Field(alias="in", ge=0, description="crossings in within the window")]
+    out: Annotated[int, Field(ge=0, description="crossings out within the window")]
+    in_per_m_min: Annotated[float, Field(ge=0, description="in, persons per metre per minute")]
+    out_per_m_min: Annotated[float, Field(ge=0, description="out, persons per metre per minute")]
+    window_s: Annotated[float, Field(gt=0)]
+    level: str
+    level_index: Annotated[int, Field(ge=-1)]
+    colour: Annotated[str, Field(max_length=32)]
+    fresh: bool = True
+    unit: Literal["person/m/min"] = "person/m/min"
+
+
+class Alert(_Value):
+    """A notification about one alert of the zone model: one alert per (rule, zone or line).
+
+    Carries no person: who acknowledged and their note stay in the hub's measures log.
+    """
+
+    type: Literal["alert"] = "alert"
+    alert_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,160}$")]
+    rule: _Name
+    state: Literal["pending", "firing", "acknowledged", "resolved", "closed"]
+    severity: Annotated[str, Field(max_length=64, description="level name or rule severity")]
+    severity_rank: Annotated[int, Field(ge=0)] = 0
+    value: float | None = None
+    threshold: float | None = None
+    since: AwareDatetime
+    acknowledged_at: AwareDatetime | None = None
+    escalated: bool = False
+    silenced: bool = False
+    inhibited: bool = False
+    summary: Annotated[str, Field(max_length=200)] = ""
+
+
 Measurement = Annotated[
-    Crossing | Occupancy | Devices | Density | Status, Field(discriminator="type")
+    Crossing | Occupancy | Devices | Density | Status | ZoneState | LineFlow | Alert,
+    Field(discriminator="type"),
 ]
 """One typed measurement; ``measurement.type`` tells which."""
+
+_AnyMeasurement = Crossing | Occupancy | Devices | Density | Status | ZoneState | LineFlow | Alert
 
 _INTERVAL_TYPES = frozenset({"crossing", "devices"})
 
@@ -180,7 +277,7 @@ class Event(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    schema_version: Literal[1] = 1
+    schema_version: Literal[1, 2] = 2
     event_id: Annotated[
         str,
         Field(
@@ -248,7 +345,7 @@ class Event(BaseModel):
         *,
         source: str,
         kind: str,
-        measurement: Crossing | Occupancy | Devices | Density | Status,
+        measurement: _AnyMeasurement,
         provenance: Provenance,
         key: str | int | None = None,
         received_at: datetime | None = None,

@@ -1,14 +1,15 @@
 """The site model: zones and lines from the ``[site]`` table of the configuration.
 
-Sources attach events to a zone and/or a line by id; the future zone model
-(occupancy, density, colour levels) reads areas and capacities from here.
+Sources attach events to a zone and/or a line by id; the zone model
+(:mod:`hub.zones`: occupancy, density, colour levels) reads areas, capacities,
+widths and the per-zone settings from here.
 """
 
 from __future__ import annotations
 
 __all__ = ["ID_PATTERN", "Line", "Site", "Zone"]
 
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -26,6 +27,30 @@ class Zone(BaseModel):
     capacity: int | None = Field(
         default=None, gt=0, description="agreed maximum number of people, if any"
     )
+    # read by the zone model (hub.zones); every field optional so older configs stay valid
+    type: Literal["moving", "standing"] = Field(
+        default="moving",
+        description="moving crowd (street, route) or standing crowd (square, stage front): "
+        "picks the default density levels",
+    )
+    levels: str | None = Field(
+        default=None,
+        description="level set name from [zones.level_sets] (default: the one for 'type')",
+    )
+    stale_after_s: float | None = Field(
+        default=None, gt=0, description="inputs older than this make the zone unknown (grey)"
+    )
+    device_calibration: float | None = Field(
+        default=None, gt=0, description="people per counted WiFi/BLE device"
+    )
+    occupancy_methods: tuple[Literal["counted", "flow", "devices"], ...] | None = Field(
+        default=None, description="methods in order of preference (default counted, flow, devices)"
+    )
+    counted_combine: Literal["sum", "max", "mean"] = Field(
+        default="sum",
+        description="how counted sensors combine: 'sum' (each covers a part of the zone), "
+        "'max' or 'mean' (they cover the same area)",
+    )
 
 
 class Line(BaseModel):
@@ -38,6 +63,12 @@ class Line(BaseModel):
     in_direction: str = Field(
         default="into the zone",
         description="what counts as 'in' at this line, in words (e.g. 'towards the beach')",
+    )
+    levels: str | None = Field(
+        default=None, description="level set name from [zones.level_sets] (default: 'flow')"
+    )
+    stale_after_s: float | None = Field(
+        default=None, gt=0, description="counts older than this make the line unknown (grey)"
     )
 
 

@@ -31,6 +31,13 @@ def describe(event: Event) -> str:
         what = f"devices={m.count}{split}"
     elif m.type == "density":
         what = f"density={m.value:.2f} p/m2"
+    elif m.type == "zone_state":
+        occ = "?" if m.occupancy is None else f"{m.occupancy:g}"
+        what = f"level={m.level} occupancy={occ} method={m.method or '-'}"
+    elif m.type == "line_flow":
+        what = f"flow in={m.in_per_m_min:.1f} out={m.out_per_m_min:.1f} p/m/min level={m.level}"
+    elif m.type == "alert":
+        what = f"alert {m.rule} {m.state} {m.severity}"
     else:
         what = f"status={m.state}" + (f" {m.detail}" if m.detail else "")
     if event.observed_at is not None:

@@ -72,6 +72,10 @@ def row(e: Event) -> tuple[Any, ...]:
         count = m.count
     elif m.type == "density":
         value = m.value
+    elif m.type == "zone_state":
+        count, value = m.occupancy, m.density
+    elif m.type == "line_flow":
+        cin, cout = m.in_, m.out
     return (
         e.event_id,
         _ms(e.time),

@@ -136,5 +136,16 @@ def test_json_schema_describes_the_event() -> None:
         "provenance",
     }
     mapping = schema["properties"]["measurement"]["discriminator"]["mapping"]
-    assert set(mapping) == {"crossing", "occupancy", "devices", "density", "status"}
+    assert set(mapping) == {
+        "crossing",
+        "occupancy",
+        "devices",
+        "density",
+        "status",
+        "zone_state",
+        "line_flow",
+        "alert",
+    }
+    assert schema["$id"] == "urn:crowdhub:event:v2"
+    assert schema["properties"]["schema_version"]["enum"] == [1, 2]
     assert schema["additionalProperties"] is False

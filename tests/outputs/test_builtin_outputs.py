@@ -97,6 +97,6 @@ async def test_sqlite_is_queryable_wal_and_deduplicates(site: Site, tmp_path: Pa
         occ = db.execute("SELECT count, quality FROM events WHERE zone = 'beach'").fetchall()
         assert occ == [(42.0, "estimated")]
         (raw,) = db.execute("SELECT event FROM events LIMIT 1").fetchone()
-        assert json.loads(raw)["schema_version"] == 1
+        assert json.loads(raw)["schema_version"] == 2
     finally:
         db.close()

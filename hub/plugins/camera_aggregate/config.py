@@ -8,6 +8,9 @@ __all__ = [
     "Direction",
     "HikvisionChannel",
     "VivotekRule",
+    "hikvision_channel",
+    "safe_name",
+    "split_directions",
     "unknown_places",
 ]
 
@@ -17,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 import hub
 from hub.plugins.camera_aggregate.protocol import AxisClass
+from hub.privacy import classify_text
 from hub.site import ID_PATTERN, Site
 from hub.transports import HttpAuth
 
@@ -153,7 +157,9 @@ class CameraAggregateConfig(hub.SourceConfig):
     max_jump: int | None = Field(
         default=None,
         ge=0,
-        description="a change larger than this between readings is suspect (default: off)",
+        description="the largest believable change between two consecutive readings "
+        "(crossings of one message, or an occupancy change); beyond it is suspect "
+        "(default: off)",
     )
     dedupe_window: int = Field(
         default=4096, ge=16, description="how many interval reports are remembered for replays"
@@ -228,3 +234,26 @@ def unknown_places(config: CameraAggregateConfig, site: Site) -> list[str]:
     zones |= {c.occupancy_zone for c in config.channels if c.occupancy_zone}
     missing = [f"line {x!r}" for x in sorted(lines) if site.lines and site.line(x) is None]
     return missing + [f"zone {z!r}" for z in sorted(zones) if site.zones and site.zone(z) is None]
+
+
+def hikvision_channel(
+    config: CameraAggregateConfig, channel: int, region: int | None
+) -> HikvisionChannel | None:
+    """The mapping of a Hikvision channel/region: exact region first, then the channel's."""
+    fallback = None
+    for c in config.channels:
+        if c.channel == channel and c.region == region:
+            return c
+        if c.channel == channel and c.region is None:
+            fallback = c
+    return fallback
+
+
+def split_directions(direction: Direction, forward: int, backward: int) -> tuple[int, int]:
+    """(in, out) from the device's forward (enter/In) and backward counts."""
+    return (forward, backward) if direction == "in" else (backward, forward)
+
+
+def safe_name(name: str) -> str:
+    """A device-given name for a log line, unless it looks like an identifier."""
+    return "(a name that looks like an identifier)" if classify_text(name) else repr(name[:40])

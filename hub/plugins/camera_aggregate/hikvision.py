@@ -27,8 +27,8 @@ from datetime import UTC, datetime, tzinfo
 from typing import Literal
 
 from hub.errors import MalformedInput
-from hub.plugins.camera_aggregate.protocol import parse_count, parse_time
 from hub.plugins.camera_aggregate.safexml import parse_xml
+from hub.quality import parse_count, parse_timestamp
 
 NS_V1 = "urn:psialliance-org"
 NS_V2 = "http://www.isapi.org/ver20/XMLSchema"
@@ -149,7 +149,11 @@ def parse_alert(xml: bytes, default_tz: tzinfo = UTC) -> HikAlert:
     chan_text = _text(root, "channelID") or _text(root, "dynChannelID")
     channel = parse_count(chan_text, "Hikvision alert 'channelID'") if chan_text else 1
     dt_text = _text(root, "dateTime")
-    date_time = parse_time(dt_text, "Hikvision alert 'dateTime'", default_tz) if dt_text else None
+    date_time = (
+        parse_timestamp(dt_text, where="Hikvision alert 'dateTime'", tz=default_tz)
+        if dt_text
+        else None
+    )
     apc = _text(root, "activePostCount")
     seq = parse_count(apc, "Hikvision alert 'activePostCount'") if apc else None
     retrans = (_text(root, "isDataRetransmission") or "").lower() == "true"
@@ -190,8 +194,8 @@ def _people_counting(pc: ET.Element, alert: HikAlert, tz: tzinfo) -> HikAlert:
         end_t = _text(tr, "endTime") if tr is not None else None
         if start_t is None or end_t is None:
             raise MalformedInput(f"{where}: timeRange without <TimeRange><startTime>/<endTime>")
-        start = parse_time(start_t, f"{where} <startTime>", tz)
-        end = parse_time(end_t, f"{where} <endTime>", tz)
+        start = parse_timestamp(start_t, where=f"{where} <startTime>", tz=tz)
+        end = parse_timestamp(end_t, where=f"{where} <endTime>", tz=tz)
         if end < start:
             raise MalformedInput(f"{where}: <endTime> is before <startTime>")
         counting = HikTimeRange(start, end, counts["enter"], counts["exit"], passed)
@@ -199,7 +203,7 @@ def _people_counting(pc: ET.Element, alert: HikAlert, tz: tzinfo) -> HikAlert:
         rt = _child(pc, "RealTime")
         t_text = _text(rt, "time") if rt is not None else None
         if t_text is not None:
-            when = parse_time(t_text, f"{where} <RealTime><time>", tz)
+            when = parse_timestamp(t_text, where=f"{where} <RealTime><time>", tz=tz)
         elif alert.date_time is not None:
             when = alert.date_time
         else:

@@ -1,7 +1,7 @@
 """Sans-io parsers for camera people-counting payloads: AXIS Object Analytics (MQTT
 JSON) and VIVOTEK counting push (HTTP JSON). Hikvision ISAPI XML is in
-:mod:`.hikvision`; the shared value helpers (counts as strings or numbers,
-timestamps) are here.
+:mod:`.hikvision`; the device time-zone helper is here. Counts and times
+are read with :mod:`hub.quality` (``parse_count``, ``parse_timestamp``).
 
 Every function takes bytes/str/dicts and returns typed readings, raising
 :class:`hub.MalformedInput` with a message that names the field and never
@@ -21,9 +21,6 @@ __all__ = [
     "axis_occupancy",
     "axis_shape",
     "parse_axis",
-    "parse_count",
-    "parse_epoch",
-    "parse_time",
     "parse_tz",
     "parse_vivotek",
 ]
@@ -37,6 +34,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from hub.errors import MalformedInput
+from hub.quality import parse_count, parse_timestamp
 
 AxisClass = Literal["human", "car", "bus", "truck", "motorcycle/bicycle", "unknown", "all"]
 """AOA object classes; ``all`` is the ``total`` of every class."""
@@ -50,52 +48,9 @@ AXIS_CLASSES: tuple[str, ...] = (
 )
 
 _SCENARIO = re.compile(r"Device(\d{1,3})Scenario(\d{1,4})$")
-_MIN_TIME = datetime(2000, 1, 1, tzinfo=UTC)
-_MAX_TIME = datetime(2100, 1, 1, tzinfo=UTC)
 
 
 # -- shared value helpers ----------------------------------------------------------------
-
-
-def parse_count(value: Any, where: str) -> int:
-    """A non-negative integer count given as a number or a string of digits."""
-    if isinstance(value, bool):
-        raise MalformedInput(f"{where}: expected a count, got a boolean")
-    if isinstance(value, int):
-        n = value
-    elif isinstance(value, float) and value.is_integer():
-        n = int(value)
-    elif isinstance(value, str) and value.strip().lstrip("+-").isdigit():
-        n = int(value.strip())
-    else:
-        raise MalformedInput(f"{where}: expected a whole number (or a string of digits)")
-    if n < 0:
-        raise MalformedInput(f"{where}: a count cannot be negative")
-    return n
-
-
-def _check_range(t: datetime, where: str) -> datetime:
-    if not _MIN_TIME <= t < _MAX_TIME:
-        raise MalformedInput(f"{where}: time outside 2000..2100; check the device clock")
-    return t
-
-
-def parse_epoch(value: Any, where: str) -> datetime:
-    """Epoch milliseconds (or seconds, when below 1e11) as number or string → aware UTC."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise MalformedInput(f"{where}: expected epoch milliseconds")
-    try:
-        num = float(value)
-    except ValueError:
-        raise MalformedInput(f"{where}: expected epoch milliseconds") from None
-    if num != num or num in (float("inf"), float("-inf")):
-        raise MalformedInput(f"{where}: expected epoch milliseconds")
-    secs = num / 1000.0 if abs(num) >= 1e11 else num
-    try:
-        t = datetime.fromtimestamp(secs, UTC)
-    except (OverflowError, OSError, ValueError):
-        raise MalformedInput(f"{where}: epoch time out of range") from None
-    return _check_range(t, where)
 
 
 _OFFSET = re.compile(r"^(?:UTC|GMT)?\s*([+-])(\d{1,2})(?::?(\d{2}))?$", re.IGNORECASE)
@@ -125,31 +80,6 @@ def parse_tz(value: Any) -> tzinfo | None:
         return ZoneInfo(text)
     except (ZoneInfoNotFoundError, ValueError):
         return None
-
-
-def parse_time(value: Any, where: str, default_tz: tzinfo) -> datetime:
-    """RFC 3339 / ISO 8601 with or without offset ('Z', '+02:00'), 'YYYY-MM-DD HH:MM:SS'
-    (also with slashes), or epoch seconds/milliseconds. A time without offset is local
-    time in ``default_tz``. The instant is kept exactly; the result is aware UTC."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return parse_epoch(value, where)
-    if not isinstance(value, str) or not value.strip():
-        raise MalformedInput(f"{where}: expected a date-time")
-    text = value.strip()
-    if text.isdigit():
-        return parse_epoch(text, where)
-    text = _SLASH_DATE.sub(r"\1-\2-\3", text)  # 2024/05/01 12:00:00
-    if text.endswith(("z", "Z")):
-        text = text[:-1] + "+00:00"
-    try:
-        t = datetime.fromisoformat(text)
-    except ValueError:
-        raise MalformedInput(
-            f"{where}: not an ISO 8601 date-time (expected e.g. 2024-05-01T12:00:00+02:00)"
-        ) from None
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=default_tz)
-    return _check_range(t.astimezone(UTC), where)
 
 
 def _load_json(payload: bytes | str, what: str) -> Any:
@@ -194,7 +124,7 @@ def parse_axis(topic: str, payload: bytes | str) -> AxisMessage:
         )
     if "timestamp" not in doc:
         raise MalformedInput("AXIS message: 'timestamp' (epoch ms) is missing")
-    ts = parse_epoch(doc["timestamp"], "AXIS message 'timestamp'")
+    ts = parse_timestamp(doc["timestamp"], where="AXIS message 'timestamp'", form="epoch")
     message = doc.get("message")
     data = message.get("data") if isinstance(message, dict) else None
     if not isinstance(data, dict):
@@ -344,8 +274,8 @@ def parse_vivotek(doc_or_bytes: Any, default_tz: tzinfo = UTC) -> VivotekReport:
                 fields[key] = _field(info, key)
                 if fields[key] is None:
                     raise MalformedInput(f"{where}: '{key}' is missing")
-            start = parse_time(fields["StartTime"], f"{where} 'StartTime'", tz)
-            end = parse_time(fields["EndTime"], f"{where} 'EndTime'", tz)
+            start = parse_timestamp(fields["StartTime"], where=f"{where} 'StartTime'", tz=tz)
+            end = parse_timestamp(fields["EndTime"], where=f"{where} 'EndTime'", tz=tz)
             if end < start:
                 raise MalformedInput(f"{where}: EndTime is before StartTime")
             counts.append(

@@ -20,23 +20,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import hub
 from hub.events import Crossing, Event, Occupancy, QualityReason
+from hub.plugins.camera_aggregate.bins import Bin, BinAggregator, DeviceClock
 from hub.plugins.camera_aggregate.config import (
     AxisScenario,
     CameraAggregateConfig,
-    Direction,
     HikvisionChannel,
     VivotekRule,
+    hikvision_channel,
+    safe_name,
+    split_directions,
     unknown_places,
-)
-from hub.plugins.camera_aggregate.counting import (
-    Bin,
-    BinAggregator,
-    CumulativeCounter,
-    DeviceClock,
-    Plausibility,
-    SeenKeys,
-    SequenceTracker,
-    worst_quality,
 )
 from hub.plugins.camera_aggregate.hikvision import HikAlert, HikRealTime, parse_body
 from hub.plugins.camera_aggregate.protocol import (
@@ -48,6 +41,15 @@ from hub.plugins.camera_aggregate.protocol import (
     parse_vivotek,
 )
 from hub.privacy import classify_text
+from hub.quality import (
+    CumulativeCounter,
+    DeltaKind,
+    Plausibility,
+    SeenKeys,
+    SequenceTracker,
+    Verdict,
+    worst_quality,
+)
 from hub.transports import (
     HttpAuth,
     HttpIngest,
@@ -59,16 +61,6 @@ from hub.transports import (
 
 _HIK_TYPES = ("application/xml", "text/xml", "multipart/form-data", "multipart/mixed")
 _VIVOTEK_TYPES = ("application/json", "text/plain")
-
-
-def _split(direction: Direction, forward: int, backward: int) -> tuple[int, int]:
-    """(in, out) from the device's forward (enter/In) and backward counts."""
-    return (forward, backward) if direction == "in" else (backward, forward)
-
-
-def _safe_name(name: str) -> str:
-    """A device-given name for a log line, unless it looks like an identifier."""
-    return "(a name that looks like an identifier)" if classify_text(name) else repr(name[:40])
 
 
 class CameraAggregateSource(hub.Source[CameraAggregateConfig]):
@@ -88,13 +80,12 @@ class CameraAggregateSource(hub.Source[CameraAggregateConfig]):
         self._scenarios = {(s.channel, s.scenario): s for s in config.scenarios}
         self._rules = {r.rule: r for r in config.rules}
         self._totals = CumulativeCounter()
-        self._sequence = SequenceTracker()
+        self._sequences: dict[int, SequenceTracker] = {}
         self._seen = SeenKeys(config.dedupe_window)
         self._bins = BinAggregator(config.interval_s, config.grace_s)
         self._plausible = Plausibility(config.max_count, config.max_jump)
         self._cameras: dict[str, int] = {}
         self._gaps: set[Hashable] = set()
-        self._realtime_last: dict[Hashable, tuple[datetime, dict[str, int]]] = {}
         self._device_clock = DeviceClock()
         self._logged: set[str] = set()
         self._tick_s = max(0.05, min(1.0, config.interval_s / 10))
@@ -239,16 +230,11 @@ class CameraAggregateSource(hub.Source[CameraAggregateConfig]):
         in_: int,
         out: int,
         reasons: list[QualityReason],
-        stream: Hashable,
         sequence: int | None = None,
         extras: dict[str, Any] | None = None,
     ) -> Event:
         """A crossing for a device-reported interval (Hikvision timeRange, VIVOTEK)."""
-        reasons = [
-            *reasons,
-            *self._plausible.count(in_ + out),
-            *self._plausible.jump(stream, in_ + out),
-        ]
+        reasons = [*reasons, *self._plausible.count(in_ + out), *self._plausible.change(in_ + out)]
         return self.ctx.event(
             Crossing(in_=in_, out=out),
             key=key,
@@ -302,7 +288,7 @@ class CameraAggregateSource(hub.Source[CameraAggregateConfig]):
 
     def _axis_occupancy(self, when: datetime, sc: AxisScenario, count: int, channel: int) -> Event:
         stream = ("axis-occupancy", channel, sc.scenario)
-        reasons = [*self._plausible.count(count), *self._plausible.jump(stream, count)]
+        reasons = self._plausible.level(stream, count)
         return self.ctx.event(
             Occupancy(count=count),
             key=f"{channel}:{sc.scenario}:{int(when.timestamp() * 1000)}",
@@ -316,7 +302,13 @@ class CameraAggregateSource(hub.Source[CameraAggregateConfig]):
     def _axis_crossline(
         self, msg: Message, sc: AxisScenario, camera: int, cl: AxisCrossline, when: datetime
     ) -> None:
-        delta = self._totals.update((camera, sc.channel, sc.scenario), cl.totals, cl.start_time)
+        delta = self._totals.update(
+            (camera, sc.channel, sc.scenario), cl.totals, at=when, epoch=cl.start_time
+        )
+        if delta.kind in (DeltaKind.OUT_OF_ORDER, DeltaKind.REPEAT):
+            # an older message after a newer one (redelivery, camera retry): nothing new
+            self.stats[f"crossline_{delta.kind}"] += 1
+            return
         if delta.first:
             if msg.retain:
                 return  # an old retained message: only the baseline
@@ -327,22 +319,13 @@ class CameraAggregateSource(hub.Source[CameraAggregateConfig]):
         else:
             n = sum(delta.values.get(c, 0) for c in sc.classes)
         reasons = [QualityReason.COUNTER_RESET] if delta.reset else []
-        reasons += self._plausible.step(n)
-        in_, out = _split(sc.direction, n, 0)
+        reasons += self._plausible.change(n)
+        in_, out = split_directions(sc.direction, n, 0)
         line = sc.line or self.config.line
         assert line is not None  # checked by the config
         self._bins.add(line, when, in_, out, reasons)
 
     # -- Hikvision ---------------------------------------------------------------------
-    def _channel(self, channel: int, region: int | None) -> HikvisionChannel | None:
-        exact = None
-        for c in self.config.channels:
-            if c.channel == channel and c.region == region:
-                return c
-            if c.channel == channel and c.region is None:
-                exact = c
-        return exact
-
     def _hikvision(self, request: IngestRequest) -> list[Event]:
         ctype = next(
             (v for k, v in request.headers.items() if k.lower() == "content-type"),
@@ -357,7 +340,7 @@ class CameraAggregateSource(hub.Source[CameraAggregateConfig]):
                 f"Hikvision {kind[:40]!r} alerts are not people counting; ignored",
             )
             return self._due()
-        mapping = self._channel(alert.channel, alert.region)
+        mapping = hikvision_channel(self.config, alert.channel, alert.region)
         label = f"Hikvision channel {alert.channel}" + (
             f" region {alert.region}" if alert.region is not None else ""
         )
@@ -374,9 +357,10 @@ class CameraAggregateSource(hub.Source[CameraAggregateConfig]):
                 self._observe(alert.date_time)
             if alert.active_post_count is not None:
                 # one push counter per channel (regions of a channel share it)
-                result = self._sequence.check(alert.channel, alert.active_post_count)
-                self.stats[f"sequence_{result}"] += 1
-                if result == "gap":
+                tracker = self._sequences.setdefault(alert.channel, SequenceTracker())
+                result = tracker.observe(alert.active_post_count, alert.date_time)
+                self.stats[f"sequence_{result.verdict}"] += 1
+                if result.verdict is Verdict.GAP:
                     self._gaps.add(alert.channel)
         line = mapping.line or self.config.line
         assert line is not None  # checked by the config
@@ -391,7 +375,7 @@ class CameraAggregateSource(hub.Source[CameraAggregateConfig]):
             reasons = self._take_gap(alert.channel)
             if alert.retransmission:
                 reasons.append(QualityReason.RETRANSMISSION)
-            in_, out = _split(mapping.enter, tr.enter, tr.exit)
+            in_, out = split_directions(mapping.enter, tr.enter, tr.exit)
             extras: dict[str, Any] = {"method": "timeRange", "isapi": alert.namespace}
             if tr.pass_ is not None:
                 extras["pass"] = tr.pass_
@@ -404,7 +388,6 @@ class CameraAggregateSource(hub.Source[CameraAggregateConfig]):
                     in_,
                     out,
                     reasons,
-                    ("hik-tr", stream),
                     alert.active_post_count,
                     extras,
                 )
@@ -422,17 +405,15 @@ class CameraAggregateSource(hub.Source[CameraAggregateConfig]):
         totals = {"enter": rt.enter, "exit": rt.exit}
         if rt.pass_ is not None:
             totals["pass"] = rt.pass_
-        last = self._realtime_last.get(stream)
-        if last is not None and rt.time < last[0]:
+        epoch = rt.local_date if self.config.daily_reset else None
+        delta = self._totals.update(("hik-rt", stream), totals, at=rt.time, epoch=epoch)
+        if delta.kind is DeltaKind.OUT_OF_ORDER:
             self.stats["realtime_out_of_order"] += 1
             return []  # an older running total (e.g. retransmitted): nothing new in it
-        if last is not None and (rt.time, totals) == last:
+        if delta.kind is DeltaKind.REPEAT:
             self.stats["realtime_repeat"] += 1
             return []  # the same push again: it observed nothing (no zero-count interval)
-        self._realtime_last[stream] = (rt.time, totals)
         self._observe(rt.time)
-        epoch = rt.local_date if self.config.daily_reset else None
-        delta = self._totals.update(("hik-rt", stream), totals, epoch)
         events: list[Event] = []
         if mapping.occupancy_zone:
             raw = rt.enter - rt.exit if mapping.enter == "in" else rt.exit - rt.enter
@@ -460,8 +441,8 @@ class CameraAggregateSource(hub.Source[CameraAggregateConfig]):
             reasons.append(QualityReason.COUNTER_RESET)
         if alert.retransmission:
             reasons.append(QualityReason.RETRANSMISSION)
-        reasons += self._plausible.step(enter + exit_)
-        in_, out = _split(mapping.enter, enter, exit_)
+        reasons += self._plausible.change(enter + exit_)
+        in_, out = split_directions(mapping.enter, enter, exit_)
         extra = {"pass": delta.values["pass"]} if "pass" in delta.values else None
         self._bins.add(line, rt.time, in_, out, reasons, extra)
         return events
@@ -478,7 +459,7 @@ class CameraAggregateSource(hub.Source[CameraAggregateConfig]):
                 self._ignore(
                     "unknown_rule",
                     f"viv:{c.rule[:64]}",
-                    f"VIVOTEK rule {_safe_name(c.rule)} is not configured; ignored",
+                    f"VIVOTEK rule {safe_name(c.rule)} is not configured; ignored",
                 )
                 continue
             self._observe(c.end)
@@ -487,7 +468,7 @@ class CameraAggregateSource(hub.Source[CameraAggregateConfig]):
                 continue
             line = rule.line or self.config.line
             assert line is not None  # checked by the config
-            in_, out = _split(rule.enter, c.in_, c.out)
+            in_, out = split_directions(rule.enter, c.in_, c.out)
             events.append(
                 self._interval_event(
                     f"{c.rule}|{c.start.isoformat()}",
@@ -497,7 +478,6 @@ class CameraAggregateSource(hub.Source[CameraAggregateConfig]):
                     in_,
                     out,
                     [],
-                    ("viv", c.rule),
                 )
             )
         return [*events, *self._due()]

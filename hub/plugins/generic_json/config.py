@@ -200,8 +200,9 @@ class GenericJsonConfig(hub.SourceConfig):
     max_jump: float | None = Field(
         default=None,
         ge=0,
-        description="a change larger than this from the previous value of the same "
-        "line/zone is SUSPECT (IMPLAUSIBLE_JUMP)",
+        description="the largest believable change between two consecutive readings: "
+        "a level off the last plausible one, or a crossing's in + out, beyond it is "
+        "SUSPECT (IMPLAUSIBLE_JUMP)",
     )
 
     @field_validator("extras", mode="before")

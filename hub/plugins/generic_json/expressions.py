@@ -5,24 +5,25 @@
   path that walks the dicts directly (same result as JMESPath, a fraction of the
   cost); anything else is evaluated by the ``jmespath`` package.
 * :func:`to_number` accepts numbers and numbers written as strings.
-* :func:`parse_time` / :func:`parse_interval` turn epoch seconds/milliseconds,
-  RFC 3339 and ISO 8601 intervals into aware UTC datetimes.
+* :func:`parse_interval` turns an ISO 8601 interval into aware UTC datetimes;
+  single instants are read by :func:`hub.quality.parse_timestamp`
+  (``TIME_FORMS`` maps ``time_format`` onto its forms).
 
 Nothing here includes a payload value in an error message: values may be
-identifiers. Errors are :class:`ValueError` with a short reason; the mapper adds
-the config field name.
+identifiers. Errors are :class:`ValueError` (times: :class:`MalformedInput`) with a
+short reason; the mapper adds the config field name.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "TIME_FORMS",
     "Expression",
     "ExpressionError",
     "ExpressionFailed",
     "TimeFormat",
     "compile_expression",
     "parse_interval",
-    "parse_time",
     "to_number",
 ]
 
@@ -37,6 +38,7 @@ from jmespath import exceptions as jp_exc
 from jmespath import functions as jp_functions
 
 from hub.errors import MalformedInput
+from hub.quality import TimeForm, parse_timestamp
 
 TimeFormat = Literal["auto", "epoch_s", "epoch_ms", "rfc3339", "iso_interval"]
 
@@ -202,76 +204,28 @@ def to_number(value: Any) -> float | int:
     raise ValueError(f"a {type(value).__name__}, not a number")
 
 
-# -- time ----------------------------------------------------------------------------------
+# -- time ---------------------------------------------------------------------------------
 
-_EPOCH_MIN = datetime(1990, 1, 1, tzinfo=UTC).timestamp()
 _DURATION = re.compile(
     r"^P(?:(?P<w>\d+(?:\.\d+)?)W)?(?:(?P<d>\d+(?:\.\d+)?)D)?"
     r"(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$"
 )
 
-
-def _from_epoch(seconds: float) -> datetime:
-    if seconds < _EPOCH_MIN:
-        raise ValueError("epoch time before 1990 (wrong time_format, or the device clock unset)")
-    try:
-        return datetime.fromtimestamp(seconds, UTC)
-    except (OverflowError, OSError, ValueError):
-        raise ValueError("epoch time out of range (wrong time_format?)") from None
-
-
-def _epoch_auto(n: float) -> datetime:
-    """Seconds, milliseconds, microseconds or nanoseconds, by magnitude."""
-    if n < 1e11:
-        return _from_epoch(n)
-    if n < 1e14:
-        return _from_epoch(n / 1e3)
-    if n < 1e17:
-        return _from_epoch(n / 1e6)
-    return _from_epoch(n / 1e9)
+TIME_FORMS: dict[str, TimeForm] = {
+    "auto": "auto",
+    "epoch_s": "epoch_s",
+    "epoch_ms": "epoch_ms",
+    "rfc3339": "iso",
+    "iso_interval": "auto",
+}
+"""``time_format`` → the :func:`hub.quality.parse_timestamp` form for one instant."""
 
 
 def _iso(text: str, tz: tzinfo) -> datetime:
     try:
-        t = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise ValueError("not an RFC 3339 / ISO 8601 time") from None
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=tz)
-    return t.astimezone(UTC)
-
-
-def _numeric_string(text: str) -> float | None:
-    """``"1717243200"`` / ``"1717243200123"`` as a number; None for anything else."""
-    try:
-        n = float(text)
-    except ValueError:
-        return None
-    return n if math.isfinite(n) else None
-
-
-def parse_time(value: Any, fmt: TimeFormat, tz: tzinfo = UTC) -> datetime:
-    """One instant as an aware UTC datetime. ``tz`` applies to times without an offset."""
-    if value is None:
-        raise ValueError("missing")
-    if type(value) is bool:
-        raise ValueError("a boolean, not a time")
-    if fmt == "epoch_s" or fmt == "epoch_ms":
-        n = to_number(value)
-        return _from_epoch(n / 1e3 if fmt == "epoch_ms" else n)
-    if fmt == "rfc3339":
-        if type(value) is not str:
-            raise ValueError("not an RFC 3339 string")
-        return _iso(value, tz)
-    if fmt == "iso_interval":
-        raise ValueError("time_format = 'iso_interval' gives an interval, not an instant")
-    # auto
-    if type(value) is int or type(value) is float:
-        return _epoch_auto(to_number(value))
-    if type(value) is str:
-        num = _numeric_string(value)
-        return _iso(value, tz) if num is None else _epoch_auto(num)
-    raise ValueError(f"a {type(value).__name__}, not a time")
+        return parse_timestamp(text, where="interval", tz=tz, form="iso")
+    except MalformedInput as err:
+        raise ValueError(str(err)) from None
 
 
 def _duration(text: str) -> timedelta:
@@ -287,15 +241,20 @@ def parse_interval(value: Any, tz: tzinfo = UTC) -> tuple[datetime, datetime]:
     if type(value) is not str or value.count("/") != 1:
         raise ValueError("not an ISO 8601 interval 'start/end'")
     a, b = (part.strip() for part in value.split("/"))
-    if a.startswith("P"):
-        end = _iso(b, tz)
-        start = end - _duration(a)
-    elif b.startswith("P"):
-        start = _iso(a, tz)
-        end = start + _duration(b)
-    else:
-        start = _iso(a, tz)
-        end = _iso(b, tz)
+    if not a or not b:
+        raise ValueError("not an ISO 8601 interval 'start/end'")
+    try:
+        if a.startswith("P"):
+            end = _iso(b, tz)
+            start = end - _duration(a)
+        elif b.startswith("P"):
+            start = _iso(a, tz)
+            end = start + _duration(b)
+        else:
+            start = _iso(a, tz)
+            end = _iso(b, tz)
+    except OverflowError:
+        raise ValueError("interval out of range") from None
     if end < start:
         raise ValueError("interval ends before it starts")
     return start, end

@@ -21,87 +21,41 @@ the config field and never contain payload values.
 
 from __future__ import annotations
 
-__all__ = ["MapResult", "Mapper", "Reading", "SequenceTracker"]
+__all__ = ["MapResult", "Mapper", "Reading"]
 
 
 import json
 import re
 from collections.abc import Collection
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, cast
 
 from hub.errors import MalformedInput
-from hub.events import Crossing, Density, Devices, Occupancy, Quality, QualityReason
+from hub.events import QualityReason
+from hub.quality import (
+    CumulativeCounter,
+    DeltaKind,
+    Plausibility,
+    SequenceTracker,
+    Verdict,
+    parse_timestamp,
+    worst_quality,
+)
 from hub.site import ID_PATTERN
 
 from .config import GenericJsonConfig, MeasurementName
-from .expressions import Expression, compile_expression, parse_interval, parse_time, to_number
-from .tracking import SequenceTracker, drop_path, find_identifier, safe_repr
+from .expressions import TIME_FORMS, Expression, compile_expression, parse_interval, to_number
+from .fields import drop_path, find_identifier, safe_repr
+from .reading import MapResult, Reading
 
 _ID = re.compile(ID_PATTERN)
 _decode_json = json.JSONDecoder().decode
 _MEASUREMENTS: frozenset[str] = frozenset({"crossing", "occupancy", "devices", "density"})
 _INTERVAL = frozenset({"crossing", "devices"})
-_SUSPECT = frozenset({QualityReason.ABOVE_MAXIMUM, QualityReason.IMPLAUSIBLE_JUMP})
 
 
 class _Problem(Exception):
     """One reading cannot be built (message names the config field)."""
-
-
-@dataclass(slots=True)
-class Reading:
-    """One mapped observation, ready for ``ctx.event(reading.to_measurement(), ...)``."""
-
-    measurement: MeasurementName
-    in_: int = 0
-    out: int = 0
-    count: float = 0.0
-    value: float = 0.0
-    line: str | None = None
-    zone: str | None = None
-    observed_at: datetime | None = None
-    observed_from: datetime | None = None
-    observed_to: datetime | None = None
-    key: str | None = None
-    sequence: int | None = None
-    quality: Quality = Quality.OK
-    reasons: tuple[QualityReason, ...] = ()
-    extras: dict[str, Any] | None = None
-
-    def to_measurement(self) -> Crossing | Occupancy | Devices | Density:
-        m = self.measurement
-        if m == "crossing":
-            return Crossing(in_=self.in_, out=self.out)
-        if m == "occupancy":
-            return Occupancy(count=self.count)
-        if m == "devices":
-            return Devices(count=int(self.count))
-        return Density(value=self.value)
-
-
-@dataclass(slots=True)
-class MapResult:
-    """What one message gave: readings, per-item problems, or a dropped duplicate."""
-
-    readings: list[Reading] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-    """Readings that could not be built (with ``items``): count each as malformed."""
-    duplicate: bool = False
-    """The sequence number was seen recently: the message was dropped."""
-    baseline: int = 0
-    """Cumulative readings that only set the first total of a stream (no delta yet)."""
-    repeats: int = 0
-    """Cumulative readings identical to the previous one (same totals, same device time):
-    a replayed message without sequence number; nothing emitted."""
-
-
-@dataclass(slots=True)
-class _Totals:
-    marker: Any
-    values: tuple[int, ...]
-    at: datetime
 
 
 class Mapper:
@@ -151,8 +105,9 @@ class Mapper:
         self._zones = frozenset(zones)
         self._max_streams = max_streams
         self._sequences: dict[str, SequenceTracker] = {}
-        self._totals: dict[tuple[str, str, str | None], _Totals] = {}
-        self._last_value: dict[tuple[str, str, str | None], float] = {}
+        self._totals = CumulativeCounter(max_streams)
+        self._last_at: dict[tuple[str, str, str | None], datetime] = {}
+        self._plausible = Plausibility(c.max_count, c.max_jump, max_keys=max_streams)
 
     # -- entry points ----------------------------------------------------------------------
     @staticmethod
@@ -201,11 +156,11 @@ class Mapper:
             if state is None:
                 state = self._sequences[device] = SequenceTracker()
                 self._bound(self._sequences)
-            verdict = state.check(seq)
-            if verdict == "duplicate":
+            verdict = state.observe(seq).verdict
+            if verdict is Verdict.DUPLICATE:
                 result.duplicate = True
                 return result
-            gap = verdict == "gap"
+            gap = verdict is Verdict.GAP
         if self._items is None:
             try:
                 reading = self._reading(data, device, seq, gap, received_at, None, result)
@@ -290,11 +245,11 @@ class Mapper:
                 f"{name}: expression {expr.text!r} yielded nothing "
                 "(set time_fallback = true to use the receive time)"
             )
-        fmt = self.config.time_format
+        form = TIME_FORMS[self.config.time_format]
         try:
-            return parse_time(raw, "auto" if fmt == "iso_interval" else fmt, self._tz)
-        except ValueError as err:
-            raise _Problem(f"{name}: {err}") from None
+            return parse_timestamp(raw, where=name, tz=self._tz, form=form)
+        except MalformedInput as err:
+            raise _Problem(str(err)) from None
 
     def _times(
         self,
@@ -401,31 +356,34 @@ class Mapper:
         if cfg.cumulative and m in _INTERVAL:
             raw_totals = (reading.in_, reading.out) if m == "crossing" else (int(reading.count),)
             marker = None if self._reset_marker is None else self._reset_marker.search(ctx)
-            prev = self._totals.get(stream)
-            self._totals[stream] = _Totals(marker, raw_totals, instant)
-            if prev is None:
-                self._bound(self._totals)
-                result.baseline += 1
-                return None
-            if device_time and prev.at == instant and prev.values == raw_totals:
+            names = ("in", "out") if m == "crossing" else ("count",)
+            delta = self._totals.update(
+                stream,
+                dict(zip(names, raw_totals, strict=True)),
+                at=instant if device_time else None,
+                epoch=marker,
+            )
+            if delta.kind is DeltaKind.REPEAT:
                 result.repeats += 1  # the same totals at the same device time: a replay
                 return None
-            reset = (marker != prev.marker) or any(
-                a < b for a, b in zip(raw_totals, prev.values, strict=True)
-            )
-            deltas = (
-                raw_totals
-                if reset
-                else tuple(a - b for a, b in zip(raw_totals, prev.values, strict=True))
-            )
-            if reset:
+            if delta.kind is DeltaKind.OUT_OF_ORDER:
+                result.out_of_order += 1  # older than the newest total: nothing new in it
+                return None
+            prev_at = self._last_at.get(stream)
+            self._last_at[stream] = instant
+            self._bound(self._last_at)
+            if delta.first:
+                result.baseline += 1
+                return None
+            if delta.reset:
                 reasons.append(QualityReason.COUNTER_RESET)
             if m == "crossing":
-                reading.in_, reading.out = deltas
+                reading.in_, reading.out = delta.values["in"], delta.values["out"]
             else:
-                reading.count = float(deltas[0])
+                reading.count = float(delta.values["count"])
             if start is None:
-                start = prev.at if prev.at < instant else instant - self._interval
+                start = prev_at if prev_at is not None and prev_at < instant else None
+                start = start or instant - self._interval
                 end = instant
         if m in _INTERVAL:
             if start is None or end is None:
@@ -436,29 +394,17 @@ class Mapper:
             reading.observed_from, reading.observed_to = start, end
         else:
             reading.observed_at = end if end is not None else instant
-        # plausibility
-        level = (
-            float(reading.in_ + reading.out)
-            if m == "crossing"
-            else (reading.value if m == "density" else reading.count)
-        )
-        if (
-            cfg.max_count is not None
-            and (max(reading.in_, reading.out) if m == "crossing" else level) > cfg.max_count
-        ):
-            reasons.append(QualityReason.ABOVE_MAXIMUM)
-        if cfg.max_jump is not None:
-            before = self._last_value.get(stream)
-            if before is not None and abs(level - before) > cfg.max_jump:
-                reasons.append(QualityReason.IMPLAUSIBLE_JUMP)
-            self._last_value[stream] = level
-            self._bound(self._last_value)
+        # plausibility (max_jump: see hub.quality.Plausibility; crossings are changes)
+        if m == "crossing":
+            reasons += self._plausible.count(max(reading.in_, reading.out))
+            reasons += self._plausible.change(reading.in_ + reading.out)
+        else:
+            reasons += self._plausible.level(
+                stream, reading.value if m == "density" else reading.count
+            )
         if reasons:
             reading.reasons = tuple(reasons)
-            if _SUSPECT.intersection(reasons):
-                reading.quality = Quality.SUSPECT
-            elif QualityReason.COUNTER_RESET in reasons:
-                reading.quality = Quality.ESTIMATED
+            reading.quality = worst_quality(reasons)
         # identity
         reading.sequence = seq
         if self._key is not None:

@@ -269,7 +269,8 @@ class XovisConfig(hub.SourceConfig):
     max_jump: int | None = Field(
         default=None,
         ge=0,
-        description="an occupancy change larger than this is marked suspect (implausible_jump)",
+        description="the largest believable change between two consecutive readings: an "
+        "occupancy change, or a record's in + out, beyond it is suspect (implausible_jump)",
     )
 
     @field_validator("auth")

@@ -12,34 +12,33 @@ Two agent types matter here:
   are dropped while parsing and positions never leave this module's objects.
 
 Times arrive as RFC 3339 strings or epoch milliseconds (agent setting
-``time: RFC3339 | UNIX_TIME_MS``); both are accepted. The sensor's serial
-number and name are not kept.
+``time: RFC3339 | UNIX_TIME_MS``); both are accepted (read by
+:func:`hub.quality.parse_timestamp`; a time without offset is UTC). Package ids
+are tracked and records deduplicated with :mod:`hub.quality` in
+:mod:`.xovis_handler`. The sensor's serial number and name are not kept.
 """
 
 from __future__ import annotations
 
 __all__ = [
-    "Deduplicator",
     "LiveFrame",
     "LiveObject",
     "LivePackage",
     "LogicsPackage",
-    "SequenceTracker",
     "XovisCount",
     "XovisLogicData",
     "XovisRecord",
     "count_objects",
     "parse_push",
-    "parse_time",
 ]
 
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from hub.errors import MalformedInput
+from hub.quality import parse_count, parse_timestamp
 
 from .scan import point_in_polygon
 
@@ -50,45 +49,15 @@ def _fail(path: str, problem: str) -> MalformedInput:
     return MalformedInput(f"{_WHAT}: {path}: {problem}")
 
 
-def parse_time(value: Any, path: str = "time") -> datetime:
-    """RFC 3339 / ISO 8601 string (offset kept as an instant; naive = UTC), or epoch
-    milliseconds (epoch seconds when below 10^11), as number or numeric string."""
-    if isinstance(value, bool):
-        raise _fail(path, "expected a time, got a boolean")
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            value = float(text)
-        except ValueError:
-            try:
-                dt = datetime.fromisoformat(text)
-            except ValueError:
-                raise _fail(path, "not an RFC 3339 time or epoch milliseconds") from None
-            return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).astimezone(UTC)
-    if isinstance(value, int | float):
-        seconds = value / 1000.0 if abs(value) >= 1e11 else float(value)
-        try:
-            return datetime.fromtimestamp(seconds, UTC)
-        except (OverflowError, OSError, ValueError):
-            raise _fail(path, "epoch time out of range") from None
-    raise _fail(path, "expected a time string or epoch milliseconds")
+def parse_time(value: Any, path: str) -> datetime:
+    """RFC 3339 (naive = UTC) or epoch milliseconds/seconds: :func:`hub.quality.parse_timestamp`."""
+    return parse_timestamp(value, where=f"{_WHAT}: {path}")
 
 
 def _int(value: Any, path: str, *, optional: bool = False) -> int | None:
     if value is None and optional:
         return None
-    if isinstance(value, bool):
-        raise _fail(path, "expected an integer, got a boolean")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            pass
-    raise _fail(path, "expected an integer")
+    return parse_count(value, f"{_WHAT}: {path}", signed=True)
 
 
 def _req_int(value: Any, path: str) -> int:
@@ -313,51 +282,3 @@ def parse_push(doc: Any) -> LogicsPackage | LivePackage:
     if "live_data" in doc:
         return _live_package(_obj(doc["live_data"], "live_data"))
     raise _fail("body", "neither 'logics_data' nor 'live_data' (is this a Xovis data push?)")
-
-
-# -- sequence and duplicates ---------------------------------------------------------------
-
-
-class SequenceTracker:
-    """``package_info.id`` per agent: 'first' | 'next' | 'gap' | 'repeat' | 'older'."""
-
-    def __init__(self) -> None:
-        self._last: dict[int | None, int] = {}
-        self.gaps = 0
-        self.missing = 0
-
-    def observe(self, agent: int | None, package_id: int) -> str:
-        last = self._last.get(agent)
-        if last is None:
-            self._last[agent] = package_id
-            return "first"
-        if package_id == last + 1:
-            self._last[agent] = package_id
-            return "next"
-        if package_id > last + 1:
-            self.gaps += 1
-            self.missing += package_id - last - 1
-            self._last[agent] = package_id
-            return "gap"
-        return "repeat" if package_id == last else "older"
-
-    def restart(self, agent: int | None, package_id: int) -> None:
-        """The sensor restarted its numbering (ids went down with new data)."""
-        self._last[agent] = package_id
-
-
-class Deduplicator:
-    """Remembers the most recent ``size`` keys."""
-
-    def __init__(self, size: int = 50_000) -> None:
-        self._seen: OrderedDict[str, None] = OrderedDict()
-        self.size = size
-
-    def __contains__(self, key: str) -> bool:
-        return key in self._seen
-
-    def add(self, key: str) -> None:
-        self._seen[key] = None
-        self._seen.move_to_end(key)
-        while len(self._seen) > self.size:
-            self._seen.popitem(last=False)

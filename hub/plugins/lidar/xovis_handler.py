@@ -23,14 +23,13 @@ from typing import Any, cast
 
 import hub
 from hub.errors import MalformedInput
+from hub.quality import Plausibility, SeenKeys, SeqResult, SequenceTracker, Verdict, worst_quality
 from hub.transports import HttpIngest, IngestRequest, IngestResponse, MessageTransport
 
 from .config import RplidarConfig, XovisConfig, XovisLogic
 from .xovis import (
-    Deduplicator,
     LivePackage,
     LogicsPackage,
-    SequenceTracker,
     XovisLogicData,
     XovisRecord,
     count_objects,
@@ -51,13 +50,16 @@ class LiveRejected(Exception):
 def plausibility(
     cfg: RplidarConfig | XovisConfig, count: float, *, previous: float | None = None
 ) -> tuple[hub.Quality, list[hub.QualityReason]]:
-    """``max_count``/``max_jump`` checks → (quality, reasons)."""
-    reasons: list[hub.QualityReason] = []
-    if cfg.max_count is not None and count > cfg.max_count:
-        reasons.append(hub.QualityReason.ABOVE_MAXIMUM)
-    if cfg.max_jump is not None and previous is not None and abs(count - previous) > cfg.max_jump:
-        reasons.append(hub.QualityReason.IMPLAUSIBLE_JUMP)
-    return (hub.Quality.SUSPECT if reasons else hub.Quality.OK), reasons
+    """``max_count``/``max_jump`` checks → (quality, reasons), for the TF-Luna/RPLIDAR paths.
+
+    With ``previous`` (an occupancy level) the change from it is checked against
+    ``max_jump``; without, only ``max_count``. Xovis uses :class:`hub.quality.Plausibility`.
+    """
+    limits = Plausibility(cfg.max_count, cfg.max_jump)
+    reasons = limits.count(count)
+    if previous is not None:
+        reasons += limits.change(count - previous)
+    return worst_quality(reasons), reasons
 
 
 class XovisHandler:
@@ -66,11 +68,12 @@ class XovisHandler:
     def __init__(self, config: XovisConfig, ctx: hub.SourceContext) -> None:
         self.config = config
         self.ctx = ctx
-        self.sequence = SequenceTracker()
-        self.seen = Deduplicator()
+        self.sequences: dict[int | None, SequenceTracker] = {}
+        """``package_info.id`` per agent."""
+        self.seen = SeenKeys(50_000)
+        self.plausible = Plausibility(config.max_count, config.max_jump)
         self.duplicates = 0
         self.live_rejected = 0
-        self._previous: dict[str, float] = {}
         self._unmapped_logged: set[int] = set()
         self._live_last: datetime | None = None
 
@@ -133,10 +136,12 @@ class XovisHandler:
         await self._logics(pkg, transport)
 
     async def _logics(self, pkg: LogicsPackage, transport: str) -> None:
-        status = None
+        status: SeqResult | None = None
+        tracker = None
         if pkg.package_id is not None:
-            status = self.sequence.observe(pkg.agent_id, pkg.package_id)
-        gap = status == "gap"
+            tracker = self.sequences.setdefault(pkg.agent_id, SequenceTracker())
+            status = tracker.check(pkg.package_id, pkg.sensor_time)
+        gap = status is not None and status.verdict is Verdict.GAP
         events: list[tuple[str, hub.Event]] = []
         for logic in pkg.logics:
             target = self._target(logic)
@@ -153,8 +158,8 @@ class XovisHandler:
                     self.ctx.malformed(str(err))
                     continue
                 events.append((key, event))
-        if status == "older" and events and pkg.package_id is not None:
-            self.sequence.restart(pkg.agent_id, pkg.package_id)  # numbering restarted
+        if tracker is not None and pkg.package_id is not None:
+            tracker.record(pkg.package_id, pkg.sensor_time)
         for key, event in events:
             self.seen.add(key)
             await self.ctx.emit(event)
@@ -212,7 +217,7 @@ class XovisHandler:
             in_, out = in_ or 0, out or 0
             if in_ < 0 or out < 0:
                 raise MalformedInput(f"xovis push: logic {logic.id}: negative line count")
-            quality, reasons = plausibility(self.config, in_ + out)
+            reasons = [*self.plausible.count(in_ + out), *self.plausible.change(in_ + out)]
             measurement: hub.Crossing | hub.Occupancy = hub.Crossing(in_=in_, out=out)
             when: dict[str, Any] = {
                 "observed_from": rec.start,
@@ -230,21 +235,20 @@ class XovisHandler:
                     "occupancy_counter)"
                 )
             assert target.zone is not None
-            quality, reasons = plausibility(
-                self.config, value, previous=self._previous.get(target.zone)
-            )
-            self._previous[target.zone] = max(0, value)
+            reasons = self.plausible.level(target.zone, max(0, value))
             if value < 0:
-                quality = hub.Quality.SUSPECT
                 reasons.append(hub.QualityReason.CLAMPED)
                 extras["reported"] = value
             measurement = hub.Occupancy(count=max(0, value))
             when = {"observed_at": rec.end, "zone": target.zone}
+        quality = worst_quality(reasons)
+        if value_clamped := hub.QualityReason.CLAMPED in reasons:
+            quality = hub.Quality.SUSPECT  # the sensor reported a negative balance
         if not rec.complete:
             extras["incomplete"] = True
             reasons.append(hub.QualityReason.INCOMPLETE)
-            if quality == hub.Quality.OK:
-                quality = hub.Quality.ESTIMATED
+            if not value_clamped:
+                quality = worst_quality(reasons)
         if gap:
             reasons.append(hub.QualityReason.SEQUENCE_GAP)
         return self.ctx.event(
@@ -272,8 +276,8 @@ class XovisHandler:
             self._live_last = t
             n = count_objects(frame, cfg.live_polygon, cfg.live_object_types)
             assert cfg.zone is not None
-            quality, reasons = plausibility(cfg, n, previous=self._previous.get(cfg.zone))
-            self._previous[cfg.zone] = n
+            reasons = self.plausible.level(cfg.zone, n)
+            quality = worst_quality(reasons)
             await self.ctx.emit(
                 self.ctx.event(
                     hub.Occupancy(count=n),

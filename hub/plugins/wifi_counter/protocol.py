@@ -13,8 +13,8 @@ wifi, ble + GPS. Port 2 is the 20-byte device status, port 4 a GPS fix, port 8
 the battery voltage. Other ports (config, button, BME, time, user sensors) carry
 no count and decode to ``None``.
 
-Also here: the MQTT body/topic rules, the SPI-slave frame decoder with its
-CRC-16, and the SD-card CSV. TTN envelopes are in :mod:`.ttn`, Meraki in
+Also here: the MQTT body/topic rules and the SPI-slave frame decoder with its
+CRC-16. The SD-card CSV is in :mod:`.sdcard`, TTN envelopes are in :mod:`.ttn`, Meraki in
 :mod:`.meraki`. Error messages name the port/field and never echo payload bytes.
 """
 
@@ -31,7 +31,6 @@ __all__ = [
     "PaxCount",
     "PaxReading",
     "PaxStatus",
-    "SdRecord",
     "SpiFrame",
     "SpiFrameDecoder",
     "crc16_genibus",
@@ -42,18 +41,14 @@ __all__ = [
     "decode_status",
     "encode_spi_frame",
     "parse_mqtt_topic",
-    "parse_sdcard_csv",
     "spi_crc_candidates",
 ]
 
 import base64
 import binascii
-import csv
-import io
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Literal
 
 from hub.errors import MalformedInput
@@ -419,94 +414,3 @@ class SpiFrameDecoder:
             return None
         self._resyncing = True
         return MalformedInput(f"paxcounter SPI frame: {reason}")
-
-
-# -- SD card CSV ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SdRecord:
-    """One SD-card row: the counts of one send cycle ending at ``time``."""
-
-    time: datetime
-    wifi: int
-    ble: int | None = None
-    voltage_mv: int | None = None
-    pm10: float | None = None
-    pm25: float | None = None
-
-
-_SD_ALIASES = {
-    "timestamp": "timestamp",
-    "time": "timestamp",
-    "wifi": "wifi",
-    "ble": "ble",
-    "voltage": "voltage",
-    "pm10": "pm10",
-    "pm25": "pm25",
-    "pm2.5": "pm25",
-    "pm2_5": "pm25",
-}
-
-
-def _sd_time(text: str) -> datetime:
-    t = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
-
-
-def parse_sdcard_csv(text: str) -> tuple[list[SdRecord], list[MalformedInput]]:
-    """Parse a Paxcounter SD-card file (``timestamp,wifi,ble[,voltage][,PM10,PM25]``).
-
-    Returns the good rows and one error per bad row (with its line number);
-    raises :class:`MalformedInput` when the header is not a Paxcounter header.
-    Without a header line, the columns are taken as ``timestamp,wifi,ble,voltage``.
-    """
-    lines = [ln.strip() for ln in text.splitlines()]
-    rows = list(csv.reader(io.StringIO("\n".join(lines))))
-    if not rows:
-        return [], []
-    first = [c.strip().lower() for c in rows[0]]
-    header_given = bool(first) and first[0] in ("timestamp", "time")
-    if header_given:
-        unknown = [c for c in first if c and c not in _SD_ALIASES]
-        if unknown or "wifi" not in first:
-            raise MalformedInput(
-                "paxcounter SD-card CSV: header must be 'timestamp,wifi,ble' with optional "
-                "'voltage', 'PM10', 'PM25' columns"
-            )
-        names = [_SD_ALIASES[c] for c in first]
-        body = rows[1:]
-        start = 2
-    else:
-        names = ["timestamp", "wifi", "ble", "voltage"]
-        body = rows
-        start = 1
-    records: list[SdRecord] = []
-    errors: list[MalformedInput] = []
-    for number, row in enumerate(body, start=start):
-        if not any(c.strip() for c in row):
-            continue
-        values = {n: v.strip() for n, v in zip(names, row, strict=False)}
-        try:
-            records.append(
-                SdRecord(
-                    time=_sd_time(values["timestamp"]),
-                    wifi=int(values["wifi"]),
-                    ble=int(values["ble"]) if values.get("ble") else None,
-                    voltage_mv=int(float(values["voltage"])) if values.get("voltage") else None,
-                    pm10=float(values["pm10"]) if values.get("pm10") else None,
-                    pm25=float(values["pm25"]) if values.get("pm25") else None,
-                )
-            )
-        except (KeyError, ValueError):
-            errors.append(
-                MalformedInput(
-                    f"paxcounter SD-card CSV line {number}: expected "
-                    "'<ISO-8601 UTC time>,<wifi>,<ble>' with integer counts"
-                )
-            )
-            continue
-        if records[-1].wifi < 0 or (records[-1].ble or 0) < 0:
-            records.pop()
-            errors.append(MalformedInput(f"paxcounter SD-card CSV line {number}: negative count"))
-    return records, errors

@@ -10,12 +10,20 @@ from __future__ import annotations
 __all__ = ["WifiCounterSource"]
 
 import math
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import hub
+from hub.quality import (
+    CumulativeCounter,
+    Plausibility,
+    SequenceTracker,
+    Verdict,
+    worst_quality,
+)
 from hub.transports import (
     HttpIngest,
     IngestRequest,
@@ -25,7 +33,6 @@ from hub.transports import (
 )
 
 from .config import WifiCounterConfig
-from .counting import Cumulative, Plausibility, SequenceTracker
 from .meraki import MerakiCounter, ZoneMapper, secret_matches
 from .protocol import (
     GpsFix,
@@ -40,8 +47,6 @@ from .protocol import (
 )
 from .ttn import decoded_reading, parse_ttn_uplink, ttn_topic
 
-_SUSPECT = frozenset({hub.QualityReason.ABOVE_MAXIMUM, hub.QualityReason.IMPLAUSIBLE_JUMP})
-
 
 @dataclass
 class _Device:
@@ -49,7 +54,7 @@ class _Device:
 
     plausibility: Plausibility
     seq: SequenceTracker = field(default_factory=SequenceTracker)
-    cumulative: Cumulative = field(default_factory=Cumulative)
+    cumulative: CumulativeCounter = field(default_factory=CumulativeCounter)
     missed: int = 0
     gap_pending: bool = False
     location: GpsFix | None = None
@@ -70,7 +75,8 @@ class WifiCounterSource(hub.Source[WifiCounterConfig]):
     def __init__(self, config: WifiCounterConfig, ctx: hub.SourceContext) -> None:
         super().__init__(config, ctx)
         self._devices: dict[str, _Device] = {}
-        self.duplicates = 0
+        self.stats: Counter[str] = Counter()
+        """Dropped or flagged input by reason: duplicate, out_of_order, restart, mac_only..."""
         mapper = ZoneMapper(
             ap_zones=config.ap_zones,
             tag_zones=config.tag_zones,
@@ -78,8 +84,16 @@ class WifiCounterSource(hub.Source[WifiCounterConfig]):
             default_zone=config.zone,
         )
         self._meraki = MerakiCounter(mapper)
-        self._zone_checks: dict[str, Plausibility] = {}
+        self._zone_checks = Plausibility(config.max_count, config.max_jump)
         self._unmapped_warned = False
+
+    @property
+    def duplicates(self) -> int:
+        """Repeated TTN uplinks dropped so far."""
+        return self.stats["duplicate"]
+
+    def status(self) -> Mapping[str, Any]:
+        return dict(self.stats)
 
     @classmethod
     def required_transports(cls, config: Any) -> Sequence[tuple[str, str | None]]:
@@ -143,21 +157,25 @@ class WifiCounterSource(hub.Source[WifiCounterConfig]):
         name = up.device_id or ""
         dev = self._device(name)
         stamp = up.received_at.isoformat() if up.received_at else ""
-        verdict = dev.seq.observe(up.f_cnt, f"{stamp}|{up.payload.hex()}")
-        if verdict.verdict == "duplicate":
-            self.duplicates += 1
+        verdict = dev.seq.observe(up.f_cnt, up.received_at)
+        if verdict.duplicate:
+            self.stats["duplicate"] += 1
             self.ctx.log.debug("%s[%s]: repeated TTN uplink dropped", self.kind, self.ctx.instance)
             return
-        if verdict.verdict == "gap":
+        if verdict.verdict is Verdict.GAP:
             dev.missed += verdict.missed
             dev.gap_pending = True
-        elif verdict.verdict == "restart":
+        elif verdict.verdict is Verdict.OUT_OF_ORDER:
+            self.stats["out_of_order"] += 1
+        elif verdict.verdict is Verdict.RESTART:
+            self.stats["restart"] += 1
             self.ctx.log.info(
                 "%s[%s]: TTN frame counter restarted (device rejoined or rebooted)",
                 self.kind,
                 self.ctx.instance,
             )
         if up.f_port == 0:
+            self.stats["mac_only"] += 1
             return  # MAC-only frame: no application payload
         reading: PaxReading | None = None
         if self.config.ttn_payload != "frm_payload" and up.decoded is not None:
@@ -173,7 +191,13 @@ class WifiCounterSource(hub.Source[WifiCounterConfig]):
             reading = decode_payload(up.f_port, up.payload, self.config.encoding)
         t = up.received_at or self.ctx.clock.now()
         await self._handle(
-            reading, dev, t, "mqtt", sequence=up.f_cnt, key=f"{name}|{up.f_cnt}|{stamp}"
+            reading,
+            dev,
+            t,
+            "mqtt",
+            sequence=up.f_cnt,
+            key=f"{name}|{up.f_cnt}|{stamp}",
+            device_time=up.received_at,
         )
 
     async def _run_serial(self) -> None:
@@ -212,7 +236,9 @@ class WifiCounterSource(hub.Source[WifiCounterConfig]):
         *,
         sequence: int | None = None,
         key: str | None = None,
+        device_time: datetime | None = None,
     ) -> None:
+        """``device_time``: when the message carries its own time (orders cumulative totals)."""
         if reading is None:
             return  # a port without a count (config, button, sensors)
         if isinstance(reading, GpsFix):
@@ -221,7 +247,7 @@ class WifiCounterSource(hub.Source[WifiCounterConfig]):
         if isinstance(reading, PaxStatus | PaxBattery):
             await self._emit_status(reading, t, transport, sequence, key)
             return
-        await self._emit_count(reading, dev, t, transport, sequence, key)
+        await self._emit_count(reading, dev, t, transport, sequence, key, device_time)
 
     async def _emit_count(
         self,
@@ -231,6 +257,7 @@ class WifiCounterSource(hub.Source[WifiCounterConfig]):
         transport: str,
         sequence: int | None,
         key: str | None,
+        device_time: datetime | None,
     ) -> None:
         cfg = self.config
         wifi, ble = reading.wifi, reading.ble
@@ -238,17 +265,23 @@ class WifiCounterSource(hub.Source[WifiCounterConfig]):
         extras: dict[str, Any] = {}
         start = t - timedelta(seconds=cfg.cycle_s)
         if cfg.counter_mode == "cumulative":
-            delta = dev.cumulative.update(wifi, ble)
-            previous, dev.last_total_at = dev.last_total_at, t
-            if delta is None:
-                return  # first total: baseline only
-            wifi, ble, reset = delta
-            if reset:
+            totals = {"wifi": wifi} if ble is None else {"wifi": wifi, "ble": ble}
+            delta = dev.cumulative.update("", totals, at=device_time)
+            if not delta.counts:
+                if delta.first:
+                    dev.last_total_at = t  # first total: baseline only
+                else:  # an older total after a newer one, or a replay: no delta
+                    self.stats[str(delta.kind)] += 1
+                return
+            wifi = delta.values["wifi"]
+            ble = delta.values.get("ble") if ble is not None else None
+            if delta.reset:
                 reasons.append(hub.QualityReason.COUNTER_RESET)
-            elif previous is not None and previous < t:
-                start = previous  # a delta spans every cycle since the last total read
+            elif dev.last_total_at is not None and dev.last_total_at < t:
+                start = dev.last_total_at  # a delta spans every cycle since the last total read
+            dev.last_total_at = t
         count = wifi + (ble or 0)
-        reasons += dev.plausibility.check(count)
+        reasons += dev.plausibility.level("", count)
         if dev.gap_pending:
             reasons.append(hub.QualityReason.SEQUENCE_GAP)
             extras["missed_frames"] = dev.missed
@@ -264,12 +297,7 @@ class WifiCounterSource(hub.Source[WifiCounterConfig]):
                 extras.update(
                     device_altitude_m=fix.altitude_m, gps_sats=fix.sats, gps_hdop=fix.hdop
                 )
-        if _SUSPECT.intersection(reasons):
-            quality = hub.Quality.SUSPECT
-        elif hub.QualityReason.COUNTER_RESET in reasons:
-            quality = hub.Quality.ESTIMATED
-        else:
-            quality = hub.Quality.OK
+        quality = worst_quality(reasons)
         if not reading.split_known:
             measurement = hub.Devices(count=count)
         else:
@@ -362,10 +390,7 @@ class WifiCounterSource(hub.Source[WifiCounterConfig]):
         if not had_posts:
             return  # no data is not zero people
         for c in counts:
-            check = self._zone_checks.setdefault(
-                c.zone, Plausibility(self.config.max_count, self.config.max_jump)
-            )
-            reasons = check.check(c.count)
+            reasons = self._zone_checks.level(c.zone, c.count)
             await self.ctx.emit(
                 self.ctx.event(
                     hub.Devices(count=c.count, wifi=c.wifi, ble=c.ble),
@@ -373,7 +398,7 @@ class WifiCounterSource(hub.Source[WifiCounterConfig]):
                     observed_from=start,
                     observed_to=end,
                     zone=c.zone,
-                    quality=hub.Quality.SUSPECT if reasons else hub.Quality.OK,
+                    quality=worst_quality(reasons),
                     quality_reasons=reasons,
                     transport="http",
                 )

@@ -22,10 +22,11 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from hub.errors import MalformedInput
+from hub.quality import parse_count, parse_timestamp
 
 from .protocol import COUNTER_PORT, STATUS_PORT, PaxCount, PaxStatus
 
@@ -50,18 +51,7 @@ class TtnUplink:
 def _time(value: Any) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
-    text = value.strip().replace("Z", "+00:00")
-    # TTN gives nanoseconds; Python parses at most microseconds
-    if "." in text:
-        head, _, rest = text.partition(".")
-        digits = "".join(c for c in rest if c.isdigit())
-        zone = rest[len(digits) :]
-        text = f"{head}.{digits[:6].ljust(6, '0')}{zone}"
-    try:
-        t = datetime.fromisoformat(text)
-    except ValueError:
-        raise MalformedInput("TTN uplink: received_at is not an RFC 3339 time") from None
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+    return parse_timestamp(value, where="TTN uplink: received_at", form="iso")
 
 
 def _int(value: Any, field: str) -> int:
@@ -132,21 +122,23 @@ def parse_ttn_uplink(body: bytes | str, topic: str | None = None) -> TtnUplink:
 def _num(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
+    if isinstance(value, int | float | str):
         try:
             return float(value)
-        except ValueError:
+        except (ValueError, OverflowError):
             return None
     return None
 
 
 def _count(value: Any) -> int | None:
+    """A non-negative 64-bit count, or None (also for NaN, infinities and fractions)."""
     n = _num(value)
-    if n is None or n < 0 or n != int(n):
+    if n is None:
         return None
-    return int(n)
+    try:
+        return parse_count(n, "decoded_payload")
+    except MalformedInput:
+        return None
 
 
 def decoded_reading(port: int, decoded: dict[str, Any]) -> PaxCount | PaxStatus | None:

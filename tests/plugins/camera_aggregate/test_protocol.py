@@ -10,14 +10,8 @@ import pytest
 
 from hub import MalformedInput, QualityReason
 from hub.plugins.camera_aggregate import hikvision, protocol
-from hub.plugins.camera_aggregate.counting import (
-    BinAggregator,
-    CumulativeCounter,
-    Plausibility,
-    SeenKeys,
-    SequenceTracker,
-    worst_quality,
-)
+from hub.plugins.camera_aggregate.bins import BinAggregator
+from hub.quality import CumulativeCounter
 
 FIX = Path(__file__).parent / "fixtures"
 TOPIC = "axis/B8A44F941234/event/CameraApplicationPlatform/ObjectAnalytics/Device1Scenario1"
@@ -84,8 +78,9 @@ def test_axis_crossline_deltas_with_resets() -> None:
     humans = []
     resets = []
     for topic, payload in _sequence():
-        cl = protocol.axis_crossline(protocol.parse_axis(topic, payload))
-        d = counter.update("s3", cl.totals, cl.start_time)
+        m = protocol.parse_axis(topic, payload)
+        cl = protocol.axis_crossline(m)
+        d = counter.update("s3", cl.totals, at=m.timestamp, epoch=cl.start_time)
         humans.append(None if d.first else d.values["human"])
         resets.append(d.reset)
     # first = baseline; car; +3 (lost messages); new startTime -> 2 since reset;
@@ -133,22 +128,6 @@ def test_axis_bad_counts() -> None:
 
 
 # -- shared value helpers ----------------------------------------------------------------
-
-
-def test_parse_time_keeps_offsets_and_uses_default_zone() -> None:
-    cest = timezone(timedelta(hours=2))
-    assert protocol.parse_time("2020-04-19T19:35:00+02:00", "t", UTC) == _t(
-        "2020-04-19T17:35:00+00:00"
-    )
-    assert protocol.parse_time("2020-04-19T17:35:00Z", "t", cest) == _t("2020-04-19T17:35:00+00:00")
-    assert protocol.parse_time("2020-04-19 19:35:00", "t", cest) == _t("2020-04-19T17:35:00+00:00")
-    assert protocol.parse_time(1587317700, "t", UTC) == _t("2020-04-19T17:35:00+00:00")
-    assert protocol.parse_time("2020/04/19 19:35:00", "t", cest) == _t("2020-04-19T17:35:00+00:00")
-    assert protocol.parse_time("1587317700000", "t", UTC) == _t("2020-04-19T17:35:00+00:00")
-    with pytest.raises(MalformedInput, match="ISO 8601"):
-        protocol.parse_time("yesterday", "t", UTC)
-    with pytest.raises(MalformedInput, match=r"2000\.\.2100"):
-        protocol.parse_time("1970-01-01T00:00:00Z", "t", UTC)
 
 
 @pytest.mark.parametrize(
@@ -356,42 +335,7 @@ def test_vivotek_malformed(doc: object, match: str) -> None:
         protocol.parse_vivotek(doc)
 
 
-# -- counting helpers ------------------------------------------------------------------
-
-
-def test_sequence_tracker() -> None:
-    s = SequenceTracker()
-    assert [s.check("c", n) for n in (5, 6, 8, 8, 2, 3)] == [
-        "first",
-        "ok",
-        "gap",
-        "duplicate",
-        "restart",
-        "ok",
-    ]
-
-
-def test_sequence_tracker_replayed_push_is_no_restart() -> None:
-    """A re-sent older push (seen before) is a duplicate: the next new number is no gap."""
-    s = SequenceTracker(window=4)
-    assert [s.check("c", n) for n in (1560, 1561, 1560, 1562, 1564)] == [
-        "first",
-        "ok",
-        "duplicate",
-        "ok",
-        "gap",
-    ]
-    for n in range(1565, 1570):
-        s.check("c", n)
-    assert s.check("c", 1562) == "restart"  # no longer remembered: the numbering went back
-
-
-def test_seen_keys_bounded() -> None:
-    seen = SeenKeys(size=16)
-    assert seen.add("a") and not seen.add("a")
-    for i in range(20):
-        seen.add(i)
-    assert seen.add("a")  # forgotten after 16 newer keys
+# -- interval bins ------------------------------------------------------------------
 
 
 def test_bins_align_flush_and_revise() -> None:
@@ -408,15 +352,3 @@ def test_bins_align_flush_and_revise() -> None:
     assert late.revision == 1
     assert late.key != b.key
     assert agg.flush_all() == [late]
-
-
-def test_plausibility_and_quality() -> None:
-    p = Plausibility(max_count=100, max_jump=10)
-    assert p.count(101) == [QualityReason.ABOVE_MAXIMUM]
-    assert p.count(100) == []
-    assert p.jump("z", 5) == [] and p.jump("z", 16) == [QualityReason.IMPLAUSIBLE_JUMP]
-    assert p.step(11) == [QualityReason.IMPLAUSIBLE_JUMP]
-    assert worst_quality([QualityReason.SEQUENCE_GAP]) == "ok"
-    assert worst_quality([QualityReason.COUNTER_RESET]) == "estimated"
-    assert worst_quality([QualityReason.RETRANSMISSION, QualityReason.COUNTER_RESET]) == "stale"
-    assert worst_quality([QualityReason.ABOVE_MAXIMUM, QualityReason.RETRANSMISSION]) == "suspect"

@@ -7,7 +7,7 @@ import json
 from datetime import timedelta
 
 from hub.plugins.camera_aggregate import hikvision, protocol, simulator
-from hub.plugins.camera_aggregate.counting import CumulativeCounter, SequenceTracker
+from hub.quality import CumulativeCounter, SequenceTracker
 
 
 def test_axis_crossline_roundtrip_with_resets_and_drops() -> None:
@@ -23,7 +23,7 @@ def test_axis_crossline_roundtrip_with_resets_and_drops() -> None:
         m = protocol.parse_axis(w.topic, w.body)
         assert m.timestamp == w.at.replace(microsecond=m.timestamp.microsecond)
         cl = protocol.axis_crossline(m)
-        d = counter.update("s", cl.totals, cl.start_time)
+        d = counter.update("s", cl.totals, epoch=cl.start_time)
         resets += d.reset
         counted += 1 if d.first else d.values["all"]
         assert all(v >= 0 for v in d.values.values())
@@ -40,7 +40,7 @@ def test_axis_crossline_counts_every_crossing_across_reset() -> None:
     total = 0
     for w in msgs:
         cl = protocol.axis_crossline(protocol.parse_axis(w.topic or "", w.body))
-        d = counter.update("s", cl.totals, cl.start_time)
+        d = counter.update("s", cl.totals, epoch=cl.start_time)
         total += 1 if d.first else d.values["all"]
     assert total == 20
 
@@ -76,7 +76,8 @@ def test_hikvision_timerange_both_namespaces_gaps_and_retransmissions() -> None:
         assert isinstance(retrans[0].counting, hikvision.HikTimeRange)
         assert retrans[0].counting.start == alerts[1].counting.start  # type: ignore[union-attr]
         seq = SequenceTracker()
-        results = [seq.check(0, a.active_post_count or 0) for a in alerts if not a.retransmission]
+        results = [seq.observe(a.active_post_count or 0) for a in alerts if not a.retransmission]
+        results = [r.verdict for r in results]
         assert "gap" in results
         for w, a in zip(msgs, alerts, strict=True):
             assert b"+05:30" in w.body

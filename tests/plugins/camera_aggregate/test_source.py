@@ -183,6 +183,27 @@ async def test_axis_retained_message_is_only_a_baseline(fake_clock: SteppedClock
     ]
 
 
+async def test_axis_older_message_after_a_newer_one_changes_no_totals(
+    fake_clock: SteppedClock,
+) -> None:
+    """MQTT redelivery of an older crossline message: out of order, never a reset."""
+    mqtt = FakeMessageTransport()
+    seq = axis_sequence()
+    async with running(AXIS, fake_transports(mqtt=mqtt), fake_clock) as (src, out):
+        await wait_until(lambda: mqtt.subscribed.is_set())
+        for topic, payload in seq[:3]:
+            await mqtt.inject(topic, payload)
+        for topic, payload in (seq[1], seq[0], seq[2]):  # replayed: older, then the same
+            await mqtt.inject(topic, payload)
+        await wait_until(lambda: src.stats["messages"] == 6)
+        fake_clock.advance(3600)
+        events = await out.wait_for(2)
+    assert sum(xing(e).in_ + xing(e).out for e in events) == 4  # 1 + the +3 of seq[2]
+    assert all(QualityReason.COUNTER_RESET not in e.quality_reasons for e in events)
+    assert src.stats["crossline_out_of_order"] == 2
+    assert src.stats["crossline_repeat"] == 1
+
+
 async def test_axis_plausibility_limits(fake_clock: SteppedClock) -> None:
     mqtt = FakeMessageTransport()
     cfg = {**AXIS, "max_count": 2}

@@ -27,7 +27,8 @@ from hub.plugins.lidar.simulator import (
     xovis_logics_push,
     xovis_logics_sequence,
 )
-from hub.plugins.lidar.xovis import LivePackage, LogicsPackage, SequenceTracker, parse_push
+from hub.plugins.lidar.xovis import LivePackage, LogicsPackage, parse_push
+from hub.quality import SequenceTracker
 
 T0 = datetime(2024, 4, 27, 10, 0, tzinfo=UTC)
 
@@ -131,8 +132,8 @@ def test_xovis_sequence_has_the_requested_gaps_and_repeats() -> None:
     for d in docs:
         pkg = parse_push(d)
         assert isinstance(pkg, LogicsPackage) and pkg.package_id is not None
-        states.append(seq.observe(pkg.agent_id, pkg.package_id))
-    assert states == ["first", "next", "gap", "next", "repeat", "next"]
+        states.append(seq.observe(pkg.package_id, pkg.sensor_time).verdict)
+    assert states == ["first", "next", "gap", "next", "duplicate", "next"]
 
 
 def test_xovis_live_push_parses() -> None:

@@ -23,8 +23,8 @@ from hub.plugins.wifi_counter.protocol import (
     decode_payload,
     decode_status,
     parse_mqtt_topic,
-    parse_sdcard_csv,
 )
+from hub.plugins.wifi_counter.sdcard import parse_sdcard_csv
 
 from .helpers import FIXTURES, hex_lines, variants
 

@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from hub.errors import MalformedInput
-from hub.plugins.wifi_counter.counting import SequenceTracker
 from hub.plugins.wifi_counter.meraki import IntervalCounts, MerakiCounter, ZoneMapper
 from hub.plugins.wifi_counter.protocol import (
     Encoding,
@@ -21,8 +20,8 @@ from hub.plugins.wifi_counter.protocol import (
     decode_base64_body,
     decode_payload,
     parse_mqtt_topic,
-    parse_sdcard_csv,
 )
+from hub.plugins.wifi_counter.sdcard import parse_sdcard_csv
 from hub.plugins.wifi_counter.simulator import (
     PaxcounterSimulator,
     fake_mac,
@@ -39,6 +38,7 @@ from hub.plugins.wifi_counter.simulator import (
 )
 from hub.plugins.wifi_counter.ttn import parse_ttn_uplink
 from hub.privacy import classify_text
+from hub.quality import SequenceTracker
 
 from .helpers import hex_lines
 
@@ -133,7 +133,7 @@ def test_paxcounter_simulator_faults_show_in_the_sequence() -> None:
     for frame in frames:
         topic, body = sim.as_ttn(frame)
         up = parse_ttn_uplink(body, topic)
-        verdicts.append(tracker.observe(up.f_cnt, f"{up.received_at}|{up.payload.hex()}").verdict)
+        verdicts.append(tracker.observe(up.f_cnt, up.received_at).verdict)
         reading = decode_payload(up.f_port, up.payload)
         if frame.port == 1:
             assert reading == PaxCount(frame.wifi or 0, frame.ble)

@@ -96,3 +96,13 @@ def test_decoded_reading_variants() -> None:
 def test_topic_builder() -> None:
     assert ttn_topic("crowd-demo") == "v3/crowd-demo@ttn/devices/+/up"
     assert ttn_topic("app", None, "dev") == "v3/app/devices/dev/up"
+
+
+def test_decoded_payload_with_nan_or_huge_counts_is_not_a_reading() -> None:
+    from hub.plugins.wifi_counter.ttn import decoded_reading
+
+    assert decoded_reading(1, {"wifi": float("nan")}) is None
+    assert decoded_reading(1, {"wifi": 1e30, "ble": None}) is None
+    assert decoded_reading(1, {"wifi": float("inf")}) is None
+    assert decoded_reading(1, {"wifi": 10**400}) is None
+    assert decoded_reading(1, {"wifi": 3, "ble": 2}) is not None

@@ -1,60 +1,15 @@
-"""Sans-io helpers of the mapping: sequence tracking, dropping fields, privacy checks."""
+"""Sans-io helpers of the mapping: dropping fields, privacy checks on values.
+
+Sequence numbers are tracked with :class:`hub.quality.SequenceTracker`."""
 
 from __future__ import annotations
 
-__all__ = ["SequenceTracker", "drop_path", "find_identifier", "safe_repr"]
+__all__ = ["drop_path", "find_identifier", "safe_repr"]
 
-from collections import deque
 from collections.abc import Collection
 from typing import Any
 
 from hub.privacy import classify_text
-
-
-class SequenceTracker:
-    """Sequence numbers of one device: duplicates, gaps, late arrivals and restarts.
-
-    A number seen among the last ``window`` is a duplicate; a jump forward by
-    more than one is a gap; a number up to ``window`` behind the highest is a
-    late arrival (accepted, fills a gap); further back is a restart (device
-    reboot, counter wrap): accepted and tracking starts again.
-    """
-
-    __slots__ = ("_order", "_seen", "last", "window")
-
-    def __init__(self, window: int = 64) -> None:
-        self.window = window
-        self.last: int | None = None
-        self._seen: set[int] = set()
-        self._order: deque[int] = deque()
-
-    def _remember(self, seq: int) -> None:
-        self._seen.add(seq)
-        self._order.append(seq)
-        if len(self._order) > self.window:
-            self._seen.discard(self._order.popleft())
-
-    def check(self, seq: int) -> str:
-        """'first' | 'ok' | 'gap' | 'duplicate' | 'late' | 'restart'."""
-        last = self.last
-        if last is None:
-            self.last = seq
-            self._remember(seq)
-            return "first"
-        if seq in self._seen:
-            return "duplicate"
-        if seq > last:
-            self.last = seq
-            self._remember(seq)
-            return "gap" if seq > last + 1 else "ok"
-        if last - seq <= self.window:
-            self._remember(seq)
-            return "late"
-        self.last = seq
-        self._seen.clear()
-        self._order.clear()
-        self._remember(seq)
-        return "restart"
 
 
 def safe_repr(value: Any) -> str:

@@ -1,0 +1,498 @@
+"""A durable, bounded queue per output (SQLite, WAL) behind the bus's queue seam.
+
+One file per output in the data dir (:func:`queue_path`): outputs take different
+subsets, drain and overflow on their own, and a full or lost file concerns one
+output only. (A shared log with a cursor per output writes each event once:
+cheaper with several outputs, see ``bench/queue_bench.py``; the file handling in
+:mod:`hub.core.durable_store` is the part to swap.)
+
+* **Crash-safe.** The puts of one loop turn are one transaction, committed at the
+  end of that turn (``commit_interval_s`` > 0 gathers longer). ``await flush()``
+  returns once every event put so far is committed, or raises
+  :class:`~hub.errors.QueueUnavailable` for those that could not be written
+  (then no longer counted as queued). Acknowledge upstream (PUBACK, HTTP 2xx)
+  only after ``flush()`` of every queue the event went to. ``synchronous =
+  "normal"`` survives a killed process, ``"full"`` also a power loss (an fsync
+  per commit, in a worker thread).
+* **At-least-once, in order.** Acks are written with the next commit or within a
+  second: after a crash, up to a second of acknowledged events comes again, with
+  the same JSON and so the same ``event_id``.
+* **Bounded** by bytes of event JSON and by age (since queued), per output:
+  ``overflow = "drop_oldest"`` drops the oldest (``dropped["overflow"]``,
+  ``dropped["expired"]``); ``"block"`` makes ``put_nowait`` return False (nothing
+  counted: the caller decides) and ``put`` wait for room.
+* **Flat memory**: at most ``window`` decoded events in memory; the rest is read
+  back from disk in order; 12 bytes of index per queued event.
+
+A read-only data dir, a full disk or a deleted file give one ``QueueUnavailable``
+naming the output and the path, from construction, ``flush`` and ``put_nowait``
+(while failing; retried after ``retry_s``). Use a queue from one event loop.
+Construction opens the file (blocking, at startup); ``close()`` writes what is
+pending and checkpoints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from hub.core.durable_index import SeqIndex
+from hub.core.durable_settings import DurableQueueSettings, json_of, queue_path
+from hub.core.durable_store import Commit, FileLost, Row, Store, commit_outcome
+from hub.errors import QueueUnavailable
+from hub.events import Event
+
+__all__ = ["DurableQueue", "DurableQueueSettings", "queue_path"]
+
+log = logging.getLogger("hub.bus")
+
+_ACK_DELAY_S = 1.0  # acknowledged events are deleted on disk within this long
+_DELETE_EVERY = 4096  # ... or once this many are acknowledged
+_CHECKPOINT_EVERY = 256  # commits between WAL checkpoints (in the worker thread)
+
+
+class DurableQueue:
+    """A per-output FIFO on SQLite with ``put_nowait / peek_batch / ack`` (see module doc)."""
+
+    durable = True
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        output: str,
+        settings: DurableQueueSettings | None = None,
+        window: int = 2048,
+        writer_thread: bool | None = None,
+        retry_s: float = 5.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        cfg = settings or DurableQueueSettings()
+        self.settings = cfg
+        self.output = output
+        self.path = Path(path)
+        self.dropped: Counter[str] = Counter()
+        self.last_error: str | None = None
+        self._window_max = max(1, window)
+        self._retry_s = retry_s
+        self._clock = clock
+        # fsyncs belong in a thread; plain commits are cheaper inline (bench/queue_bench.py)
+        self._threaded = cfg.synchronous == "full" if writer_thread is None else writer_thread
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"queue-{output}")
+        self._store = Store(self.path, output=output, synchronous=cfg.synchronous)
+        index = self._store.open()
+        # the queue is the seq range [head, next) of this index
+        self._ix = SeqIndex(index[0][0] if index else 1, ((t, n) for _, t, n in index))
+        if index and self._ix.next != index[-1][0] + 1:
+            self._store.close()
+            raise self._store.error("has gaps in its sequence; move the file away")
+        self._window: deque[Event] = deque()  # decoded events for [_head, _head + len)
+        self._peek_start: int | None = None
+        self._disk_head = self._head  # every seq below it is deleted on disk
+        self._committed = self._next  # every seq below it is committed (or acked)
+        self._pending: Commit | None = None
+        self._inflight: Commit | None = None
+        self._scheduled = False
+        self._ack_timer: asyncio.TimerHandle | None = None
+        self._delete_due = False  # set by the ack timer: the next commit deletes
+        self._commits = 0
+        self._checkpointing = False
+        self._failed: QueueUnavailable | None = None
+        self._retry_at, self._closed = 0.0, False
+        self._nonempty, self._space = asyncio.Event(), asyncio.Event()
+        self._space.set()
+        if index:
+            log.info("%s: %d event(s) queued from the last run, delivered first", output, len(self))
+
+    # -- the seam -----------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._ix)
+
+    @property
+    def _head(self) -> int:
+        return self._ix.head
+
+    @property
+    def _next(self) -> int:
+        return self._ix.next
+
+    @property
+    def bytes(self) -> int:
+        """Bytes of event JSON queued (what ``max_bytes`` bounds)."""
+        return self._ix.bytes
+
+    def oldest_age_s(self) -> float | None:
+        """Seconds since the oldest queued event was queued (None when empty)."""
+        return max(0.0, self._clock() - self._ix.time_of(self._head)) if len(self) else None
+
+    def put_nowait(self, event: Event) -> bool:
+        """Queue ``event``; False only under ``overflow = "block"`` when full.
+
+        Raises :class:`QueueUnavailable` while the file cannot be written (retried
+        every ``retry_s``). Durable once :meth:`flush` returns.
+        """
+        if self._closed:
+            raise self._store.error("is closed")
+        if self._failed is not None:
+            if self._clock() < self._retry_at:
+                failed = self._failed
+                raise QueueUnavailable(str(failed), output=failed.output, path=failed.path)
+            self._failed = None
+        cfg = self.settings
+        body = json_of(event)
+        size = len(body)
+        now = self._clock()
+        if len(self) and cfg.max_age_s is not None:
+            self._expire(now)
+        ix = self._ix
+        if cfg.overflow == "block" and len(self) and ix.bytes + size > cfg.max_bytes:
+            self._space.clear()
+            return False
+        seq = ix.next
+        if ix.head + len(self._window) == seq and len(self._window) < self._window_max:
+            self._window.append(event)
+        now = ix.append(size, now)
+        commit = self._pending
+        if commit is None:
+            commit = self._pending = Commit(seq)
+        commit.rows.append((seq, now, body))
+        commit.end = seq + 1
+        if ix.bytes > cfg.max_bytes:
+            k = ix.count_to_free(ix.bytes - cfg.max_bytes)
+            self.dropped["overflow"] += k
+            self._advance(k)
+        self._schedule()
+        self._nonempty.set()
+        return True
+
+    async def put(self, event: Event) -> None:
+        """Queue ``event``, waiting for room under ``overflow = "block"``."""
+        while not self.put_nowait(event):
+            self._space.clear()
+            await self._space.wait()
+
+    async def flush(self) -> None:
+        """Return once everything put so far is committed to disk.
+
+        Raises :class:`QueueUnavailable` when some of it could not be written:
+        those events are not queued; do not acknowledge them upstream.
+        """
+        commit = self._pending or self._inflight
+        if commit is None:
+            return
+        await commit.done.wait()
+        if commit.error is not None:
+            raise commit.error
+
+    async def wait_nonempty(self) -> None:
+        """Return when an event is queued, or when :meth:`wake` is called."""
+        if not len(self):
+            self._nonempty.clear()
+            await self._nonempty.wait()
+
+    def wake(self) -> None:
+        self._nonempty.set()
+
+    def peek_batch(self, n: int) -> list[Event]:
+        """The oldest ``n`` events (fewer if fewer are queued), oldest first, not removed."""
+        if len(self) and self.settings.max_age_s is not None:
+            self._expire(self._clock())
+        window = self._window
+        if len(window) < n and self._head + len(window) < self._next:
+            self._refill(max(n, self._window_max))
+        self._peek_start = self._head
+        if len(window) <= n:
+            return list(window)
+        return list(islice(window, n))
+
+    def ack(self, n: int) -> None:
+        """Remove the first ``n`` events of the last :meth:`peek_batch`.
+
+        Events of that batch that the overflow policy dropped meanwhile count
+        towards ``n``; without a preceding peek, the oldest ``n`` are removed.
+        """
+        start = self._head if self._peek_start is None else self._peek_start
+        self._peek_start = None
+        target = min(max(self._head, start + max(0, n)), self._next)
+        self._advance(target - self._head)
+        if self._ack_timer is None:
+            loop = _running_loop()
+            if loop is not None:  # else close() writes them
+                self._ack_timer = loop.call_later(_ACK_DELAY_S, self._ack_due)
+
+    def close(self) -> None:
+        """Write what is pending (acks included), checkpoint, close the file."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._ack_timer is not None:
+            self._ack_timer.cancel()
+        self._pool.shutdown(wait=True)  # an in-flight commit finishes first
+        inflight, pending = self._inflight, self._pending
+        failed: QueueUnavailable | None = None
+        if inflight is not None and not inflight.done.is_set():
+            outcome = inflight.outcome
+            if isinstance(outcome, BaseException):
+                failed = self._store.error("cannot write", outcome)
+            inflight.finish(failed)
+        rows = [r for r in pending.rows if r[0] >= self._head] if pending else []
+        if failed is None and (rows or self._disk_head != self._head):
+            try:
+                self._store.write(rows, self._head)
+            except QueueUnavailable as err:
+                failed = err
+        if failed is not None:
+            log.error("%s", failed)
+        if pending is not None:
+            pending.finish(failed)
+        self._store.close()
+        self._nonempty.set()
+
+    # -- bounds -------------------------------------------------------------------------
+
+    def _advance(self, k: int) -> None:
+        """Remove the ``k`` oldest events (acknowledged or dropped)."""
+        if k <= 0:
+            return
+        self._ix.pop_front(k)
+        window = self._window
+        if k >= len(window):
+            window.clear()
+        else:
+            for _ in range(k):
+                window.popleft()
+        self._space.set()
+
+    def _expire(self, now: float) -> None:
+        assert self.settings.max_age_s is not None
+        k = self._ix.count_older_than(now - self.settings.max_age_s)
+        if k:
+            self.dropped["expired"] += k
+            self._advance(k)
+
+    # -- committing ---------------------------------------------------------------------
+
+    def _schedule(self) -> None:
+        if not self._scheduled and self._inflight is None:
+            loop = _running_loop()
+            if loop is not None:  # else close() writes them
+                self._scheduled = True
+                if self.settings.commit_interval_s:
+                    loop.call_later(self.settings.commit_interval_s, self._kick)
+                else:
+                    loop.call_soon(self._kick)
+
+    def _ack_due(self) -> None:
+        self._ack_timer = None
+        if self._disk_head != self._head:
+            self._delete_due = True
+            self._schedule()
+
+    def _kick(self) -> None:
+        """Hand the puts of this loop turn (and the acks so far) to one transaction."""
+        self._scheduled = False
+        if self._inflight is not None or self._closed:
+            return
+        commit = self._pending
+        self._pending = None
+        if commit is None:
+            if self._disk_head == self._head:
+                return
+            commit = Commit(self._next)
+        self._inflight = commit
+        rows = commit.rows
+        # deleting what was acknowledged costs a page write: once a second (ack timer)
+        # or per 4096 events, unless there is nothing else to write
+        behind = self._head - self._disk_head
+        gap = bool(rows) and rows[0][0] > self._committed  # acked, never written (a failure)
+        delete = behind > 0 and (not rows or gap or self._delete_due or behind >= _DELETE_EVERY)
+        head = self._head if delete else None
+        self._delete_due = False
+        if delete and rows and rows[0][0] < self._head:  # gone before ever being written
+            rows = [r for r in rows if r[0] >= self._head]
+        if not self._threaded:
+            try:
+                self._store.write(rows, head)
+            except QueueUnavailable as err:
+                self._done(commit, head, err)
+            else:
+                self._done(commit, head, None)
+            return
+
+        def job() -> None:  # in the worker thread
+            try:
+                self._store.write(rows, head)
+            except BaseException as err:
+                commit.outcome = err
+            else:
+                commit.outcome = None
+
+        fut = asyncio.get_running_loop().run_in_executor(self._pool, job)
+        fut.add_done_callback(lambda _f: self._done(commit, head, commit_outcome(commit)))
+
+    def _done(self, commit: Commit, head: int | None, error: BaseException | None) -> None:
+        self._inflight = None
+        if self._closed:
+            commit.finish(error if isinstance(error, QueueUnavailable) else None)
+            return
+        if error is None:
+            if head is not None:
+                self._disk_head = head
+            self._committed = max(self._committed, commit.end)
+            if self._failed is None and self.last_error is not None:
+                log.warning("%s: durable queue is writable again", self.output)
+                self.last_error = None
+            commit.finish(None)
+            self._commits += 1
+            if self._commits % _CHECKPOINT_EVERY == 0:
+                self._checkpoint()
+        elif isinstance(error, FileLost):
+            self._recover(commit, error)
+        else:
+            err = (
+                error
+                if isinstance(error, QueueUnavailable)
+                else self._store.error("cannot write", error)
+            )
+            if commit.rows:
+                self._fail(commit, err)
+            else:  # only acknowledgements: nothing is lost, they go with the next commit
+                if self.last_error is None:
+                    log.warning("%s (acknowledgements kept for the next commit)", err)
+                self.last_error = str(err)
+                commit.finish(None)
+        if self._pending is not None:
+            self._schedule()
+
+    def _fail(self, commit: Commit, err: QueueUnavailable) -> None:
+        """Nothing from ``commit`` on was written: forget it, count it, tell the waiters."""
+        cut = max(commit.first, self._head)
+        lost = self._next - cut
+        if lost > 0:
+            self.dropped["unwritten"] += lost
+            self._truncate(cut)
+        pending, self._pending = self._pending, None
+        self._failed = err
+        self._retry_at = self._clock() + self._retry_s
+        if self.last_error is None:
+            log.error("%s (%d event(s) not kept; retrying in %.0f s)", err, lost, self._retry_s)
+        self.last_error = str(err)
+        commit.finish(err)
+        if pending is not None:
+            pending.finish(err)
+
+    def _truncate(self, cut: int) -> None:
+        """Forget every seq >= ``cut`` (never written)."""
+        self._ix.truncate(cut)
+        keep = cut - self._head
+        while len(self._window) > keep:
+            self._window.pop()
+        self._committed = min(self._committed, cut)
+
+    def _recover(self, commit: Commit, err: FileLost) -> None:
+        """The file vanished: write what is still in memory into a new one, count the rest."""
+        bodies: dict[int, Row] = {}
+        for c in (commit, self._pending):
+            if c is not None:
+                bodies.update((r[0], r) for r in c.rows)
+        self._pending = None
+        head, window = self._head, list(self._window)
+        survivors: list[tuple[float, bytes, Event | None]] = []
+        for seq in range(head, self._next):
+            t = self._ix.time_of(seq)
+            if seq - head < len(window):
+                ev = window[seq - head]
+                survivors.append((t, json_of(ev), ev))
+            elif seq in bodies:
+                survivors.append((t, bodies[seq][2], None))
+        lost = len(self) - len(survivors)
+        self.dropped["file_lost"] += lost
+        # renumber from _next on: the window keeps its place at the front
+        base = self._next
+        rows = [(base + j, t, body) for j, (t, body, _) in enumerate(survivors)]
+        self._ix.reset(base, ((r[1], len(r[2])) for r in rows))
+        self._disk_head = base
+        self._committed = base + len(rows)
+        self._peek_start = None
+        log.error("%s (%d event(s) lost)", err, lost)
+        self.last_error = str(err)
+
+        def rewrite() -> None:  # in the worker thread, after any checkpoint there
+            self._store.reopen_fresh()
+            self._store.write(rows, None)
+
+        try:
+            self._pool.submit(rewrite).result()
+        except QueueUnavailable as again:
+            self._fail(Commit(base), again)
+        commit.finish(err)
+
+    def _checkpoint(self) -> None:
+        if self._checkpointing:
+            return
+        self._checkpointing = True
+        fut = asyncio.get_running_loop().run_in_executor(self._pool, self._store.checkpoint)
+        fut.add_done_callback(lambda _f: setattr(self, "_checkpointing", False))
+
+    # -- reading back -------------------------------------------------------------------
+
+    def _refill(self, want: int) -> None:
+        """Decode the events after the window, from disk or from uncommitted puts."""
+        window = self._window
+        start = self._head + len(window)
+        end = min(self._next, self._head + max(want, len(window)))
+        if start >= end:
+            return
+        bodies: list[tuple[int, bytes]] = []
+        disk_end = min(end, self._committed)
+        if start < disk_end:
+            try:
+                bodies = self._store.read(start, disk_end)
+            except QueueUnavailable as err:
+                log.error("%s", err)
+                self.last_error = str(err)
+                return
+        for c in (self._inflight, self._pending):
+            if c is not None:
+                bodies.extend((r[0], r[2]) for r in c.rows if max(start, disk_end) <= r[0] < end)
+        expect = start
+        for seq, body in bodies:
+            if seq != expect:
+                break
+            try:
+                event = Event.model_validate_json(body)
+            except ValidationError as err:
+                if window:
+                    break  # handled once it reaches the front
+                log.error(
+                    "%s: dropped a queued event that no longer validates: %s", self.output, err
+                )
+                self.dropped["undecodable"] += 1
+                self._advance(1)
+                expect += 1
+                continue
+            window.append(event)
+            expect += 1
+        if not window and len(self) and expect == self._head:
+            # the oldest rows are not in the file (deleted under us): skip to what is there
+            first = bodies[0][0] if bodies else min(end, self._committed)
+            missing = max(1, first - self._head)
+            log.error("%s: %d queued event(s) missing from %s", self.output, missing, self.path)
+            self.dropped["file_lost"] += missing
+            self._advance(missing)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
