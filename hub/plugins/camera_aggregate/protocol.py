@@ -87,6 +87,8 @@ def _load_json(payload: bytes | str, what: str) -> Any:
         return json.loads(payload)
     except (ValueError, UnicodeDecodeError) as err:
         raise MalformedInput(f"{what}: body is not valid JSON ({type(err).__name__})") from None
+    except RecursionError:
+        raise MalformedInput(f"{what}: body is JSON nested too deeply to read") from None
 
 
 # -- AXIS Object Analytics -------------------------------------------------------------
