@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     wanted = [t.strip() for t in args.targets.split(",")] if args.targets else None
     rows: list[TargetStats] = []
     t0 = time.perf_counter()
-    for target in parser_targets():
+    for target in parser_targets() if args.inputs > 0 else []:
         if wanted and not any(target.name.startswith(w) for w in wanted):
             continue
         rng = random.Random(f"{args.seed}:{target.name}")
