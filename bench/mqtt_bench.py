@@ -153,7 +153,7 @@ def subscriber(port: int, topic_filter: str, qos: int, n: int, idle_s: float) ->
 # -- the hub under test ---------------------------------------------------------------------
 
 
-def hub_config(directory: Path, port: int, qos: int, protocol: str) -> Path:
+def hub_config(directory: Path, port: int, qos: int, protocol: str, overflow: str) -> Path:
     zones = "\n".join(f'[[site.zones]]\nid = "z{i}"\narea_m2 = 100.0\n' for i in range(ZONES))
     text = f"""
 [hub]
@@ -185,6 +185,7 @@ id = "events"
 broker = "default"
 topic = "hub/events/{{zone}}"
 qos = {qos}
+overflow = "{overflow}"
 """
     path = directory / f"hub-qos{qos}.toml"
     path.write_text(text)
@@ -287,7 +288,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         port = broker.port
         for qos in (0, 1):
             base = measure(port, "sensors/#", qos, args.n, 0, None)
-            cfg = hub_config(Path(tmp), port, qos, args.protocol)
+            cfg = hub_config(Path(tmp), port, qos, args.protocol, args.overflow)
             hub = start_hub(cfg, port, args.hub_cpu)
             try:
                 rss = [rss_mb(hub.pid)]  # after warm-up
@@ -364,6 +365,13 @@ def main() -> None:
     p.add_argument("--steady-s", type=float, default=5.0, help="seconds at 1,000 msg/s")
     p.add_argument("--protocol", choices=["3.1.1", "5"], default="3.1.1", help="hub's MQTT")
     p.add_argument("--hub-cpu", type=int, default=None, help="pin the hub to this CPU")
+    p.add_argument(
+        "--overflow",
+        choices=["block", "drop_oldest"],
+        default="block",
+        help="the mqtt sink's overflow policy (default block: a flood waits for the sink and "
+        "nothing is lost; drop_oldest, the hub's default, drops what the sink cannot take)",
+    )
     p.add_argument("--json", type=Path, help="also write the raw results here")
     args = p.parse_args()
     if not Path("/proc/self/stat").exists():

@@ -10,6 +10,7 @@ import pluggy
 
 from hub import quality
 from hub.clock import Clock, SystemClock
+from hub.config_view import ConfigView
 from hub.errors import (
     AuthenticationFailed,
     ConfigError,
@@ -32,6 +33,7 @@ from hub.events import (
     Density,
     Devices,
     Event,
+    Level,
     LineFlow,
     Measurement,
     MeasurementType,
@@ -72,6 +74,7 @@ __all__ = [
     "Clock",
     "ConfigError",
     "ConfigProblem",
+    "ConfigView",
     "Crossing",
     "Density",
     "DeviceUnavailable",
@@ -80,6 +83,7 @@ __all__ = [
     "HubError",
     "HubHandle",
     "InstanceConfig",
+    "Level",
     "Line",
     "LineFlow",
     "MalformedInput",

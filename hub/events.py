@@ -28,6 +28,7 @@ __all__ = [
     "Density",
     "Devices",
     "Event",
+    "Level",
     "LineFlow",
     "Measurement",
     "MeasurementType",
@@ -57,7 +58,8 @@ from pydantic import (
 )
 
 SCHEMA_VERSION = 2
-"""2 added the derived ``zone_state``, ``line_flow`` and ``alert`` measurements."""
+"""2 added the derived ``zone_state``, ``line_flow`` and ``alert`` measurements, and ``level``
+(a colour level without numbers, what a levels-only view of :mod:`hub.views` publishes)."""
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 """Configured ids (site, zone, line, source instance): short slugs."""
@@ -69,6 +71,7 @@ class MeasurementType(StrEnum):
     DEVICES = "devices"
     DENSITY = "density"
     STATUS = "status"
+    LEVEL = "level"
     ZONE_STATE = "zone_state"
     LINE_FLOW = "line_flow"
     ALERT = "alert"
@@ -169,6 +172,22 @@ class Status(_Value):
     detail: Annotated[str | None, Field(max_length=200)] = None
 
 
+class Level(_Value):
+    """A colour level without any number: what a ``levels_only`` view publishes.
+
+    :mod:`hub.views` projects every measurement that has a level (a zone's or a
+    line's state) onto this, so a public feed carries no count at all.
+    """
+
+    type: Literal["level"] = "level"
+    of: Annotated[
+        str, Field(pattern=r"^[a-z][a-z0-9_]*$", description="measurement type it summarises")
+    ]
+    level: Annotated[str, Field(max_length=64, description="level name, e.g. 'orange'")]
+    colour: Annotated[str, Field(max_length=32, description="display colour of the level")] = ""
+    fresh: bool = Field(default=True, description="false: the data behind it is stale (grey)")
+
+
 _Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
 
 
@@ -251,12 +270,14 @@ class Alert(_Value):
 
 
 Measurement = Annotated[
-    Crossing | Occupancy | Devices | Density | Status | ZoneState | LineFlow | Alert,
+    Crossing | Occupancy | Devices | Density | Status | ZoneState | LineFlow | Alert | Level,
     Field(discriminator="type"),
 ]
 """One typed measurement; ``measurement.type`` tells which."""
 
-_AnyMeasurement = Crossing | Occupancy | Devices | Density | Status | ZoneState | LineFlow | Alert
+_AnyMeasurement = (
+    Crossing | Occupancy | Devices | Density | Status | ZoneState | LineFlow | Alert | Level
+)
 
 _INTERVAL_TYPES = frozenset({"crossing", "devices"})
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from hub.core.config import HubConfig
+    from hub.config_view import ConfigView
     from hub.plugin import HubHandle, Sink, Source, Transport
     from hub.simulate.base import Simulator
 
@@ -44,8 +44,10 @@ def register_transports(register: Callable[[type[Transport[Any]]], None]) -> Non
     """Register transport classes (serial, MQTT, HTTP...).
 
     Call ``register(TransportClass)`` once per class. The class's ``kind`` is
-    the name sources use in ``ctx.transport(kind, id)`` and the config table
-    name ``[[transports.<kind>]]``. Return nothing.
+    the config table name ``[[transports.<kind>]]`` and the name sources pass to
+    ``ctx.transport(kind, id)`` (the built-in kinds have typed accessors:
+    ``ctx.mqtt(id)``, ``ctx.serial()``, ``ctx.http_server(id)``,
+    ``ctx.http_client(id)``). Return nothing.
     """
 
 
@@ -85,8 +87,8 @@ def register_simulators(register: Callable[[type[Simulator]], None]) -> None:
 
 
 @hookspec
-def configure(config: HubConfig) -> None:
-    """Inspect the validated configuration before anything starts.
+def configure(config: ConfigView) -> None:
+    """Inspect the validated configuration (a read-only view) before anything starts.
 
     Raise :class:`hub.errors.ConfigError` to refuse it (for cross-instance
     rules a single model cannot express). Do not start I/O here. Return nothing.

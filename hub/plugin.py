@@ -14,7 +14,9 @@ then creates one object per configured instance and runs it:
   queue in front of each sink, so it can become durable without changing sinks;
 * a :class:`Transport` owns a shared connection or server (an MQTT broker
   connection, the HTTP ingest server, serial port access) that sources use
-  through ``ctx.transport(kind, id)``.
+  through the typed accessors ``ctx.mqtt(id)``, ``ctx.serial()``,
+  ``ctx.http_server(id)`` and ``ctx.http_client(id)`` (``ctx.transport(kind, id)``
+  is the untyped escape hatch for third-party transport kinds).
 """
 
 from __future__ import annotations
@@ -40,11 +42,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeAlias, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub.clock import Clock, SystemClock
+from hub.errors import TransportError
 from hub.events import (
     Crossing,
     Density,
@@ -59,6 +62,7 @@ from hub.events import (
     event_id_for,
 )
 from hub.site import ID_PATTERN, Site
+from hub.transports import HttpClient, HttpIngest, MessageTransport, SerialTransport
 
 OnStartupError = Literal["fail", "retry", "ignore"]
 
@@ -98,8 +102,18 @@ class SinkConfig(InstanceConfig):
         ge=0,
         description="wait up to this long to fill a batch (0: write what is queued at once)",
     )
+    queue: str = Field(
+        default="memory",
+        pattern=r"^[a-z][a-z0-9_]*$",
+        description="queue class in front of this sink: 'memory' (lost when the hub stops)",
+    )
     queue_size: int = Field(
-        default=10_000, ge=1, description="events buffered for this sink before sources wait"
+        default=10_000, ge=1, description="events held for this sink before overflow applies"
+    )
+    overflow: Literal["drop_oldest", "block"] = Field(
+        default="drop_oldest",
+        description="queue full: 'drop_oldest' (counted) or 'block' (the sources wait for "
+        "this sink; the others keep receiving)",
     )
     measurements: tuple[MeasurementType, ...] | None = Field(
         default=None, description="only these measurement types (default: all)"
@@ -109,6 +123,12 @@ class SinkConfig(InstanceConfig):
     )
     retry_initial_s: float = Field(default=1.0, gt=0)
     retry_max_s: float = Field(default=60.0, gt=0)
+    view: str | None = Field(
+        default=None,
+        pattern=ID_PATTERN,
+        description="the [[views]] id whose policy shapes what this output gets; "
+        '"internal" is full detail (required for outputs that leave the machine)',
+    )
 
 
 class TransportConfig(InstanceConfig):
@@ -118,6 +138,22 @@ class TransportConfig(InstanceConfig):
 
 
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
+
+
+def _lookup(
+    lookup: TransportLookup | None, owner: str, kind: str, instance: str | None
+) -> Transport[Any]:
+    if lookup is None:
+        raise TransportError(f"{owner}: no transports available")
+    return lookup(kind, instance)
+
+
+def _wrong_kind(owner: str, kind: str, instance: str | None, found: object, protocol: str) -> str:
+    return (
+        f"{owner}: transport {kind}[{instance or 'default'}] is a {type(found).__name__}, "
+        f"which does not implement hub.transports.{protocol}; register a transport of "
+        f"kind {kind!r} that does"
+    )
 
 
 @dataclass
@@ -144,7 +180,7 @@ class SourceContext:
         plugin_version: str,
         site: Site,
         emit: Callable[[Event], Awaitable[None]],
-        transports: Callable[[str, str | None], Transport[Any]] | None = None,
+        transports: TransportLookup | None = None,
         clock: Clock | None = None,
         logger: logging.Logger | None = None,
         transport_name: str | None = None,
@@ -157,6 +193,7 @@ class SourceContext:
         self.counters = _Counters()
         self._emit = emit
         self._transports = transports
+        self._owner = f"{kind}[{instance}]"
         self._available: Callable[[bool], None] | None = None
         self.provenance = Provenance(
             plugin=plugin, plugin_version=plugin_version, transport=transport_name
@@ -211,7 +248,8 @@ class SourceContext:
         )
 
     async def emit(self, event: Event) -> None:
-        """Hand one event to the hub. Waits when the outputs are behind (backpressure)."""
+        """Hand one event to the hub. Waits only while an output with ``overflow = "block"``
+        is full (backpressure)."""
         self.counters.events += 1
         self.counters.last_event_monotonic = time.monotonic()
         if self._available is not None:
@@ -245,17 +283,55 @@ class SourceContext:
         if self._available is not None:
             self._available(available)
 
+    def on_availability(self, callback: Callable[[bool], None] | None) -> None:
+        """Route :meth:`set_available` (and the first emitted event) to ``callback``.
+
+        Called by whoever runs the source (the hub's supervisor, a test harness);
+        plugins call :meth:`set_available`, never this.
+        """
+        self._available = callback
+
     # -- transports ------------------------------------------------------------------
-    def transport(self, kind: str, instance: str | None = None) -> Transport[Any]:
-        """The shared transport ``kind`` (e.g. 'mqtt', 'http', 'serial'), instance ``instance``.
+    def mqtt(self, instance: str | None = None) -> MessageTransport:
+        """The shared MQTT connection ``[[transports.mqtt]]`` with id ``instance``
+        (``None``: the one with id ``default``).
 
         Raises :class:`~hub.errors.TransportError` naming what is configured.
         """
-        if self._transports is None:
-            from hub.errors import TransportError
+        found = self.transport("mqtt", instance)
+        if isinstance(found, MessageTransport):
+            return found
+        raise TransportError(_wrong_kind(self._owner, "mqtt", instance, found, "MessageTransport"))
 
-            raise TransportError(f"{self.kind}[{self.instance}]: no transports available")
-        return self._transports(kind, instance)
+    def serial(self) -> SerialTransport:
+        """The hub's serial port access (``[[transports.serial]]``, always present)."""
+        found = self.transport("serial", None)
+        if isinstance(found, SerialTransport):
+            return found
+        raise TransportError(_wrong_kind(self._owner, "serial", None, found, "SerialTransport"))
+
+    def http_server(self, instance: str | None = None) -> HttpIngest:
+        """The hub's HTTP ingest server ``[[transports.http]]`` with id ``instance``."""
+        found = self.transport("http", instance)
+        if isinstance(found, HttpIngest):
+            return found
+        raise TransportError(_wrong_kind(self._owner, "http", instance, found, "HttpIngest"))
+
+    def http_client(self, instance: str | None = None) -> HttpClient:
+        """The shared HTTP client ``[[transports.http_client]]`` with id ``instance``."""
+        found = self.transport("http_client", instance)
+        if isinstance(found, HttpClient):
+            return found
+        raise TransportError(_wrong_kind(self._owner, "http_client", instance, found, "HttpClient"))
+
+    def transport(self, kind: str, instance: str | None = None) -> Transport[Any]:
+        """The shared transport ``kind``, instance ``instance``, untyped.
+
+        The escape hatch for third-party transport kinds; for the built-in kinds
+        use :meth:`mqtt`, :meth:`serial`, :meth:`http_server` or :meth:`http_client`.
+        Raises :class:`~hub.errors.TransportError` naming what is configured.
+        """
+        return _lookup(self._transports, self._owner, kind, instance)
 
 
 class SinkContext:
@@ -268,7 +344,7 @@ class SinkContext:
         kind: str,
         site: Site,
         data_dir: str = ".",
-        transports: Callable[[str, str | None], Transport[Any]] | None = None,
+        transports: TransportLookup | None = None,
         clock: Clock | None = None,
         logger: logging.Logger | None = None,
     ) -> None:
@@ -279,14 +355,26 @@ class SinkContext:
         self.clock: Clock = clock or SystemClock()
         self.log = logger or logging.getLogger(f"hub.sinks.{kind}.{instance}")
         self._transports = transports
+        self._owner = f"{kind}[{instance}]"
+
+    def mqtt(self, instance: str | None = None) -> MessageTransport:
+        """The shared MQTT connection with id ``instance`` (to publish on)."""
+        found = self.transport("mqtt", instance)
+        if isinstance(found, MessageTransport):
+            return found
+        raise TransportError(_wrong_kind(self._owner, "mqtt", instance, found, "MessageTransport"))
+
+    def http_client(self, instance: str | None = None) -> HttpClient:
+        """The shared HTTP client with id ``instance`` (to post batches with)."""
+        found = self.transport("http_client", instance)
+        if isinstance(found, HttpClient):
+            return found
+        raise TransportError(_wrong_kind(self._owner, "http_client", instance, found, "HttpClient"))
 
     def transport(self, kind: str, instance: str | None = None) -> Transport[Any]:
-        """The shared transport ``kind``/``instance`` (e.g. the MQTT connection to publish on)."""
-        if self._transports is None:
-            from hub.errors import TransportError
-
-            raise TransportError(f"{self.kind}[{self.instance}]: no transports available")
-        return self._transports(kind, instance)
+        """The shared transport ``kind``/``instance``, untyped: the escape hatch for
+        third-party transport kinds (use :meth:`mqtt` / :meth:`http_client` otherwise)."""
+        return _lookup(self._transports, self._owner, kind, instance)
 
 
 @dataclass
@@ -369,6 +457,8 @@ class Sink(ABC, Generic[ConfigT]):
     kind: ClassVar[str]
     config_model: ClassVar[type[SinkConfig]]
     description: ClassVar[str] = ""
+    leaves_machine: ClassVar[bool] = False
+    """True when this output sends events off the machine: it must then name a view."""
 
     def __init__(self, config: ConfigT, ctx: SinkContext) -> None:
         self.config = config
@@ -408,3 +498,8 @@ class Transport(ABC, Generic[ConfigT]):
     def health(self) -> Mapping[str, Any]:
         """A small JSON-able status (``connected``, ``reconnects``...) for /healthz."""
         return {}
+
+
+TransportLookup: TypeAlias = Callable[[str, str | None], Transport[Any]]
+"""How a context finds a shared transport: ``(kind, instance id or None) -> transport``;
+raises :class:`~hub.errors.TransportError` naming what is configured."""

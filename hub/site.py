@@ -9,9 +9,12 @@ from __future__ import annotations
 
 __all__ = ["ID_PATTERN", "Line", "Site", "Zone"]
 
+import difflib
+from functools import cache
 from typing import Annotated, Literal, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 _Id = Annotated[str, Field(pattern=ID_PATTERN, description="short id: letters, digits, _.:-")]
@@ -82,6 +85,21 @@ class Site(BaseModel):
     zones: tuple[Zone, ...] = ()
     lines: tuple[Line, ...] = ()
 
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        if value == "UTC":  # needs no time zone database
+            return value
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            close = difflib.get_close_matches(value, _zone_names(), n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}?" if close else "e.g. 'Europe/Amsterdam'"
+            raise ValueError(
+                f"unknown IANA time zone {value!r}; {hint} (names as in the tz database)"
+            ) from None
+        return value
+
     @model_validator(mode="after")
     def _check_refs(self) -> Self:
         zone_ids = [z.id for z in self.zones]
@@ -105,3 +123,8 @@ class Site(BaseModel):
 
     def line(self, line_id: str) -> Line | None:
         return next((ln for ln in self.lines if ln.id == line_id), None)
+
+
+@cache
+def _zone_names() -> tuple[str, ...]:
+    return tuple(sorted(available_timezones()))

@@ -3,7 +3,7 @@
 Sources never open ports or sockets themselves. They ask their context for a
 shared transport and use the protocol below::
 
-    mqtt = cast(MessageTransport, self.ctx.transport("mqtt", self.config.broker))
+    mqtt = self.ctx.mqtt(self.config.broker)
     async with mqtt.subscribe(["paxout/+"], qos=1) as messages:
         async for msg in messages:
             ...
@@ -22,7 +22,6 @@ __all__ = [
     "HttpAuth",
     "HttpClient",
     "HttpIngest",
-    "HttpPoller",
     "IngestHandler",
     "IngestRequest",
     "IngestResponse",
@@ -38,7 +37,7 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
@@ -83,8 +82,9 @@ class ByteStream(Protocol):
         ...
 
 
+@runtime_checkable
 class SerialTransport(Protocol):
-    """``ctx.transport('serial')``: opens ports; one owner per port."""
+    """``ctx.serial()``: opens ports; one owner per port."""
 
     def open(self, settings: SerialSettings) -> AbstractAsyncContextManager[ByteStream]:
         """Open the port; raises DeviceUnavailable when it does not exist or cannot open."""
@@ -104,8 +104,9 @@ class Message:
     retain: bool = False
 
 
+@runtime_checkable
 class MessageTransport(Protocol):
-    """``ctx.transport('mqtt', broker_id)``: one shared connection to one broker."""
+    """``ctx.mqtt(broker_id)``: one shared connection to one broker."""
 
     def subscribe(
         self, filters: Sequence[str], *, qos: int = 0, queue_size: int = 10_000
@@ -212,8 +213,9 @@ IngestHandler = Callable[[IngestRequest], Awaitable[IngestResponse | None]]
 Raise MalformedInput for a 400 with its message."""
 
 
+@runtime_checkable
 class HttpIngest(Protocol):
-    """``ctx.transport('http')``: the hub's one HTTP server for pushes."""
+    """``ctx.http_server(id)``: the hub's one HTTP server for pushes."""
 
     def add_route(
         self,
@@ -247,8 +249,9 @@ class PollResponse:
             raise MalformedInput(f"response is not valid JSON: {err}") from None
 
 
+@runtime_checkable
 class HttpClient(Protocol):
-    """``ctx.transport('http_client')``: polling devices that must be asked, and plain
+    """``ctx.http_client(id)``: polling devices that must be asked, and plain
     requests (the webhook output)."""
 
     async def request(
@@ -279,7 +282,3 @@ class HttpClient(Protocol):
         Last-Modified conditional requests; 304 is not yielded). Raises
         DeviceUnavailable after a timeout or connection error (the supervisor retries)."""
         ...
-
-
-HttpPoller = HttpClient
-"""Former name of :class:`HttpClient`."""

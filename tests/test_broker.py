@@ -15,10 +15,9 @@ from typing import Any
 import pytest
 
 from hub.clock import SystemClock
-from hub.core.broker import MqttBroker, MqttBrokerConfig
 from hub.core.plugins import load_plugins
-from hub.core.transports import mqtt_codec as codec
-from hub.core.transports.mqtt import MqttTransport, MqttTransportConfig
+from hub.core.transports.mqtt import MqttTransport, MqttTransportConfig, codec
+from hub.core.transports.mqtt.broker import MqttBroker, MqttBrokerConfig
 from hub.errors import AuthenticationFailed
 from hub.plugin import TransportContext
 from hub.testing.mosquitto import Mosquitto

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -148,7 +149,7 @@ def test_sample_config_for_each_kind(tmp_path: Path) -> None:
     assert gen.returncode == 0 and "[[sinks.jsonl]]" in gen.stdout
     assert "# rotate when the file would exceed this" in gen.stdout
     bad = hub_cmd("sample-config", "nosuch")
-    assert bad.returncode == 2 and "known kinds:" in bad.stderr
+    assert bad.returncode == 2 and "no table or plugin kind 'nosuch'; known:" in bad.stderr
 
 
 def test_python_dash_m_and_version() -> None:
@@ -190,6 +191,8 @@ def test_demo_runs_without_services(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert len(proc.stdout.splitlines()) >= 3
+    named = re.search(r"Config: (\S+) - a starting point for a real site", proc.stderr)
+    assert named is not None and Path(named[1]).name == "demo.toml" and Path(named[1]).is_file()
     db = sqlite3.connect(tmp_path / "demo" / "events.sqlite")
     try:
         kinds = {r[0] for r in db.execute("SELECT DISTINCT measurement FROM events")}

@@ -106,7 +106,7 @@ def test_readme_embeds_the_sample_config(plugin_dir: Path) -> None:
 def test_sample_config_validates(plugin_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for kind, path in samples(plugin_dir).items():
         # secrets are ${ENV} references in samples: give them values as a user would export
-        for name in re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", path.read_text()):
+        for name in re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-[^}]*)?\}", path.read_text()):
             monkeypatch.setenv(name, "sample-secret-value")
         cfg = load_config(path, load_plugins(entrypoints=False))
         assert cfg.sources.get(kind), f"{path.name} configures a {kind} source"

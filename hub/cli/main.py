@@ -12,33 +12,30 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import hub
 from hub.cli.conformance import add_conformance_parser
+from hub.cli.sample_config import add_sample_config_parser
+from hub.cli.status import add_status_parser
 from hub.core.config import (
     HubConfig,
     load_config,
     preliminary_plugin_settings,
     read_toml,
 )
+from hub.core.log_format import LOG_FORMATS, LogFormat, setup_logging
 from hub.core.plugins import Registry, load_plugins
-from hub.core.samples import sample_for
 from hub.errors import ConfigError, PluginError
 from hub.events import event_json_schema
 from hub.simulate.cli import add_simulate_parser
 
 EXIT_OK, EXIT_FAIL, EXIT_CONFIG = 0, 1, 2
+LOG_FORMAT_HELP = "text (default) or json: one JSON object per line, for log shippers"
 log = logging.getLogger("hub")
 
 
-def _setup_logging(level: str = "info") -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-        force=True,
-    )
+def _setup_logging(level: str = "info", fmt: LogFormat = "text") -> None:
+    setup_logging(level, fmt)
 
 
 def _err(msg: str) -> None:
@@ -74,7 +71,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     path = Path(args.file)
     config, registry = _load(path)
-    _setup_logging(args.log_level or config.hub.log_level)
+    _setup_logging(args.log_level or config.hub.log_level, args.log_format)
+    if args.test:
+        from hub.core.dry_run import run_test
+
+        return run_test(config, registry, args.test_duration)
     if not any(config.sinks.values()):
         log.warning(
             "no outputs configured: events will be counted but go nowhere; "
@@ -95,7 +96,7 @@ def _run(config: HubConfig, registry: Registry, duration: float | None) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from hub.demo.runner import run_demo
 
-    _setup_logging(args.log_level or "info")
+    _setup_logging(args.log_level or "info", args.log_format)
     return run_demo(Path(args.data_dir or "demo-data").resolve(), args.duration)
 
 
@@ -122,52 +123,6 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_sample_config(args: argparse.Namespace) -> int:
-    registry = load_plugins()
-    text = sample_for(registry, args.kind)
-    if text is None:
-        kinds = sorted({*registry.sources, *registry.sinks, *registry.transports})
-        _err(f"hub: no plugin kind {args.kind!r}; known kinds: {', '.join(kinds)}")
-        return EXIT_CONFIG
-    print(text, end="" if text.endswith("\n") else "\n")
-    return EXIT_OK
-
-
-def cmd_status(args: argparse.Namespace) -> int:
-    if args.file:
-        config, _ = _load(Path(args.file))
-        path = config.data_dir / "status.json"
-    else:
-        path = Path(args.data_dir) / "status.json"
-    try:
-        status: dict[str, Any] = json.loads(path.read_text())
-    except FileNotFoundError:
-        _err(f"hub: no status at {path}: is the hub running with this config?")
-        return EXIT_FAIL
-    if args.json:
-        print(json.dumps(status, indent=2))
-        return EXIT_OK
-    print(
-        f"hub {status['state']} (pid {status['pid']}, up {status['uptime_s']} s, "
-        f"as of {status['time']})"
-    )
-    for sid, s in status["sources"].items():
-        age = s["last_event_age_s"]
-        print(
-            f"  source {sid:<20} {s['kind']:<16} {s['state']:<9} in={s['events_in']} "
-            f"malformed={s['malformed']} last={'-' if age is None else f'{age:.1f}s ago'}"
-            + (f"  ({s['last_error']})" if s["state"] != "running" and s["last_error"] else "")
-        )
-    for sid, s in status["sinks"].items():
-        print(
-            f"  output {sid:<20} {s['kind']:<16} {s['state']:<9} out={s['events_out']} "
-            f"queued={s['queued']} dropped={sum(s['dropped'].values())}"
-        )
-    if status.get("dead_letters"):
-        print(f"  dead letters: {status['dead_letters']}")
-    return EXIT_OK
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="hub", description="crowdhub: privacy-preserving crowd-counting integration hub"
@@ -179,21 +134,30 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("file", help="TOML config file")
     r.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     r.add_argument("--duration", type=float, help="stop after this many seconds")
+    r.add_argument("--log-format", choices=LOG_FORMATS, default="text", help=LOG_FORMAT_HELP)
+    r.add_argument(
+        "--test",
+        action="store_true",
+        help="run the sources until each has produced (or --test-duration), print their "
+        "events as JSON lines, write to no output",
+    )
+    r.add_argument(
+        "--test-duration", type=float, default=10.0, metavar="S", help="--test gives up after S s"
+    )
     r.set_defaults(func=cmd_run)
 
     d = sub.add_parser("demo", help="run the bundled demo: simulated devices, no services")
     d.add_argument("--duration", type=float, help="stop after this many seconds")
     d.add_argument("--data-dir", help="where the demo writes (default: ./demo-data)")
     d.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    d.add_argument("--log-format", choices=LOG_FORMATS, default="text", help=LOG_FORMAT_HELP)
     d.set_defaults(func=cmd_demo)
 
     c = sub.add_parser("check-config", help="validate a config file; exit 0 when valid, 2 if not")
     c.add_argument("file")
     c.set_defaults(func=cmd_check_config)
 
-    s = sub.add_parser("sample-config", help="print a commented sample config for a plugin kind")
-    s.add_argument("kind")
-    s.set_defaults(func=cmd_sample_config)
+    add_sample_config_parser(sub)
 
     pl = sub.add_parser("plugins", help="list loaded plugins and the kinds they register")
     pl.add_argument("--json", action="store_true", help="machine-readable output")
@@ -202,11 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     sc = sub.add_parser("schema", help="print the event JSON Schema")
     sc.set_defaults(func=cmd_schema)
 
-    st = sub.add_parser("status", help="show the state of a running hub")
-    st.add_argument("file", nargs="?", help="the config file the hub runs with")
-    st.add_argument("--data-dir", default="data", help="the hub's data_dir (without FILE)")
-    st.add_argument("--json", action="store_true")
-    st.set_defaults(func=cmd_status)
+    add_status_parser(sub)
 
     add_conformance_parser(sub)
     add_simulate_parser(sub)

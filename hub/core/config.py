@@ -20,6 +20,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from hub.config_view import ConfigView
+from hub.core.config_checks import (
+    data_dir_problem,
+    duplicate_ids,
+    empty_secrets,
+    identifier_shaped_ids,
+    site_references,
+)
+from hub.core.config_hints import did_you_mean, duplicate_key_problem, model_at, unknown_key_message
 from hub.core.plugins import Registry
 from hub.errors import ConfigError, ConfigProblem
 from hub.plugin import SinkConfig, SourceConfig, TransportConfig
@@ -74,6 +83,18 @@ class HubConfig:
         base = self.path.parent if self.path else Path.cwd()
         return (base / self.hub.data_dir).resolve()
 
+    def view(self) -> ConfigView:
+        """The read-only, public view of this configuration (for the ``configure`` hook)."""
+        return ConfigView.of(
+            site=self.site,
+            hub=self.hub.model_dump(),
+            data_dir=self.data_dir,
+            transports=self.transports,
+            sources=self.sources,
+            sinks=self.sinks,
+            path=self.path,
+        )
+
 
 def read_toml(path: Path) -> dict[str, Any]:
     """Parse the file or raise ConfigError with the file name and TOML position."""
@@ -85,7 +106,7 @@ def read_toml(path: Path) -> dict[str, Any]:
                 ConfigProblem(
                     "",
                     "file not found; give the path of a crowdhub TOML config "
-                    "(see `hub sample-config KIND`)",
+                    "(`hub sample-config --all` prints a whole one)",
                 )
             ],
             str(path),
@@ -95,7 +116,8 @@ def read_toml(path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        raise ConfigError([ConfigProblem("", f"not valid TOML: {err}")], str(path)) from None
+        problem = duplicate_key_problem(text, err) or ConfigProblem("", f"not valid TOML: {err}")
+        raise ConfigError([problem], str(path)) from None
 
 
 def preliminary_plugin_settings(raw: dict[str, Any]) -> PluginSettings:
@@ -106,9 +128,16 @@ def preliminary_plugin_settings(raw: dict[str, Any]) -> PluginSettings:
         return PluginSettings()
 
 
-def substitute_env(value: Any, path: str, problems: list[ConfigProblem]) -> Any:
-    """Replace ``${NAME}`` references in every string, recursively."""
+def substitute_env(
+    value: Any, path: str, problems: list[ConfigProblem], refs: dict[str, str] | None = None
+) -> Any:
+    """Replace ``${NAME}`` references in every string, recursively.
+
+    ``refs``, when given, records the text as written for every path that had a reference.
+    """
     if isinstance(value, str):
+        if refs is not None and "${" in value:
+            refs[path] = value
 
         def repl(m: re.Match[str]) -> str:
             name, default = m.group(1), m.group(2)
@@ -129,10 +158,11 @@ def substitute_env(value: Any, path: str, problems: list[ConfigProblem]) -> Any:
         return _ENV_REF.sub(repl, value)
     if isinstance(value, dict):
         return {
-            k: substitute_env(v, f"{path}.{k}" if path else k, problems) for k, v in value.items()
+            k: substitute_env(v, f"{path}.{k}" if path else k, problems, refs)
+            for k, v in value.items()
         }
     if isinstance(value, list):
-        return [substitute_env(v, f"{path}[{i}]", problems) for i, v in enumerate(value)]
+        return [substitute_env(v, f"{path}[{i}]", problems, refs) for i, v in enumerate(value)]
     return value
 
 
@@ -144,10 +174,11 @@ def _loc(loc: tuple[int | str, ...]) -> str:
 
 
 def _message(err: Any, model: type[BaseModel] | None) -> str:
+    """pydantic's message, or a clearer one; ``model`` is the validated (outer) model."""
     msg: str = err["msg"]
-    if err["type"] == "extra_forbidden" and model is not None:
-        allowed = ", ".join(sorted(model.model_fields))
-        return f"unknown field (allowed: {allowed})"
+    loc = err["loc"]
+    if err["type"] == "extra_forbidden" and loc:
+        return unknown_key_message(str(loc[-1]), model_at(model, loc) if model else None)
     if err["type"] == "missing":
         return "field required"
     return msg
@@ -159,8 +190,7 @@ def validation_problems(
     problems = []
     for err in exc.errors():
         loc = tuple(p for p in err["loc"] if p not in ("function-after",))
-        sub = model if len(loc) <= 1 else None
-        problems.append(ConfigProblem(f"{prefix}{_loc(loc)}", _message(err, sub)))
+        problems.append(ConfigProblem(f"{prefix}{_loc(loc)}", _message({**err, "loc": loc}, model)))
     return problems
 
 
@@ -170,6 +200,7 @@ def _instances(
     kinds: dict[str, Any],
     problems: list[ConfigProblem],
     seen_entries: list[tuple[str, dict[str, Any]]] | None = None,
+    env_refs: dict[str, str] | None = None,
 ) -> dict[str, list[Any]]:
     out: dict[str, list[Any]] = {}
     if raw is None:
@@ -184,10 +215,12 @@ def _instances(
                 problems.extend(hints)
                 continue
             known = ", ".join(sorted(kinds)) or "(none)"
+            hint = did_you_mean(kind, kinds)
             problems.append(
                 ConfigProblem(
                     f"{table}.{kind}",
-                    f"unknown {table[:-1]} kind {kind!r}; installed kinds: {known}. "
+                    f"unknown {table[:-1]} kind {kind!r}{hint + ' ' if hint else '; '}"
+                    f"installed kinds: {known}. "
                     "Check the spelling, or install the plugin that provides it "
                     "(`hub plugins` lists them)",
                 )
@@ -223,6 +256,8 @@ def _instances(
             except ValidationError as exc:
                 problems.extend(validation_problems(label, exc, model))
                 continue
+            raw_path = f"{table}.{kind}[{i}]" if isinstance(raw[kind], list) else f"{table}.{kind}"
+            problems.extend(empty_secrets(cfg, label, raw_path, env_refs or {}))
             out.setdefault(kind, []).append(cfg)
     return out
 
@@ -258,21 +293,28 @@ def load_config(path: str | Path, registry: Registry) -> HubConfig:
     path = Path(path)
     raw = read_toml(path)
     problems: list[ConfigProblem] = []
-    raw = substitute_env(raw, "", problems)
-    cfg = validate_config(raw, registry, problems)
+    refs: dict[str, str] = {}
+    raw = substitute_env(raw, "", problems, refs)
+    cfg = validate_config(raw, registry, problems, env_refs=refs)
+    if cfg is not None:
+        cfg.path = path.resolve()
+        bad_dir = data_dir_problem(cfg.data_dir)
+        if bad_dir is not None:
+            problems.append(bad_dir)
     if problems or cfg is None:
         raise ConfigError(problems, str(path))
-    cfg.path = path.resolve()
     run_configure_hooks(cfg, registry, str(path))
     return cfg
 
 
 def run_configure_hooks(cfg: HubConfig, registry: Registry, file: str | None = None) -> None:
-    """Call every plugin's ``configure(config)``; collect the problems they raise."""
+    """Call every plugin's ``configure(config)`` with a read-only view; collect the
+    problems they raise."""
     problems: list[ConfigProblem] = []
+    view = cfg.view()
     for impl in reversed(registry.pm.hook.configure.get_hookimpls()):
         try:
-            impl.function(config=cfg)
+            impl.function(config=view)
         except ConfigError as err:
             problems.extend(err.problems)
         except Exception as err:  # a plugin bug is still reported as one clear line
@@ -287,12 +329,22 @@ def run_configure_hooks(cfg: HubConfig, registry: Registry, file: str | None = N
 
 
 def validate_config(
-    raw: dict[str, Any], registry: Registry, problems: list[ConfigProblem]
+    raw: dict[str, Any],
+    registry: Registry,
+    problems: list[ConfigProblem],
+    *,
+    env_refs: dict[str, str] | None = None,
 ) -> HubConfig | None:
+    """Validate the substituted tables; ``env_refs`` (from :func:`substitute_env`) names
+    the variables behind empty secrets."""
     for key in raw:
         if key not in TOP_LEVEL:
             problems.append(
-                ConfigProblem(key, f"unknown top-level table; allowed: {', '.join(TOP_LEVEL)}")
+                ConfigProblem(
+                    key,
+                    f"unknown top-level table{did_you_mean(key, TOP_LEVEL)} "
+                    f"(allowed: {', '.join(TOP_LEVEL)})",
+                )
             )
 
     def section(model: type[BaseModel], name: str) -> Any:
@@ -306,14 +358,21 @@ def validate_config(
     plugin_settings = section(PluginSettings, "plugins")
     site = _site(raw.get("site", {}), problems)
 
-    transports = _instances("transports", raw.get("transports"), registry.transports, problems)
+    refs = env_refs or {}
+    transports = _instances(
+        "transports", raw.get("transports"), registry.transports, problems, env_refs=refs
+    )
     raw_sources: list[tuple[str, dict[str, Any]]] = []
-    sources = _instances("sources", raw.get("sources"), registry.sources, problems, raw_sources)
-    sinks = _instances("sinks", raw.get("sinks"), registry.sinks, problems)
+    sources = _instances(
+        "sources", raw.get("sources"), registry.sources, problems, raw_sources, refs
+    )
+    sinks = _instances("sinks", raw.get("sinks"), registry.sinks, problems, env_refs=refs)
 
     if site is not None:
-        _check_references(site, sources, raw_sources, problems)
-    _check_unique_source_ids(sources, problems)
+        problems.extend(site_references(site, sources, raw_sources))
+        problems.extend(identifier_shaped_ids(site, sources))
+    problems.extend(duplicate_ids("sources", sources))
+    problems.extend(duplicate_ids("sinks", sinks))
     _check_transports(registry, transports, sources, sinks, problems)
     if settings is None or plugin_settings is None or site is None:
         return None
@@ -340,80 +399,8 @@ def _site(raw: Any, problems: list[ConfigProblem]) -> Site | None:
                     where = "site" + _loc(tuple(loc))
             else:
                 where = "site" + _loc(tuple(loc))
-            problems.append(
-                ConfigProblem(
-                    where,
-                    _message(err, Site if len(loc) == 1 else None).removeprefix("Value error, "),
-                )
-            )
+            problems.append(ConfigProblem(where, _message(err, Site).removeprefix("Value error, ")))
         return None
-
-
-def _check_references(
-    site: Site,
-    sources: dict[str, list[SourceConfig]],
-    raw_sources: list[tuple[str, dict[str, Any]]],
-    problems: list[ConfigProblem],
-) -> None:
-    zones = {z.id for z in site.zones}
-    lines = {ln.id for ln in site.lines}
-    # checked on the raw tables, so a table with other mistakes still gets this one reported
-    for label, entry in raw_sources:
-        zone, line = entry.get("zone"), entry.get("line")
-        if isinstance(zone, str) and zone not in zones:
-            problems.append(
-                ConfigProblem(
-                    f"{label}.zone",
-                    f"unknown zone {zone!r}; add it under [[site.zones]] "
-                    f"(known: {', '.join(sorted(zones)) or 'none'})",
-                )
-            )
-        if isinstance(line, str) and line not in lines:
-            problems.append(
-                ConfigProblem(
-                    f"{label}.line",
-                    f"unknown line {line!r}; add it under [[site.lines]] "
-                    f"(known: {', '.join(sorted(lines)) or 'none'})",
-                )
-            )
-    for kind, items in sources.items():
-        for cfg in items:
-            label = f"sources.{kind}[{cfg.id}]"
-            for name, value in _extra_refs(cfg):
-                known = zones if name == "zone" else lines
-                if value not in known:
-                    problems.append(
-                        ConfigProblem(
-                            f"{label}",
-                            f"refers to unknown {name} {value!r}; add it under "
-                            f"[[site.{name}s]] (known: {', '.join(sorted(known)) or 'none'})",
-                        )
-                    )
-
-
-def _extra_refs(cfg: SourceConfig) -> list[tuple[str, str]]:
-    """Zone/line ids a plugin config declares beyond ``zone``/``line`` (``site_refs()``)."""
-    refs = getattr(cfg, "site_refs", None)
-    if callable(refs):
-        return list(refs())
-    return []
-
-
-def _check_unique_source_ids(
-    sources: dict[str, list[SourceConfig]], problems: list[ConfigProblem]
-) -> None:
-    seen: dict[str, str] = {}
-    for kind, items in sources.items():
-        for cfg in items:
-            if cfg.id in seen and seen[cfg.id] != kind:
-                problems.append(
-                    ConfigProblem(
-                        f"sources.{kind}[{cfg.id}].id",
-                        f"id also used by sources.{seen[cfg.id]}; source ids must be unique "
-                        "(they name HTTP routes and events)",
-                    )
-                )
-            seen.setdefault(cfg.id, kind)
 
 
 def _check_transports(

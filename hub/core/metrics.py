@@ -1,92 +1,63 @@
 """Prometheus exposition of the hub's counters, rendered on scrape.
 
 Counters live in plain attributes on the hot path (no prometheus call per
-event); a custom collector reads them when ``/metrics`` is scraped.
+event); a custom collector reads a status snapshot (``Hub.status()``, passed as
+a callable, so this module does not know the runtime) when ``/metrics`` is
+scraped.
+
+Label conventions: a label never carries a changing value, so a series lives as
+long as its instance. A state is a fixed set of 0/1 series, one per possible
+state (``crowdhub_source_state{state="retrying"} 1``, every other state 0),
+next to ``crowdhub_source_up`` (1 when running). Counters end in ``_total``;
+drop reasons that the bus knows are always present (0 until the first drop).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-if TYPE_CHECKING:
-    from hub.core.runtime import Hub
+from hub.core.bus import SINK_STATES
+
+__all__ = ["SINK_DROP_REASONS", "SOURCE_STATES", "HubCollector", "render_metrics"]
+
+StatusSnapshot = Callable[[], Mapping[str, Any]]
+
+SOURCE_STATES = ("starting", "running", "retrying", "disabled", "stopped", "failed")
+"""Every state of a source supervisor (:mod:`hub.core.supervisor`)."""
+
+SINK_DROP_REASONS = ("overflow", "rejected", "shutdown")
+"""Why the bus gives events up: queue full, refused by the output, hub stopped."""
+
+
+def _states(name: str, what: str, label: str) -> GaugeMetricFamily:
+    return GaugeMetricFamily(
+        name,
+        f"1 for the {what}'s current state, 0 for every other state",
+        labels=[label, "kind", "state"],
+    )
+
+
+def _add_states(
+    family: GaugeMetricFamily, lbl: list[str], state: str, known: tuple[str, ...]
+) -> None:
+    """One 0/1 series per known state (and the current one, should it be unknown)."""
+    for s in known if state in known else (*known, state):
+        family.add_metric([*lbl, s], 1.0 if s == state else 0.0)
 
 
 class HubCollector(Collector):
-    def __init__(self, hub: Hub) -> None:
-        self.hub = hub
+    def __init__(self, status: StatusSnapshot) -> None:
+        self.status = status
 
     def collect(self) -> Iterator[Any]:
-        status = self.hub.status()
-        src_in = CounterMetricFamily(
-            "crowdhub_source_events", "Events emitted by a source", labels=["source", "kind"]
-        )
-        src_err = CounterMetricFamily(
-            "crowdhub_source_errors", "Source failures (retried)", labels=["source", "kind"]
-        )
-        src_bad = CounterMetricFamily(
-            "crowdhub_source_malformed",
-            "Malformed frames/messages skipped",
-            labels=["source", "kind"],
-        )
-        src_dl = CounterMetricFamily(
-            "crowdhub_source_dead_letters",
-            "Events withheld because they carried an identifier",
-            labels=["source", "kind"],
-        )
-        src_up = GaugeMetricFamily(
-            "crowdhub_source_up", "1 when the source is running", labels=["source", "kind", "state"]
-        )
-        src_age = GaugeMetricFamily(
-            "crowdhub_source_last_event_age_seconds",
-            "Seconds since the source's last event",
-            labels=["source", "kind"],
-        )
-        for sid, s in status["sources"].items():
-            lbl = [sid, s["kind"]]
-            src_in.add_metric(lbl, s["events_in"])
-            src_err.add_metric(lbl, s["errors"])
-            src_bad.add_metric(lbl, s["malformed"])
-            src_dl.add_metric(lbl, s["dead_letters"])
-            src_up.add_metric([*lbl, s["state"]], 1.0 if s["state"] == "running" else 0.0)
-            if s["last_event_age_s"] is not None:
-                src_age.add_metric(lbl, s["last_event_age_s"])
-        detail = CounterMetricFamily(
-            "crowdhub_source_detail",
-            "Plugin-specific source counters (ignored, duplicates...)",
-            labels=["source", "kind", "counter"],
-        )
-        for sid, s in status["sources"].items():
-            for name, value in s.get("detail", {}).items():
-                if isinstance(value, int | float) and not isinstance(value, bool):
-                    detail.add_metric([sid, s["kind"], name], value)
-        yield from (src_in, src_err, src_bad, src_dl, src_up, src_age, detail)
-
-        out = CounterMetricFamily(
-            "crowdhub_sink_events", "Events delivered to an output", labels=["sink", "kind"]
-        )
-        err = CounterMetricFamily(
-            "crowdhub_sink_errors", "Failed writes (retried)", labels=["sink", "kind"]
-        )
-        drop = CounterMetricFamily(
-            "crowdhub_sink_dropped", "Events dropped, by reason", labels=["sink", "kind", "reason"]
-        )
-        depth = GaugeMetricFamily(
-            "crowdhub_sink_queue_depth", "Events waiting for an output", labels=["sink", "kind"]
-        )
-        for sid, s in status["sinks"].items():
-            lbl = [sid, s["kind"]]
-            out.add_metric(lbl, s["events_out"])
-            err.add_metric(lbl, s["errors"])
-            depth.add_metric(lbl, s["queued"])
-            for reason, n in s["dropped"].items():
-                drop.add_metric([*lbl, reason], n)
-        yield from (out, err, drop, depth)
+        status = self.status()
+        yield from self._sources(status["sources"])
+        yield from self._sinks(status["sinks"])
 
         dl = CounterMetricFamily(
             "crowdhub_dead_letters",
@@ -105,8 +76,99 @@ class HubCollector(Collector):
                 rec.add_metric([name], health["reconnects"])
         yield rec
 
+    def _sources(self, sources: Mapping[str, Any]) -> Iterator[Any]:
+        labels = ["source", "kind"]
+        src_in = CounterMetricFamily(
+            "crowdhub_source_events", "Events emitted by a source", labels=labels
+        )
+        src_err = CounterMetricFamily(
+            "crowdhub_source_errors", "Source failures (retried)", labels=labels
+        )
+        src_bad = CounterMetricFamily(
+            "crowdhub_source_malformed", "Malformed frames/messages skipped", labels=labels
+        )
+        src_dl = CounterMetricFamily(
+            "crowdhub_source_dead_letters",
+            "Events withheld because they carried an identifier",
+            labels=labels,
+        )
+        src_up = GaugeMetricFamily(
+            "crowdhub_source_up", "1 when the source is running, else 0", labels=labels
+        )
+        src_state = _states("crowdhub_source_state", "source", "source")
+        src_age = GaugeMetricFamily(
+            "crowdhub_source_last_event_age_seconds",
+            "Seconds since the source's last event",
+            labels=labels,
+        )
+        detail = CounterMetricFamily(
+            "crowdhub_source_detail",
+            "Plugin-specific source counters (ignored, duplicates...)",
+            labels=["source", "kind", "counter"],
+        )
+        for sid, s in sources.items():
+            lbl = [sid, s["kind"]]
+            src_in.add_metric(lbl, s["events_in"])
+            src_err.add_metric(lbl, s["errors"])
+            src_bad.add_metric(lbl, s["malformed"])
+            src_dl.add_metric(lbl, s["dead_letters"])
+            src_up.add_metric(lbl, 1.0 if s["state"] == "running" else 0.0)
+            _add_states(src_state, lbl, s["state"], SOURCE_STATES)
+            if s["last_event_age_s"] is not None:
+                src_age.add_metric(lbl, s["last_event_age_s"])
+            for name, value in s.get("detail", {}).items():
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    detail.add_metric([*lbl, name], value)
+        yield from (src_in, src_err, src_bad, src_dl, src_up, src_state, src_age, detail)
 
-def render_metrics(hub: Hub) -> bytes:
+    def _sinks(self, sinks: Mapping[str, Any]) -> Iterator[Any]:
+        labels = ["sink", "kind"]
+        out = CounterMetricFamily(
+            "crowdhub_sink_events", "Events delivered to an output", labels=labels
+        )
+        err = CounterMetricFamily("crowdhub_sink_errors", "Failed writes (retried)", labels=labels)
+        drop = CounterMetricFamily(
+            "crowdhub_sink_dropped",
+            "Events given up for an output, by reason (overflow: its queue was full; "
+            "rejected: it refused them; shutdown: it still failed when the hub stopped)",
+            labels=[*labels, "reason"],
+        )
+        depth = GaugeMetricFamily(
+            "crowdhub_sink_queue_depth", "Events waiting for an output", labels=labels
+        )
+        capacity = GaugeMetricFamily(
+            "crowdhub_sink_queue_capacity",
+            "Events an output's queue holds before its overflow policy applies",
+            labels=labels,
+        )
+        durable = GaugeMetricFamily(
+            "crowdhub_sink_queue_durable",
+            "1 when an output's queue survives a restart of the hub",
+            labels=labels,
+        )
+        up = GaugeMetricFamily(
+            "crowdhub_sink_up", "1 when the output is running, else 0", labels=labels
+        )
+        state = _states("crowdhub_sink_state", "output", "sink")
+        for sid, s in sinks.items():
+            lbl = [sid, s["kind"]]
+            out.add_metric(lbl, s["events_out"])
+            err.add_metric(lbl, s["errors"])
+            depth.add_metric(lbl, s["queued"])
+            if "queue_size" in s:
+                capacity.add_metric(lbl, s["queue_size"])
+            if "durable" in s:
+                durable.add_metric(lbl, 1.0 if s["durable"] else 0.0)
+            up.add_metric(lbl, 1.0 if s["state"] == "running" else 0.0)
+            _add_states(state, lbl, s["state"], SINK_STATES)
+            dropped = s["dropped"]
+            for reason in (*SINK_DROP_REASONS, *sorted(set(dropped) - set(SINK_DROP_REASONS))):
+                drop.add_metric([*lbl, reason], dropped.get(reason, 0))
+        yield from (out, err, drop, depth, capacity, durable, up, state)
+
+
+def render_metrics(status: StatusSnapshot) -> bytes:
+    """The exposition text of the hub whose status snapshot ``status`` returns."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(HubCollector(hub))
+    registry.register(HubCollector(status))
     return generate_latest(registry)

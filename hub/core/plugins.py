@@ -29,9 +29,9 @@ ENV_BLOCK = "HUB_BLOCK_PLUGINS"
 
 BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("transport_serial", "hub.core.transports.serial"),
-    ("transport_mqtt", "hub.core.transports.mqtt"),
-    ("transport_mqtt_broker", "hub.core.broker"),
-    ("transport_http", "hub.core.transports.http"),
+    ("transport_mqtt", "hub.core.transports.mqtt.client"),
+    ("transport_mqtt_broker", "hub.core.transports.mqtt.broker"),
+    ("transport_http", "hub.core.transports.http_server"),
     ("transport_http_client", "hub.core.transports.http_client"),
     ("output_console", "hub.outputs.console"),
     ("output_jsonl", "hub.outputs.jsonl"),

@@ -2,9 +2,15 @@
 
 Start order: transports → sinks (``open``) → ``startup`` hooks → sources.
 Stop order: sources → sinks drained and closed → ``shutdown`` hooks → transports.
-Between sources and sinks every event passes the privacy check; an event that
-carries an identifier is dead-lettered (field path and identifier type only,
-never the value) and counted, and reaches no sink.
+Between sources and sinks every event passes the pipeline (:mod:`hub.core.pipeline`):
+today the privacy check (an event that carries an identifier is dead-lettered,
+field path and identifier type only, never the value, counted, and reaches no
+sink), then the fan-out into each sink's queue (:mod:`hub.core.bus`).
+
+A stop (SIGTERM/SIGINT) is honoured in every state: while outputs are still
+being opened or retried, the hub stops without starting the sources. Events a
+failing output could not take at shutdown are counted and reported, and
+:meth:`Hub.run` then raises :class:`EventsLost` (a non-zero exit).
 """
 
 from __future__ import annotations
@@ -19,23 +25,27 @@ import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from hub.clock import Clock, SystemClock
-from hub.core.bus import SinkRunner
+from hub.core.backoff import Backoff
+from hub.core.bus import SinkRunner, make_queue
 from hub.core.config import HubConfig
 from hub.core.metrics import render_metrics
+from hub.core.pipeline import DeadLetters, FanOut, Pipeline, PrivacyCheck
 from hub.core.plugins import Registry
 from hub.core.supervisor import SourceSupervisor
 from hub.errors import HubError, SinkError, TransportError
-from hub.events import Event
 from hub.plugin import SinkContext, SourceContext, Transport, TransportContext
-from hub.privacy import find_identifiers
 from hub.site import Site
 
 log = logging.getLogger("hub")
+
+
+class EventsLost(HubError):
+    """The hub stopped, but some outputs' queued events could not be delivered or kept."""
 
 
 class Hub:
@@ -47,11 +57,13 @@ class Hub:
         self.clock = clock or SystemClock()
         self.state = "starting"
         self.started_monotonic = time.monotonic()
-        self.dead_letters: Counter[str] = Counter()
-        self._dead_letter_file: Any = None
+        self._dead_letter_log = DeadLetters(config.data_dir, self.clock, self._count_dead_letter)
+        self.dead_letters: Counter[str] = self._dead_letter_log.counts
         self.transports: dict[tuple[str, str], Transport[Any]] = {}
         self.runners: list[SinkRunner] = []
         self.supervisors: list[SourceSupervisor] = []
+        self.fan_out = FanOut()
+        self.pipeline = Pipeline([PrivacyCheck(self._dead_letter_log)], self.fan_out)
         self._build()
 
     # -- construction --------------------------------------------------------------------
@@ -77,7 +89,7 @@ class Hub:
                     clock=self.clock,
                     log=logging.getLogger(f"hub.transports.{kind}.{tcfg.id}"),
                     status=self.status,
-                    metrics_text=lambda: render_metrics(self),
+                    metrics_text=lambda: render_metrics(self.status),
                 )
                 self.transports[(kind, tcfg.id)] = cls(tcfg, tctx)
         data_dir = str(cfg.data_dir)
@@ -94,7 +106,10 @@ class Hub:
                     transports=self._transport,
                     clock=self.clock,
                 )
-                self.runners.append(SinkRunner(scls(scfg, sctx), scfg, f"sinks.{kind}[{scfg.id}]"))
+                queue = make_queue(kind, scfg, cfg.data_dir)
+                label = f"sinks.{kind}[{scfg.id}]"
+                self.runners.append(SinkRunner(scls(scfg, sctx), scfg, label, queue))
+        self.fan_out.connect(self.runners)
         for kind, items2 in cfg.sources.items():
             src_cls, info = self.registry.sources[kind]
             for src_cfg in items2:
@@ -105,7 +120,7 @@ class Hub:
                     plugin=info.name,
                     plugin_version=info.version,
                     site=cfg.site,
-                    emit=self._make_emit(src_cfg.id),
+                    emit=self.pipeline.emitter(src_cfg.id),
                     transports=self._transport,
                     clock=self.clock,
                     transport_name=src_cls.transport_kind,
@@ -113,59 +128,10 @@ class Hub:
                 sup = SourceSupervisor(src_cls(src_cfg, ctx), src_cfg, ctx, label)
                 self.supervisors.append(sup)
 
-    def _make_emit(self, source_id: str) -> Any:
-        runners = self.runners
-        single = runners[0] if len(runners) == 1 else None
-        hub = self
-
-        async def emit(event: Event) -> None:
-            findings = find_identifiers(event)
-            if findings:
-                hub._dead_letter(source_id, event, findings)
-                return
-            if single is not None:
-                if single.accepts(event):
-                    await single.queue.put(event)
-                return
-            for runner in runners:
-                if runner.accepts(event):
-                    await runner.queue.put(event)
-
-        return emit
-
-    def _dead_letter(self, source_id: str, event: Event, findings: list[tuple[str, str]]) -> None:
+    def _count_dead_letter(self, source_id: str) -> None:
         for sup in self.supervisors:
             if sup.ctx.instance == source_id:
                 sup.stats.dead_letters += 1
-        for _, kind in findings:
-            self.dead_letters[kind] += 1
-        where = ", ".join(f"{path} ({kind})" for path, kind in findings)
-        log.warning(
-            "sources[%s]: event %s dead-lettered: identifier in %s; it was not "
-            "forwarded. Fix the plugin or its field mapping",
-            source_id,
-            event.event_id,
-            where,
-        )
-        record = {
-            "time": self.clock.now().isoformat(),
-            "source": source_id,
-            "kind": event.kind,
-            "event_id": event.event_id,
-            "measurement": event.measurement.type,
-            "reason": "identifier in event",
-            "findings": [{"field": p, "identifier": k} for p, k in findings],
-        }
-        try:
-            if self._dead_letter_file is None:
-                self.config.data_dir.mkdir(parents=True, exist_ok=True)
-                self._dead_letter_file = open(  # noqa: SIM115 - kept open for the run
-                    self.config.data_dir / "deadletter.jsonl", "a", encoding="utf-8"
-                )
-            self._dead_letter_file.write(json.dumps(record) + "\n")
-            self._dead_letter_file.flush()
-        except OSError as err:
-            log.error("cannot write dead-letter record: %s", err)
 
     # -- status ----------------------------------------------------------------------------
     @property
@@ -198,6 +164,10 @@ class Hub:
                 "state": r.stats.state,
                 "events_out": r.stats.events_out,
                 "queued": len(r.queue),
+                "queue": r.config.queue,
+                "queue_size": r.config.queue_size,
+                "overflow": r.config.overflow,
+                "durable": r.queue.durable,
                 "errors": r.stats.errors,
                 "retries": r.stats.retries,
                 "dropped": dict(r.stats.dropped),
@@ -208,6 +178,7 @@ class Hub:
             "state": self.state,
             "time": datetime.now(UTC).isoformat(),
             "pid": os.getpid(),
+            "heartbeat_interval_s": self.config.hub.status_interval_s,
             "uptime_s": round(now - self.started_monotonic, 1),
             "sources": sources,
             "sinks": sinks,
@@ -238,36 +209,58 @@ class Hub:
             if inspect.isawaitable(result):
                 await asyncio.wait_for(result, self.config.hub.shutdown_timeout_s)
 
-    async def _open_sinks(self) -> list[SinkRunner]:
+    async def _open_sinks(self, stop: asyncio.Event) -> list[SinkRunner]:
+        """Open every sink by its ``on_startup_error`` policy; give up early when ``stop`` is set.
+
+        Returns the sinks that opened. When ``stop`` is set meanwhile, the sink being
+        opened is returned too (so it gets closed), and the caller starts nothing.
+        """
         opened = []
         for r in self.runners:
-            attempt = 0
+            policy = Backoff(r.config.retry_initial_s, r.config.retry_max_s)
             while True:
                 try:
-                    await r.sink.open()
+                    if not await _unless_stopped(r.sink.open(), stop, f"open:{r.label}"):
+                        log.warning(
+                            "%s: stop requested while opening this output; stopping without "
+                            "starting the sources",
+                            r.label,
+                        )
+                        opened.append(r)
+                        return opened
                     opened.append(r)
                     break
                 except SinkError as err:
-                    policy = r.config.on_startup_error
-                    if policy == "fail":
+                    if r.config.on_startup_error == "fail":
                         raise HubError(
                             f'{r.label}: could not open: {err} (on_startup_error = "fail")'
                         ) from err
-                    if policy == "ignore":
+                    if r.config.on_startup_error == "ignore":
                         log.error("%s: could not open, disabled: %s", r.label, err)
                         r.stats.state = "disabled"
                         break
-                    if attempt == 0:
+                    if policy.attempt == 0:
                         log.warning("%s: could not open (%s); retrying", r.label, err)
-                    attempt += 1
-                    await asyncio.sleep(
-                        min(r.config.retry_max_s, r.config.retry_initial_s * 2 ** min(attempt, 10))
-                    )
+                    r.stats.state = "retrying"
+                    r.stats.last_error = str(err)
+                    delay = policy.next_delay(retry_after=getattr(err, "retry_after", None))
+                    if await _wait_for_stop(stop, delay):
+                        log.warning(
+                            "%s: stop requested while retrying to open this output (%d "
+                            "attempt(s), last: %s); stopping without starting the sources",
+                            r.label,
+                            policy.attempt,
+                            err,
+                        )
+                        return opened
         return opened
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Run until ``stop`` is set; then stop sources, flush sinks and return."""
-        timeout = self.config.hub.shutdown_timeout_s
+        """Run until ``stop`` is set; then stop sources, flush sinks and return.
+
+        Raises :class:`EventsLost` after an otherwise orderly stop when events
+        queued for an output could be neither delivered nor kept.
+        """
         try:
             async with asyncio.TaskGroup() as outer:
                 background = [
@@ -275,37 +268,11 @@ class Hub:
                     for (k, i), t in self.transports.items()
                 ]
                 background.append(outer.create_task(self._status_loop(), name="status"))
-                runners = await self._open_sinks()
+                runners = await self._open_sinks(stop)
                 self.runners[:] = runners
-                async with asyncio.TaskGroup() as sink_tg:
-                    sink_tasks = [
-                        sink_tg.create_task(r.run(), name=f"sink:{r.label}") for r in runners
-                    ]
-                    await self._call_hooks("startup")
-                    # everything built so far (modules, plugins, config) lives for the whole run:
-                    # keep it out of the garbage collector's scans of the per-event garbage
-                    gc.freeze()
-                    async with asyncio.TaskGroup() as src_tg:
-                        tasks = [
-                            src_tg.create_task(s.run(), name=f"source:{s.label}")
-                            for s in self.supervisors
-                        ]
-                        self.state = "running"
-                        log.info(
-                            "hub running: %d source(s), %d output(s), %d transport(s)",
-                            len(self.supervisors),
-                            len(runners),
-                            len(self.transports),
-                        )
-                        stop_task = src_tg.create_task(stop.wait(), name="stop-signal")
-                        await stop_task
-                        self.state = "stopping"
-                        log.info("stopping: sources first, then flushing outputs")
-                        for task in tasks:
-                            task.cancel()
-                    for r in runners:
-                        r.close_input()
-                    await _drain(sink_tasks, timeout)
+                self.fan_out.connect(runners)
+                if not stop.is_set():
+                    await self._serve(runners, stop)
                 await asyncio.gather(*(self._close_sink(r) for r in runners))
                 await self._call_hooks("shutdown")
                 for task in background:
@@ -318,8 +285,48 @@ class Hub:
         finally:
             self.state = "stopped"
             self.write_status()
-            if self._dead_letter_file is not None:
-                self._dead_letter_file.close()
+            self._dead_letter_log.close()
+        lost = [(r.label, r.lost) for r in self.runners if r.lost]
+        if lost:
+            raise EventsLost(
+                f"stopped, but {sum(n for _, n in lost)} queued event(s) were lost: "
+                + ", ".join(f"{label} {n}" for label, n in lost)
+                + " (the output kept failing at shutdown; they are counted as dropped "
+                "'shutdown' in hub status)"
+            )
+
+    async def _serve(self, runners: list[SinkRunner], stop: asyncio.Event) -> None:
+        """Sinks, startup hooks, sources; on ``stop``: sources first, then flush the sinks."""
+        timeout = self.config.hub.shutdown_timeout_s
+        async with asyncio.TaskGroup() as sink_tg:
+            sink_tasks = [sink_tg.create_task(r.run(), name=f"sink:{r.label}") for r in runners]
+            await self._call_hooks("startup")
+            # everything built so far (modules, plugins, config) lives for the whole run:
+            # keep it out of the garbage collector's scans of the per-event garbage
+            gc.freeze()
+            async with asyncio.TaskGroup() as src_tg:
+                tasks = [
+                    src_tg.create_task(s.run(), name=f"source:{s.label}") for s in self.supervisors
+                ]
+                self.state = "running"
+                log.info(
+                    "hub running: %d source(s), %d output(s), %d transport(s)",
+                    len(self.supervisors),
+                    len(runners),
+                    len(self.transports),
+                )
+                stop_task = src_tg.create_task(stop.wait(), name="stop-signal")
+                await stop_task
+                self.state = "stopping"
+                log.info("stopping: sources first, then flushing outputs")
+                for task in tasks:
+                    task.cancel()
+            for r in runners:
+                r.close_input()
+            await _drain(sink_tasks, timeout)
+        for r in runners:
+            r.give_up(f"did not finish flushing within {timeout:g} s")
+            r.queue.close()
 
     async def _close_sink(self, r: SinkRunner) -> None:
         try:
@@ -352,6 +359,10 @@ def run_until_stopped(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        # the default action of SIGHUP ends the process without flushing: say why it is ignored
+        loop.add_signal_handler(
+            signal.SIGHUP, log.warning, "SIGHUP ignored: restart to apply config changes"
+        )
         if duration:
             loop.call_later(duration, stop.set)
         await body(stop)
@@ -365,11 +376,53 @@ def run_until_stopped(
             else:
                 log.error("hub: unexpected error", exc_info=exc)
         return 1
+    except EventsLost as exc:  # the run's last word: a log line (text or JSON) like the others
+        log.error("%s", exc)
+        return 1
     except HubError as exc:
         print(f"hub: {exc}", file=sys.stderr)
         return 1
     log.info(done)
     return 0
+
+
+async def _wait_for_stop(stop: asyncio.Event, delay: float) -> bool:
+    """Wait ``delay`` seconds or until ``stop`` is set; True when it was set."""
+    try:
+        await asyncio.wait_for(stop.wait(), delay)
+    except TimeoutError:
+        return False
+    return True
+
+
+async def _unless_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event, name: str) -> bool:
+    """Await ``work`` unless ``stop`` is set first (then cancel it): True when it finished.
+
+    Exceptions of ``work`` propagate.
+    """
+    if stop.is_set():
+        work.close()
+        return False
+    task = asyncio.create_task(work, name=name)
+    waiter = asyncio.create_task(stop.wait(), name=f"{name}:stop")
+    try:
+        await asyncio.wait((task, waiter), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+        if not task.done():
+            task.cancel()
+    if task.done() and not task.cancelled():
+        task.result()  # finished first: its exception, if any, is the caller's
+        return True
+    try:
+        await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise
+    except Exception as err:  # the work turned our cancel into an error; we stop anyway
+        log.debug("%s: error while cancelled: %s", name, err)
+    return False
 
 
 def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:

@@ -43,21 +43,56 @@ def _toml_value(value: Any) -> str:
     return json.dumps(str(value))
 
 
+def _placeholder(name: str, annotation: Any, example_id: str) -> Any:
+    """A value that validates for a required field without a default or example."""
+    if name == "id":
+        return example_id
+    text = str(annotation)
+    for typ, value in (("float", 1.0), ("int", 1), ("bool", False)):
+        if text == f"<class '{typ}'>":
+            return value
+    return "..."
+
+
+def model_lines(
+    model: type[BaseModel],
+    values: dict[str, Any] | None = None,
+    *,
+    example_id: str = "example",
+    skip: tuple[str, ...] = (),
+) -> list[str]:
+    """One ``key = value`` line per field, its description as a comment above it.
+
+    ``values`` overrides defaults; required fields get their first ``examples`` entry or a
+    placeholder; fields without a value (None) are written commented out.
+    """
+    values = values or {}
+    lines = []
+    for name, info in model.model_fields.items():
+        if name in skip:
+            continue
+        key = info.alias or name
+        desc = info.description or ""
+        required = info.default is PydanticUndefined and info.default_factory is None
+        if desc or required:
+            lines.append(f"# {desc} (required)".replace("#  (", "# (") if required else f"# {desc}")
+        if name in values:
+            value = values[name]
+        elif required:
+            value = (
+                info.examples[0]
+                if info.examples
+                else _placeholder(name, info.annotation, example_id)
+            )
+        else:
+            value = info.get_default(call_default_factory=True)
+        lines.append(f"# {key} =" if value is None else f"{key} = {_toml_value(value)}")
+    return lines
+
+
 def generated_sample(table: str, kind: str, model: type[BaseModel]) -> str:
     lines = [f"# {table}.{kind}: generated from its config model", f"[[{table}.{kind}]]"]
-    for name, info in model.model_fields.items():
-        desc = info.description or ""
-        if info.default is PydanticUndefined and info.default_factory is None:
-            lines.append(f"# {desc} (required)" if desc else "# (required)")
-            lines.append(f'{name} = "..."' if name != "id" else f'id = "{kind}-1"')
-            continue
-        default = info.get_default(call_default_factory=True)
-        if desc:
-            lines.append(f"# {desc}")
-        if default is None:
-            lines.append(f"# {name} =")
-        else:
-            lines.append(f"{name} = {_toml_value(default)}")
+    lines += model_lines(model, example_id=f"{kind}-1")
     return "\n".join(lines) + "\n"
 
 

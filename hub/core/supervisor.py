@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from hub.core.bus import backoff
+from hub.core.backoff import backoff_delay
 from hub.errors import AuthenticationFailed, DeviceUnavailable, HubError
 from hub.plugin import Source, SourceConfig, SourceContext
 
@@ -46,7 +46,7 @@ class SourceSupervisor:
         self.stats = SourceStats()
         self._ever_up = False
         self._down_logged = False
-        ctx._available = self._set_available
+        ctx.on_availability(self._set_available)
 
     def _set_available(self, available: bool) -> None:
         if available:
@@ -118,7 +118,12 @@ class SourceSupervisor:
                 if isinstance(err, AuthenticationFailed):
                     delay = cfg.retry_max_s
                 else:
-                    delay = backoff(attempt, cfg.retry_initial_s, cfg.retry_max_s)
+                    delay = backoff_delay(
+                        attempt,
+                        cfg.retry_initial_s,
+                        cfg.retry_max_s,
+                        retry_after=getattr(err, "retry_after", None),
+                    )
                 attempt += 1
                 self.stats.restarts += 1
                 await asyncio.sleep(delay)

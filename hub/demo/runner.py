@@ -134,6 +134,9 @@ def plan_demo(data_dir: Path, *, say: Any = None) -> DemoPlan:
             "(crossings gate-b, occupancy boulevard)",
             f"Events go to the console, {data_dir / 'events.sqlite'} and "
             f"{data_dir / 'events.jsonl'}. Stop with Ctrl-C.",
+            f"Config: {source} - a starting point for a real site (or "
+            "`hub sample-config --all`); check yours with `hub check-config FILE`, run it with "
+            f"`hub run FILE`. State: `hub status --data-dir {data_dir}`.",
         ]
     )
     return DemoPlan(config, registry, simulators, banner, pty_dir)

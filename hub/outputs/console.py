@@ -31,6 +31,8 @@ def describe(event: Event) -> str:
         what = f"devices={m.count}{split}"
     elif m.type == "density":
         what = f"density={m.value:.2f} p/m2"
+    elif m.type == "level":
+        what = f"level={m.level}" + ("" if m.fresh else " (stale)")
     elif m.type == "zone_state":
         occ = "?" if m.occupancy is None else f"{m.occupancy:g}"
         what = f"level={m.level} occupancy={occ} method={m.method or '-'}"

@@ -10,14 +10,13 @@ and the body::
 where each ``<event>`` is the :class:`hub.Event` JSON (``hub schema`` prints its
 JSON Schema); ``event_id`` lets the receiver drop duplicates after a retry.
 
-Answers: any 2xx acknowledges the batch. Timeouts, connection errors, 408 and
-5xx are retried with jittered exponential backoff, ``max_attempts`` in all,
-then :class:`~hub.errors.SinkUnavailable` (the core retries the batch later).
-429 waits ``Retry-After`` (seconds or an HTTP date) before the next attempt;
-when that is longer than ``max_retry_after_s`` or no attempt is left it raises
-``SinkUnavailable(retry_after=...)``. Any other status (other 4xx, 3xx) raises
-:class:`~hub.errors.SinkRejected` with the status and a short reason: the batch
-is dropped and counted.
+Answers: any 2xx acknowledges the batch. One ``write`` is one attempt; the
+hub's sink runner retries, with the hub's one backoff policy (``retry_initial_s``,
+``retry_max_s``). Timeouts, connection errors, 408, 429 and 5xx raise
+:class:`~hub.errors.SinkUnavailable`; a ``Retry-After`` (seconds or an HTTP
+date, on 429 or 503) is passed on as ``retry_after``, which the runner waits at
+least. Any other status (other 4xx, 3xx) raises :class:`~hub.errors.SinkRejected`
+with the status and a short reason: the batch is dropped and counted.
 
 Requests go through the shared ``http_client`` transport (``transport`` names
 its instance), like a third-party sink would.
@@ -29,7 +28,7 @@ its instance), like a third-party sink would.
     url = "https://ops.example.org/crowd/events"
     auth = { scheme = "bearer", token = "${OPS_WEBHOOK_TOKEN}" }
     timeout_s = 10
-    max_attempts = 3
+    retry_max_s = 60
 """
 
 from __future__ import annotations
@@ -37,7 +36,6 @@ from __future__ import annotations
 __all__ = ["WebhookConfig", "WebhookSink", "parse_retry_after"]
 
 import hashlib
-import random
 import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -53,6 +51,14 @@ from hub.events import Event
 from hub.plugin import Sink, SinkConfig
 from hub.transports import HttpAuth, HttpClient
 
+REMOVED_SETTINGS = {
+    "max_attempts": "the hub retries a failed batch itself; remove it",
+    "backoff_initial_s": "write retry_initial_s instead",
+    "backoff_max_s": "write retry_max_s instead",
+    "max_retry_after_s": "the hub waits what Retry-After asks; remove it",
+}
+"""Settings of the webhook's former own retry loop, with what to write instead."""
+
 
 class WebhookConfig(SinkConfig):
     """``[[sinks.http]]``: where and how to POST event batches."""
@@ -65,22 +71,18 @@ class WebhookConfig(SinkConfig):
         default=None, description="bearer / basic / hmac; secrets from ${ENV} references"
     )
     timeout_s: float = Field(default=10.0, gt=0, description="one attempt's total timeout (s)")
-    max_attempts: int = Field(
-        default=3, ge=1, le=20, description="attempts per batch before SinkUnavailable"
-    )
-    backoff_initial_s: float = Field(
-        default=0.5, gt=0, description="delay before the second attempt (s), then doubled"
-    )
-    backoff_max_s: float = Field(default=10.0, gt=0, description="longest retry delay (s)")
-    max_retry_after_s: float = Field(
-        default=30.0,
-        ge=0,
-        description="wait at most this for a 429 Retry-After inside write(); longer waits "
-        "are left to the core's retry",
-    )
     transport: str | None = Field(
         default=None, description="http_client transport instance (default: 'default')"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _removed_settings(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key, what in REMOVED_SETTINGS.items():
+                if key in data:
+                    raise ValueError(f"{key} is no longer used: {what}")
+        return data
 
     @field_validator("url")
     @classmethod
@@ -139,6 +141,7 @@ class WebhookSink(Sink[WebhookConfig]):
     """POST each batch as JSON to a URL; retry 5xx/timeouts, honour 429, drop on 4xx."""
 
     kind = "http"
+    leaves_machine = True
     config_model = WebhookConfig
     description = "POST batches of events as JSON to a webhook"
 
@@ -147,19 +150,13 @@ class WebhookSink(Sink[WebhookConfig]):
         return [("http_client", cast(WebhookConfig, config).transport)]
 
     def _client(self) -> HttpClient:
-        return cast(HttpClient, self.ctx.transport("http_client", self.config.transport))
-
-    def _backoff(self, attempt: int) -> float:
-        c = self.config
-        delay: float = min(c.backoff_max_s, c.backoff_initial_s * 2.0 ** (attempt - 1))
-        return delay * random.uniform(0.5, 1.0)
+        return self.ctx.http_client(self.config.transport)
 
     async def write(self, batch: Sequence[Event]) -> None:
         if not batch:
             return
         c = self.config
         name = f"http[{self.ctx.instance}]"
-        body = encode_batch(batch)
         key = hashlib.blake2b(
             "\x1f".join(e.event_id for e in batch).encode(), digest_size=16
         ).hexdigest()
@@ -168,51 +165,35 @@ class WebhookSink(Sink[WebhookConfig]):
             "Content-Type": "application/json",
             "Idempotency-Key": key,
         }
-        client = self._client()
-        last = "no attempt made"
-        retry_after: float | None = None
-        for attempt in range(1, c.max_attempts + 1):
-            retry_after = None
-            try:
-                resp = await client.request(
-                    "POST",
-                    c.url,
-                    body=body,
-                    headers=headers,
-                    timeout_s=c.timeout_s,
-                    auth=c.auth,
-                    allow_redirects=False,
-                )
-            except DeviceUnavailable as err:
-                last = str(err)
-            else:
-                status = resp.status
-                if 200 <= status < 300:
-                    return
-                if status == 429:
-                    retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-                    last = "answered 429 Too Many Requests"
-                    if retry_after is not None and retry_after > c.max_retry_after_s:
-                        raise SinkUnavailable(
-                            f"{name}: {last}, Retry-After {retry_after:g} s",
-                            retry_after=retry_after,
-                        )
-                elif status >= 500 or status == 408:
-                    last = f"answered {status}: {_short(resp.body)}"
-                else:
-                    raise SinkRejected(
-                        f"{name}: {_safe_url(c.url)} refused the batch of {len(batch)} events with "
-                        f"HTTP {status}: {_short(resp.body) or 'no reason given'}; "
-                        "check the URL, credentials and the receiver's expected format"
-                    )
-            if attempt < c.max_attempts:
-                await self.ctx.clock.sleep(
-                    retry_after if retry_after is not None else self._backoff(attempt)
-                )
-        raise SinkUnavailable(
-            f"{name}: giving up on this batch for now after {c.max_attempts} attempts; "
-            f"last: {last}",
-            retry_after=retry_after,
+        try:
+            resp = await self._client().request(
+                "POST",
+                c.url,
+                body=encode_batch(batch),
+                headers=headers,
+                timeout_s=c.timeout_s,
+                auth=c.auth,
+                allow_redirects=False,
+            )
+        except DeviceUnavailable as err:
+            raise SinkUnavailable(f"{name}: {err}") from err
+        status = resp.status
+        if 200 <= status < 300:
+            return
+        if status == 429 or status >= 500 or status == 408:
+            retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+            what = (
+                "answered 429 Too Many Requests"
+                if status == 429
+                else f"answered {status}: {_short(resp.body)}"
+            )
+            if retry_after is not None:
+                what += f", Retry-After {retry_after:g} s"
+            raise SinkUnavailable(f"{name}: {what}", retry_after=retry_after)
+        raise SinkRejected(
+            f"{name}: {_safe_url(c.url)} refused the batch of {len(batch)} events with "
+            f"HTTP {status}: {_short(resp.body) or 'no reason given'}; "
+            "check the URL, credentials and the receiver's expected format"
         )
 
 

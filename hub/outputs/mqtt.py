@@ -113,6 +113,7 @@ def _topic_function(template: str) -> Callable[[Event], str]:
 
 class MqttSink(Sink[MqttSinkConfig]):
     kind = "mqtt"
+    leaves_machine = True
     config_model = MqttSinkConfig
     description = "publish events as JSON to an MQTT broker (topic template from event fields)"
 
@@ -126,13 +127,12 @@ class MqttSink(Sink[MqttSinkConfig]):
         return [("mqtt", cast(MqttSinkConfig, config).broker)]
 
     async def open(self) -> None:
-        self._mqtt = cast(MessageTransport, self.ctx.transport("mqtt", self.config.broker))
+        self._mqtt = self.ctx.mqtt(self.config.broker)
 
     async def write(self, batch: Sequence[Event]) -> None:
         mqtt = self._mqtt
         if mqtt is None:
-            await self.open()
-            mqtt = cast(MessageTransport, self._mqtt)
+            mqtt = self._mqtt = self.ctx.mqtt(self.config.broker)
         topic = self._topic
         to_json = Event.__pydantic_serializer__.to_json  # bytes, without a str round trip
         messages = [(topic(e), to_json(e)) for e in batch]

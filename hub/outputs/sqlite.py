@@ -10,12 +10,18 @@ cheap: by time (``time_ms``), by zone or line, by measurement::
 The full event is kept as JSON in ``event``. All database work runs in one
 worker thread; ``close()`` commits and checkpoints, so nothing written is lost
 on a clean shutdown.
+
+Retention (data minimisation): raw events are kept ``keep_raw_days`` (default
+30), then folded into quarter-hour aggregates (``aggregates_15min``) kept
+``keep_aggregates_days``; the purge runs on its own every ``purge_interval_s``
+and at open, and is counted in ``purged`` (see :mod:`hub.outputs.sqlite_retention`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,6 +31,7 @@ from pydantic import Field
 
 import hub
 from hub import Event, Sink, SinkConfig, SinkUnavailable
+from hub.outputs.sqlite_retention import PurgeResult, purge
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -106,6 +113,15 @@ class SqliteConfig(SinkConfig):
         description="SQLite synchronous pragma: NORMAL is durable across crashes of the hub "
         "in WAL mode; FULL also across power loss",
     )
+    keep_raw_days: float = Field(
+        default=30, gt=0, description="keep raw events this many days, then only aggregates"
+    )
+    keep_aggregates_days: float = Field(
+        default=400, gt=0, description="keep the quarter-hour aggregates this many days"
+    )
+    purge_interval_s: float = Field(
+        default=3600, gt=0, description="how often the retention purge runs"
+    )
 
 
 class SqliteSink(Sink[SqliteConfig]):
@@ -118,6 +134,8 @@ class SqliteSink(Sink[SqliteConfig]):
         self.path = Path(ctx.data_dir) / config.path
         self._db: sqlite3.Connection | None = None
         self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"sqlite-{config.id}")
+        self.purged = {"runs": 0, "raw_deleted": 0, "aggregates_deleted": 0}
+        self._next_purge = 0.0
 
     async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
@@ -129,6 +147,32 @@ class SqliteSink(Sink[SqliteConfig]):
         db.execute(f"PRAGMA synchronous={self.config.synchronous}")
         db.executescript(SCHEMA)
         self._db = db
+        self._purge_if_due()
+
+    def purge_now(self) -> PurgeResult:
+        """Run the retention purge (in the worker thread) and count it."""
+        assert self._db is not None
+        result = purge(
+            self._db,
+            self.ctx.clock.now(),
+            keep_raw_days=self.config.keep_raw_days,
+            keep_aggregates_days=self.config.keep_aggregates_days,
+        )
+        self.purged["runs"] += 1
+        self.purged["raw_deleted"] += result.raw_deleted
+        self.purged["aggregates_deleted"] += result.aggregates_deleted
+        if result.raw_deleted or result.aggregates_deleted:
+            self.ctx.log.info(
+                "retention: %d raw events folded into aggregates, %d old aggregates deleted",
+                result.raw_deleted,
+                result.aggregates_deleted,
+            )
+        return result
+
+    def _purge_if_due(self) -> None:
+        if time.monotonic() >= self._next_purge:
+            self._next_purge = time.monotonic() + self.config.purge_interval_s
+            self.purge_now()
 
     async def open(self) -> None:
         try:
@@ -148,6 +192,7 @@ class SqliteSink(Sink[SqliteConfig]):
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
+        self._purge_if_due()
 
     async def write(self, batch: Sequence[Event]) -> None:
         rows = [row(e) for e in batch]

@@ -35,7 +35,7 @@ def fake_clock() -> FakeClock:
 
 
 class IngestClient:
-    """A running :class:`~hub.core.transports.http.HttpIngestServer` on ``127.0.0.1:<free>``
+    """A running :class:`~hub.core.transports.http_server.HttpIngestServer` on ``127.0.0.1:<free>``
     and a real HTTP client for it. Add routes with ``ingest_client.server.add_route(...)``;
     set ``ingest_client.server.ctx.status`` / ``metrics_text`` to feed /healthz, /metrics."""
 
@@ -71,8 +71,8 @@ async def _ingest_client() -> AsyncIterator[IngestClient]:
     import logging
 
     from hub.clock import SystemClock
-    from hub.core.transports.http import HttpIngestServer, HttpServerConfig
     from hub.core.transports.http_client import HttpClientConfig, HttpClientTransport
+    from hub.core.transports.http_server import HttpIngestServer, HttpServerConfig
     from hub.plugin import TransportContext
 
     def ctx(kind: str) -> TransportContext:

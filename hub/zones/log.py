@@ -20,10 +20,23 @@ import json
 from collections import deque
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from hub.zones.alerts import AlertRecord
+
+class LoggedAlert(Protocol):
+    """What a log record takes from an alert (:class:`hub.zones.alerts.AlertRecord`)."""
+
+    @property
+    def alert_id(self) -> str: ...
+    @property
+    def rule(self) -> str: ...
+    @property
+    def subject(self) -> str: ...
+    @property
+    def severity(self) -> str: ...
+    @property
+    def value(self) -> float | None: ...
+
 
 LOG_FIELDS = (
     "seq",
@@ -57,7 +70,7 @@ class AlertLog:
         at: float,
         event: str,
         *,
-        alert: AlertRecord | None = None,
+        alert: LoggedAlert | None = None,
         by: str | None = None,
         note: str = "",
         **extra: Any,

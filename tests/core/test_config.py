@@ -66,8 +66,9 @@ def test_valid_config_loads(tmp_path: Path) -> None:
             "sources.simulated[sim-gate].colour: unknown field (allowed:",
         ),
         (
-            ("[[sources.simulated]]", "[[sources.lidarr]]"),
-            "sources.lidarr: unknown source kind 'lidarr'; installed kinds:",
+            ("[[sources.simulated]]", "[[sources.simulatd]]"),
+            "sources.simulatd: unknown source kind 'simulatd'; did you mean 'simulated'? "
+            "installed kinds:",
         ),
         (
             ('line = "gate-a"\n', 'line = "gate-b"\n'),

@@ -142,6 +142,7 @@ def test_json_schema_describes_the_event() -> None:
         "devices",
         "density",
         "status",
+        "level",
         "zone_state",
         "line_flow",
         "alert",

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import hub
-from hub.core.bus import MemoryQueue, SinkRunner, backoff
+from hub.core.bus import MemoryQueue, SinkRunner
 from hub.core.config import HubConfig, HubSettings, PluginSettings
 from hub.core.plugins import load_plugins
 from hub.core.runtime import Hub
@@ -231,7 +231,7 @@ async def test_identifier_is_dead_lettered_never_forwarded(tmp_path: Path, site:
 
 
 async def test_bus_backpressure_makes_sources_wait(site: Site) -> None:
-    q = MemoryQueue(maxsize=3)
+    q = MemoryQueue(maxsize=3, overflow="block")
     ctx = source_context("x", emit=q.put, site=site)
     ev = ctx.event(hub.Occupancy(count=1), zone="beach", observed_at=ctx.clock.now())
     for _ in range(3):
@@ -260,13 +260,6 @@ async def test_runner_batches_and_flushes_on_close(site: Site) -> None:
     runner.close_input()
     await asyncio.wait_for(runner.run(), 5)
     assert len(sink.events) == 10 and sink.calls == 3  # 4 + 4 + 2
-
-
-def test_backoff_is_jittered_and_capped() -> None:
-    values = [backoff(a, 1.0, 30.0) for a in range(12)]
-    assert all(0.5 <= v <= 30.0 for v in values)
-    assert max(values[8:]) <= 30.0 and min(values[8:]) >= 15.0
-    assert len({backoff(3, 1.0, 30.0) for _ in range(20)}) > 1
 
 
 def test_hub_error_tree() -> None:
@@ -348,3 +341,51 @@ async def test_stop_is_not_turned_into_a_retry_by_a_source(site: Site) -> None:
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(task, 2)
     assert sup.stats.state == "stopped" and sup.stats.restarts == 0
+
+
+async def test_each_sink_gets_the_queue_its_config_names(
+    tmp_path: Path, site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hub.core.bus import QUEUES
+
+    class Tagged(MemoryQueue):
+        pass
+
+    monkeypatch.setitem(QUEUES, "tagged", lambda spec: Tagged(spec.maxsize, spec.overflow))
+    h = make_hub(
+        tmp_path,
+        site,
+        [FlakyConfig(id="good", events=3)],
+        [MemoryConfig(id="a", queue="tagged", queue_size=50), MemoryConfig(id="b")],
+    )
+    queues = {r.config.id: r.queue for r in h.runners}
+    assert isinstance(queues["a"], Tagged) and not isinstance(queues["b"], Tagged)
+    await run_until(h, lambda: all(len(s.events) >= 3 for s in MemorySink.instances))
+    sinks = h.status()["sinks"]
+    assert sinks["a"]["queue"] == "tagged" and sinks["a"]["queue_size"] == 50
+    assert sinks["b"]["durable"] is False and sinks["b"]["overflow"] == "drop_oldest"
+
+
+async def test_a_dead_output_at_shutdown_is_reported_not_called_clean(
+    tmp_path: Path, site: Site
+) -> None:
+    from hub.core.runtime import EventsLost
+
+    h = make_hub(
+        tmp_path,
+        site,
+        [FlakyConfig(id="good", events=5)],
+        [
+            MemoryConfig(id="ok"),
+            MemoryConfig(id="dead", fail_first=10**9, retry_initial_s=0.01, retry_max_s=0.02),
+        ],
+    )
+    with pytest.raises(EventsLost) as info:
+        await run_until(h, lambda: len(MemorySink.instances[0].events) >= 5)
+    assert str(info.value) == (
+        "stopped, but 5 queued event(s) were lost: sinks.memory[dead] 5 (the output kept "
+        "failing at shutdown; they are counted as dropped 'shutdown' in hub status)"
+    )
+    status = json.loads((tmp_path / "status.json").read_text())
+    assert status["sinks"]["dead"]["dropped"] == {"shutdown": 5}
+    assert status["sinks"]["ok"]["dropped"] == {} and status["sinks"]["ok"]["events_out"] == 5

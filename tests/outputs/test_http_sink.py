@@ -15,6 +15,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from hub import Event, Occupancy, SinkRejected, SinkUnavailable
+from hub.core.bus import SinkRunner
 from hub.core.transports.http_client import HttpClientConfig, HttpClientTransport
 from hub.outputs.http import WebhookConfig, WebhookSink, parse_retry_after, register_sinks
 from hub.plugin import TransportContext
@@ -102,41 +103,32 @@ async def test_posts_the_batch_as_json(
     assert [Event.model_validate(e) for e in doc["events"]] == batch
 
 
-async def test_retries_5xx_with_backoff_then_succeeds(
-    receiver: tuple[Receiver, str], make_sink: Callable[..., tuple[WebhookSink, FakeClock]]
+@pytest.mark.parametrize("status", [500, 502, 503, 408])
+async def test_5xx_and_408_leave_the_retry_to_the_runner(
+    receiver: tuple[Receiver, str],
+    make_sink: Callable[..., tuple[WebhookSink, FakeClock]],
+    status: int,
 ) -> None:
     rec, url = receiver
-    rec.script = [(500, {}), (503, {})]
-    sink, clock = make_sink(url=url, max_attempts=3, backoff_initial_s=1, backoff_max_s=10)
+    rec.script = [(status, {})]
+    sink, clock = make_sink(url=url)
     start = clock.monotonic()
-    await sink.write(events())
-    assert len(rec.requests) == 3
-    # jittered: 0.5..1 s, then 1..2 s
-    assert 1.5 <= clock.monotonic() - start <= 3.0
-    keys = {h["Idempotency-Key"] for h, _ in rec.requests}
-    assert len(keys) == 1  # the same batch on every attempt
-
-
-async def test_gives_up_after_max_attempts(
-    receiver: tuple[Receiver, str], make_sink: Callable[..., tuple[WebhookSink, FakeClock]]
-) -> None:
-    rec, url = receiver
-    rec.script = [(502, {})] * 5
-    sink, _ = make_sink(url=url, max_attempts=2)
-    with pytest.raises(SinkUnavailable, match="after 2 attempts; last: answered 502") as err:
+    with pytest.raises(SinkUnavailable, match=f"answered {status}: reason for {status}") as err:
         await sink.write(events())
     assert err.value.retry_after is None
-    assert len(rec.requests) == 2
+    assert len(rec.requests) == 1  # one write, one attempt: no retry loop inside the sink
+    assert clock.monotonic() == start
 
 
-async def test_timeout_is_retried(
+async def test_timeout_is_unavailable(
     receiver: tuple[Receiver, str], make_sink: Callable[..., tuple[WebhookSink, FakeClock]]
 ) -> None:
     rec, url = receiver
     rec.hang = 1
-    sink, _ = make_sink(url=url, timeout_s=0.2, max_attempts=2)
-    await sink.write(events())
-    assert len(rec.requests) == 2
+    sink, _ = make_sink(url=url, timeout_s=0.2)
+    with pytest.raises(SinkUnavailable, match=r"http\[hook\]"):
+        await sink.write(events())
+    assert len(rec.requests) == 1
 
 
 async def test_unreachable_is_unavailable(
@@ -145,43 +137,78 @@ async def test_unreachable_is_unavailable(
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    sink, _ = make_sink(url=f"http://127.0.0.1:{port}/hook", max_attempts=2)
-    with pytest.raises(SinkUnavailable, match="after 2 attempts"):
+    sink, _ = make_sink(url=f"http://127.0.0.1:{port}/hook")
+    with pytest.raises(SinkUnavailable, match=r"http\[hook\]"):
         await sink.write(events())
 
 
-async def test_honours_429_retry_after(
-    receiver: tuple[Receiver, str], make_sink: Callable[..., tuple[WebhookSink, FakeClock]]
+@pytest.mark.parametrize(
+    ("status", "header", "seconds"),
+    [(429, "7", 7), (429, "120", 120), (503, "Fri, 31 Dec 9999 23:59:59 GMT", None)],
+)
+async def test_retry_after_is_passed_to_the_runner(
+    receiver: tuple[Receiver, str],
+    make_sink: Callable[..., tuple[WebhookSink, FakeClock]],
+    status: int,
+    header: str,
+    seconds: float | None,
 ) -> None:
     rec, url = receiver
-    rec.script = [(429, {"Retry-After": "7"})]
-    sink, clock = make_sink(url=url, backoff_initial_s=0.1)
+    rec.script = [(status, {"Retry-After": header})]
+    sink, clock = make_sink(url=url)
     start = clock.monotonic()
-    await sink.write(events())
-    assert len(rec.requests) == 2
-    assert clock.monotonic() - start == pytest.approx(7)
-
-
-async def test_429_beyond_the_budget_is_left_to_the_core(
-    receiver: tuple[Receiver, str], make_sink: Callable[..., tuple[WebhookSink, FakeClock]]
-) -> None:
-    rec, url = receiver
-    rec.script = [(429, {"Retry-After": "120"})]
-    sink, clock = make_sink(url=url, max_retry_after_s=30)
-    start = clock.monotonic()
-    with pytest.raises(SinkUnavailable, match="429") as err:
+    with pytest.raises(SinkUnavailable, match=f"{status}.*Retry-After") as err:
         await sink.write(events())
-    assert err.value.retry_after == 120
+    assert err.value.retry_after is not None
+    if seconds is not None:
+        assert err.value.retry_after == seconds
+    else:
+        assert err.value.retry_after > 1e6  # an HTTP date far ahead
     assert len(rec.requests) == 1
     assert clock.monotonic() == start  # no waiting inside write()
 
-    rec.requests.clear()
-    rec.script = [(429, {"Retry-After": "2"})] * 2
-    sink, _ = make_sink(url=url, max_attempts=2)
-    with pytest.raises(SinkUnavailable) as err:
-        await sink.write(events())
-    assert err.value.retry_after == 2
-    assert len(rec.requests) == 2
+
+async def test_the_runner_retries_after_retry_after(
+    receiver: tuple[Receiver, str], make_sink: Callable[..., tuple[WebhookSink, FakeClock]]
+) -> None:
+    """One retry policy: the sink runner, not the sink, waits what the receiver asked."""
+    rec, url = receiver
+    rec.script = [(503, {"Retry-After": "1"})]
+    sink, _ = make_sink(url=url, retry_initial_s=0.01, retry_max_s=0.02)
+    runner = SinkRunner(sink, sink.config, "sinks.http[hook]")
+    for e in events(3):
+        await runner.put(e)
+    task = asyncio.create_task(runner.run())
+    loop = asyncio.get_running_loop()
+    seen: list[float] = []
+    try:
+        async with asyncio.timeout(10):
+            while len(rec.requests) < 2:
+                if len(rec.requests) > len(seen):
+                    seen.append(loop.time())
+                await asyncio.sleep(0.01)
+            seen.append(loop.time())
+    finally:
+        runner.close_input()
+        await asyncio.wait_for(task, 5)
+    # the backoff alone would retry after 0.01 s; Retry-After: 1 holds it off a second
+    assert seen[1] - seen[0] >= 0.9
+    assert runner.stats.retries == 1 and runner.stats.events_out == 3
+    assert rec.requests[0][0]["Idempotency-Key"] == rec.requests[1][0]["Idempotency-Key"]
+
+
+@pytest.mark.parametrize(
+    ("key", "hint"),
+    [
+        ("max_attempts", "the hub retries a failed batch itself"),
+        ("backoff_initial_s", "write retry_initial_s instead"),
+        ("backoff_max_s", "write retry_max_s instead"),
+        ("max_retry_after_s", "the hub waits what Retry-After asks"),
+    ],
+)
+def test_removed_retry_settings_say_what_to_write(key: str, hint: str) -> None:
+    with pytest.raises(ValidationError, match=f"{key} is no longer used: {hint}"):
+        WebhookConfig(id="x", url="http://127.0.0.1/", **{key: 3})
 
 
 @pytest.mark.parametrize("status", [400, 401, 404, 422])
@@ -192,7 +219,7 @@ async def test_gives_up_on_4xx(
 ) -> None:
     rec, url = receiver
     rec.script = [(status, {})]
-    sink, _ = make_sink(url=url + "?key=secret", max_attempts=5)
+    sink, _ = make_sink(url=url + "?key=secret")
     with pytest.raises(SinkRejected, match=f"HTTP {status}: reason for {status}") as err:
         await sink.write(events())
     assert len(rec.requests) == 1

@@ -17,12 +17,11 @@ import asyncio
 import json
 import time
 from datetime import timedelta
-from typing import Any, cast
+from typing import Any
 
 from pydantic import ConfigDict, Field
 
 import hub
-from hub.transports import MessageTransport
 
 
 class BrokenConfig(hub.SourceConfig):
@@ -46,7 +45,7 @@ class BrokenSource(hub.Source[BrokenConfig]):
     blocked_once = False
 
     async def run(self) -> None:
-        mqtt = cast(MessageTransport, self.ctx.transport("mqtt", None))
+        mqtt = self.ctx.mqtt()
         if not BrokenSource.blocked_once:  # once per process keeps the test suite fast
             BrokenSource.blocked_once = True
             time.sleep(0.3)  # DEFECT 3

@@ -22,7 +22,8 @@ from prometheus_client import CollectorRegistry, Counter, generate_latest
 
 from hub import DeviceUnavailable, MalformedInput, Occupancy
 from hub.clock import SystemClock
-from hub.core.transports.http import HttpIngestServer, HttpServerConfig, TokenBucket
+from hub.core.transports.http_ratelimit import TokenBucket
+from hub.core.transports.http_server import HttpIngestServer, HttpServerConfig
 from hub.errors import TransportError
 from hub.plugin import TransportContext
 from hub.testing import EventCollector, FakeClock, source_context

@@ -13,8 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from hub.clock import SystemClock
-from hub.core.transports import mqtt_codec as codec
-from hub.core.transports.mqtt import MqttTransport, MqttTransportConfig
+from hub.core.transports.mqtt import MqttTransport, MqttTransportConfig, codec
 from hub.errors import AuthenticationFailed, DeviceUnavailable, TransportError
 from hub.plugin import TransportContext
 from hub.testing.mosquitto import Mosquitto

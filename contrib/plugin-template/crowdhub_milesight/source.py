@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 import hub
-from hub.transports import MessageTransport
 
 from .config import MilesightConfig
 from .protocol import TtnUplink, Uplink, decode_payload, parse_ttn_uplink
@@ -49,7 +48,7 @@ class MilesightSource(hub.Source[MilesightConfig]):
         return [("mqtt", cast(MilesightConfig, config).broker)]
 
     async def run(self) -> None:
-        mqtt = cast(MessageTransport, self.ctx.transport("mqtt", self.config.broker))
+        mqtt = self.ctx.mqtt(self.config.broker)
         async with mqtt.subscribe([self.config.topic], qos=self.config.qos) as messages:
             self.ctx.set_available()
             async for msg in messages:

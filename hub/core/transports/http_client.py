@@ -4,8 +4,8 @@ This is the only module that imports aiohttp's client side. One
 ``aiohttp.ClientSession`` per transport instance is opened lazily (or by
 ``run()``) and closed when ``run()`` is cancelled or :meth:`aclose` is called.
 
-Sources poll through :class:`hub.transports.HttpPoller`
-(``ctx.transport("http_client")``); sinks send with :meth:`HttpClientTransport.request`.
+Sources poll through :class:`hub.transports.HttpClient`
+(``ctx.http_client(id)``); sinks send with :meth:`HttpClientTransport.request`.
 Library errors never cross this module: timeouts and connection errors become
 :class:`~hub.errors.DeviceUnavailable`; in :meth:`~HttpClientTransport.poll`,
 401/403 become :class:`~hub.errors.AuthenticationFailed` and other 4xx/5xx
@@ -92,7 +92,7 @@ def _where(method: str, url: str) -> str:
 
 class HttpClientTransport(Transport[HttpClientConfig]):
     """``kind = "http_client"``: the hub's shared HTTP client (implements
-    :class:`hub.transports.HttpPoller`, plus :meth:`request` for sinks)."""
+    :class:`hub.transports.HttpClient`, plus :meth:`request` for sinks)."""
 
     kind = "http_client"
     config_model = HttpClientConfig

@@ -2,9 +2,9 @@
 
 This is the only module that imports ``serial`` / ``serial_asyncio_fast``.
 Sources reach it through :class:`hub.transports.SerialTransport`
-(``ctx.transport("serial")``) and get a :class:`hub.transports.ByteStream`::
+(``ctx.serial()``) and get a :class:`hub.transports.ByteStream`::
 
-    serial = cast(SerialTransport, self.ctx.transport("serial"))
+    serial = self.ctx.serial()
     async with serial.open(self.config.serial) as port:
         await port.write(b"\\xa5\\x20")
         while True:

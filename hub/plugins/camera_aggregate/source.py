@@ -52,11 +52,9 @@ from hub.quality import (
 )
 from hub.transports import (
     HttpAuth,
-    HttpIngest,
     IngestRequest,
     IngestResponse,
     Message,
-    MessageTransport,
 )
 
 _HIK_TYPES = ("application/xml", "text/xml", "multipart/form-data", "multipart/mixed")
@@ -114,7 +112,7 @@ class CameraAggregateSource(hub.Source[CameraAggregateConfig]):
             await self._run_http()
 
     async def _run_axis(self) -> None:
-        mqtt = cast(MessageTransport, self.ctx.transport("mqtt", self.config.broker))
+        mqtt = self.ctx.mqtt(self.config.broker)
         topic_filter = f"{self.config.topic_prefix.rstrip('/')}/event/#"
         async with mqtt.subscribe([topic_filter], qos=self.config.qos) as messages:
             self.ctx.set_available()
@@ -130,7 +128,7 @@ class CameraAggregateSource(hub.Source[CameraAggregateConfig]):
                 raise group.exceptions[0] from None
 
     async def _run_http(self) -> None:
-        http = cast(HttpIngest, self.ctx.transport("http", self.config.http))
+        http = self.ctx.http_server(self.config.http)
         auth = self.config.auth or HttpAuth(scheme="none")
         http.add_route(
             self.ctx.instance,

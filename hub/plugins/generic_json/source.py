@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 
 import hub
-from hub.transports import HttpIngest, IngestRequest, IngestResponse, MessageTransport
+from hub.transports import IngestRequest, IngestResponse
 
 from .config import GenericJsonConfig
 from .protocol import Mapper, MapResult
@@ -56,7 +56,7 @@ class GenericJsonSource(hub.Source[GenericJsonConfig]):
     # -- MQTT ----------------------------------------------------------------------------
     async def _run_mqtt(self) -> None:
         cfg, ctx = self.config, self.ctx
-        mqtt = cast(MessageTransport, ctx.transport("mqtt", cfg.broker))
+        mqtt = ctx.mqtt(cfg.broker)
         async with mqtt.subscribe(list(cfg.topics), qos=cfg.qos) as messages:
             ctx.set_available()
             async for msg in messages:
@@ -68,7 +68,7 @@ class GenericJsonSource(hub.Source[GenericJsonConfig]):
     # -- HTTP ----------------------------------------------------------------------------
     async def _run_http(self) -> None:
         cfg, ctx = self.config, self.ctx
-        http = cast(HttpIngest, ctx.transport("http"))
+        http = ctx.http_server()
         http.add_route(
             ctx.instance,
             self._on_request,

@@ -13,11 +13,11 @@ import asyncio
 import contextlib
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 import hub
 from hub.errors import DeviceUnavailable
-from hub.transports import ByteStream, SerialTransport
+from hub.transports import ByteStream
 
 from .config import RplidarConfig
 from .migration import lidar_hint
@@ -75,7 +75,7 @@ class RplidarSource(hub.Source[RplidarConfig]):
             min_quality=cfg.min_quality,
             max_range_m=cfg.max_range_m,
         )
-        serial = cast(SerialTransport, self.ctx.transport("serial"))
+        serial = self.ctx.serial()
         decoder, revs = RplidarDecoder(), RevolutionAssembler()
         try:
             async with serial.open(cfg.serial) as port:

@@ -15,11 +15,11 @@ import contextlib
 import statistics
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 import hub
 from hub.errors import DeviceUnavailable
-from hub.transports import ByteStream, SerialTransport
+from hub.transports import ByteStream
 
 from .config import TfLunaConfig
 from .migration import lidar_hint
@@ -132,7 +132,7 @@ class TfLunaSource(hub.Source[TfLunaConfig]):
         if self._beams is None:
             self._beams = _Beams(cfg)
         beams = self._beams
-        serial = cast(SerialTransport, self.ctx.transport("serial"))
+        serial = self.ctx.serial()
         try:
             async with contextlib.AsyncExitStack() as stack:
                 ports = [await stack.enter_async_context(serial.open(p)) for p in cfg.beam_ports()]

@@ -19,12 +19,12 @@ __all__ = ["LiveRejected", "XovisHandler", "plausibility"]
 import asyncio
 import json
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 import hub
 from hub.errors import MalformedInput
 from hub.quality import Plausibility, SeenKeys, SeqResult, SequenceTracker, Verdict, worst_quality
-from hub.transports import HttpIngest, IngestRequest, IngestResponse, MessageTransport
+from hub.transports import IngestRequest, IngestResponse
 
 from .config import RplidarConfig, XovisConfig, XovisLogic
 from .xovis import (
@@ -79,7 +79,7 @@ class XovisHandler:
 
     # -- transports --------------------------------------------------------------------------
     async def run_http(self) -> None:
-        http = cast(HttpIngest, self.ctx.transport("http"))
+        http = self.ctx.http_server()
         http.add_route(self.ctx.instance, self.handle_request, auth=self.config.auth)
         try:
             self.ctx.set_available()
@@ -100,7 +100,7 @@ class XovisHandler:
         return None
 
     async def run_mqtt(self) -> None:
-        mqtt = cast(MessageTransport, self.ctx.transport("mqtt", self.config.broker))
+        mqtt = self.ctx.mqtt(self.config.broker)
         async with mqtt.subscribe([self.config.topic], qos=self.config.qos) as messages:
             self.ctx.set_available()
             async for msg in messages:

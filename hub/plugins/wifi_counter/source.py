@@ -25,11 +25,8 @@ from hub.quality import (
     worst_quality,
 )
 from hub.transports import (
-    HttpIngest,
     IngestRequest,
     IngestResponse,
-    MessageTransport,
-    SerialTransport,
 )
 
 from .config import WifiCounterConfig
@@ -116,7 +113,7 @@ class WifiCounterSource(hub.Source[WifiCounterConfig]):
 
     # -- paxcounter paths -----------------------------------------------------------------
     async def _run_mqtt(self) -> None:
-        mqtt = cast(MessageTransport, self.ctx.transport("mqtt", self.config.broker))
+        mqtt = self.ctx.mqtt(self.config.broker)
         prefix = self.config.mqtt_prefix.rstrip("/")
         # '<prefix>/+' does not match the bare '<prefix>' topic (the client name)
         async with mqtt.subscribe([f"{prefix}/+"], qos=self.config.qos) as messages:
@@ -143,7 +140,7 @@ class WifiCounterSource(hub.Source[WifiCounterConfig]):
         topic = cfg.ttn_topic or ttn_topic(
             cfg.ttn_application or "", cfg.ttn_tenant or None, cfg.ttn_device
         )
-        mqtt = cast(MessageTransport, self.ctx.transport("mqtt", cfg.broker))
+        mqtt = self.ctx.mqtt(cfg.broker)
         async with mqtt.subscribe([topic], qos=cfg.qos) as messages:
             self.ctx.set_available()
             async for msg in messages:
@@ -202,7 +199,7 @@ class WifiCounterSource(hub.Source[WifiCounterConfig]):
 
     async def _run_serial(self) -> None:
         assert self.config.serial is not None  # checked by the config model
-        serial = cast(SerialTransport, self.ctx.transport("serial"))
+        serial = self.ctx.serial()
         decoder = SpiFrameDecoder(self.config.spi_crc)
         dev = self._device("")
         async with serial.open(self.config.serial) as port:
@@ -358,7 +355,7 @@ class WifiCounterSource(hub.Source[WifiCounterConfig]):
                 f"{self.kind}[{self.ctx.instance}]: 'secret' is empty; set it to the shared "
                 "secret of the Meraki dashboard (e.g. export MERAKI_SECRET)"
             )
-        http = cast(HttpIngest, self.ctx.transport("http"))
+        http = self.ctx.http_server()
         http.add_route(
             self.ctx.instance,
             self._meraki_request,

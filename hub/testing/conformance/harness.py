@@ -299,7 +299,7 @@ class SourceRun:
                     self.error_after = label
                     self.handler_errors.append(
                         f"run() did not start using its {self.case.transport} transport within "
-                        "5 s (ctx.transport(...) then subscribe/open/add_route)"
+                        "5 s (ctx.mqtt/serial/http_server(...) then subscribe/open/add_route)"
                     )
         await self.settle()
 

@@ -237,7 +237,9 @@ def test_check_config_reports_the_migration_with_the_file(tmp_path: Path) -> Non
 
 def test_a_kind_nobody_retired_is_still_unknown() -> None:
     (line,) = check({"lidarr": [BEAM]})
-    assert line.startswith("sources.lidarr: unknown source kind 'lidarr'; installed kinds:")
+    assert line.startswith(
+        "sources.lidarr: unknown source kind 'lidarr'; did you mean 'rplidar'? installed kinds:"
+    )
 
 
 @pytest.mark.parametrize("kind", ["tfluna", "rplidar", "xovis"])

@@ -508,7 +508,7 @@ port = 0
 id = "meraki"
 device = "meraki"
 validator = "v"
-secret = "${MERAKI_TEST_SECRET:-}"
+secret = "${MERAKI_TEST_SECRET:-not-a-real-secret}"
 zone = "boulevard"
 ap_zones = { "00:18:0a:13:dd:b0" = "beahc" }
 """

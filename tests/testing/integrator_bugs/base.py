@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from typing import cast
 
 from pydantic import Field
 
 import hub
-from hub.transports import HttpAuth, HttpIngest, IngestRequest, IngestResponse
+from hub.transports import HttpAuth, IngestRequest, IngestResponse
 
 from .protocol import Report, parse_report
 
@@ -22,7 +21,7 @@ class CounterPushSource(hub.Source[CounterPushConfig]):
     config_model = CounterPushConfig
 
     async def run(self) -> None:
-        http = cast(HttpIngest, self.ctx.transport("http", None))
+        http = self.ctx.http_server()
         http.add_route(self.ctx.instance, self.handle, auth=self.config.auth)
         self.ctx.set_available()
         try:

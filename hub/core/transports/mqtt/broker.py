@@ -25,8 +25,8 @@ messages waiting behind the client's receive window (``max_queued``), and the
 bytes its socket has not taken yet (``max_buffer_bytes``). A client that falls
 behind either bound is disconnected and the event is logged (without the
 client's id or address): a slow subscriber never slows down the others.
-Packets are encoded and decoded with :mod:`hub.core.transports.mqtt_codec`;
-the server-side packets (CONNECT, SUBSCRIBE, UNSUBSCRIBE and their answers) are here.
+Packets are encoded and decoded with :mod:`.codec`; the server-side packets
+(CONNECT, SUBSCRIBE, UNSUBSCRIBE and their answers) are in :mod:`.broker_packets`.
 """
 
 from __future__ import annotations
@@ -37,23 +37,29 @@ import asyncio
 import contextlib
 import hmac
 import ipaddress
-import random
 import secrets
 import socket
-import struct
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any, cast
 
 from pydantic import Field, SecretStr, model_validator
 
 import hub
+from hub.core.backoff import Backoff
 from hub.plugin import Transport, TransportConfig, TransportContext
 
-from .transports import mqtt_codec as codec
-from .transports.mqtt_codec import ProtocolViolation
+from . import codec
+from .broker_packets import (
+    ConnectInfo,
+    ack_packet,
+    connack_packet,
+    decode_connect,
+    decode_subscribe,
+    decode_unsubscribe,
+)
+from .codec import ProtocolViolation
 
 
 class MqttBrokerConfig(TransportConfig):
@@ -97,118 +103,6 @@ class MqttBrokerConfig(TransportConfig):
         return self
 
 
-# -- server-side packets (sans-io) --------------------------------------------------------------
-
-
-@dataclass
-class _Connect:
-    level: int
-    clean: bool
-    keepalive: int
-    client_id: str
-    will: tuple[str, bytes, int, bool] | None = None
-    username: str | None = None
-    password: bytes | None = None
-    props: dict[int, Any] = field(default_factory=dict)
-
-
-def _take(data: bytes, pos: int) -> tuple[bytes, int]:
-    if pos + 2 > len(data):
-        raise ProtocolViolation("truncated string")
-    n = struct.unpack_from("!H", data, pos)[0]
-    if pos + 2 + n > len(data):
-        raise ProtocolViolation("truncated string")
-    return data[pos + 2 : pos + 2 + n], pos + 2 + n
-
-
-def _text(data: bytes, pos: int) -> tuple[str, int]:
-    raw, pos = _take(data, pos)
-    try:
-        return raw.decode("utf-8"), pos
-    except UnicodeDecodeError:
-        raise ProtocolViolation("a string is not UTF-8") from None
-
-
-def decode_connect(body: bytes) -> _Connect:
-    """CONNECT; ``level`` 4 is 3.1.1, 5 is 5.0 (others are answered 'unacceptable')."""
-    name, pos = _take(body, 0)
-    if name not in (b"MQTT", b"MQIsdp") or pos + 4 > len(body):
-        raise ProtocolViolation("not an MQTT CONNECT")
-    level, flags = body[pos], body[pos + 1]
-    keepalive = struct.unpack_from("!H", body, pos + 2)[0]
-    pos += 4
-    if level not in (4, 5):
-        return _Connect(level, True, keepalive, "")
-    if flags & 0x01:
-        raise ProtocolViolation("reserved CONNECT flag set")
-    props: dict[int, Any] = {}
-    if level == 5:
-        props, pos = codec.decode_properties(body, pos)
-    client_id, pos = _text(body, pos)
-    out = _Connect(level, bool(flags & 0x02), keepalive, client_id, props=props)
-    if flags & 0x04:
-        if level == 5:
-            _, pos = codec.decode_properties(body, pos)
-        topic, pos = _text(body, pos)
-        payload, pos = _take(body, pos)
-        out.will = (topic, payload, min(1, (flags >> 3) & 3), bool(flags & 0x20))
-    if flags & 0x80:
-        out.username, pos = _text(body, pos)
-    if flags & 0x40:
-        out.password, pos = _take(body, pos)
-    return out
-
-
-def decode_subscribe(body: bytes, v5: bool) -> tuple[int, list[tuple[str, int]]]:
-    """SUBSCRIBE: ``(packet id, [(filter, options byte)])``."""
-    if len(body) < 2:
-        raise ProtocolViolation("SUBSCRIBE without packet id")
-    pid, pos = struct.unpack_from("!H", body)[0], 2
-    if v5:
-        _, pos = codec.decode_properties(body, pos)
-    filters = []
-    while pos < len(body):
-        topic_filter, pos = _text(body, pos)
-        if pos >= len(body):
-            raise ProtocolViolation("SUBSCRIBE filter without options")
-        filters.append((topic_filter, body[pos]))
-        pos += 1
-    if not filters:
-        raise ProtocolViolation("SUBSCRIBE without filters")
-    return pid, filters
-
-
-def decode_unsubscribe(body: bytes, v5: bool) -> tuple[int, list[str]]:
-    if len(body) < 2:
-        raise ProtocolViolation("UNSUBSCRIBE without packet id")
-    pid, pos = struct.unpack_from("!H", body)[0], 2
-    if v5:
-        _, pos = codec.decode_properties(body, pos)
-    filters = []
-    while pos < len(body):
-        topic_filter, pos = _text(body, pos)
-        filters.append(topic_filter)
-    return pid, filters
-
-
-def _props(items: list[tuple[int, bytes]]) -> bytes:
-    raw = b"".join(bytes((pid,)) + value for pid, value in items)
-    return codec._vbi(len(raw)) + raw
-
-
-def connack_packet(code: int, v5: bool, props: Sequence[tuple[int, bytes]] = ()) -> bytes:
-    body = bytes((0, code)) + (_props(list(props)) if v5 else b"")
-    return codec._packet(codec.CONNACK << 4, body)
-
-
-def ack_packet(kind: int, pid: int, codes: list[int], v5: bool) -> bytes:
-    """SUBACK / UNSUBACK (v3.1.1 UNSUBACK has no codes)."""
-    body = struct.pack("!H", pid) + (b"\x00" if v5 else b"")
-    if v5 or kind == codec.SUBACK:
-        body += bytes(codes)
-    return codec._packet(kind << 4, body)
-
-
 # -- one client connection ------------------------------------------------------------------------
 
 
@@ -218,7 +112,7 @@ class _Client(asyncio.Protocol):
         self.number = number
         self.decoder = codec.StreamDecoder(broker.config.max_packet_bytes)
         self.transport: asyncio.Transport | None = None
-        self.info: _Connect | None = None
+        self.info: ConnectInfo | None = None
         self.v5 = False
         self.subs: dict[str, tuple[int, bool]] = {}
         """filter -> (granted QoS, no-local)."""
@@ -424,7 +318,7 @@ class MqttBroker(Transport[MqttBrokerConfig]):
     async def run(self) -> None:
         cfg, log = self.config, self.ctx.log
         loop = asyncio.get_running_loop()
-        delay = 1.0
+        retry = Backoff(initial_s=1.0, max_s=30.0)
         while True:
             try:
                 if _is_address(cfg.host):  # bound before the first await: clients started
@@ -442,8 +336,7 @@ class MqttBroker(Transport[MqttBrokerConfig]):
                     cfg.port,
                     err.strerror or err,
                 )
-                await asyncio.sleep(delay * random.uniform(0.5, 1.0))
-                delay = min(30.0, delay * 2)
+                await asyncio.sleep(retry.next_delay())
         self.port = int(server.sockets[0].getsockname()[1])
         log.info("%s: listening on %s:%d (embedded broker)", self.label, cfg.host, self.port)
         self.started.set()
@@ -473,7 +366,7 @@ class MqttBroker(Transport[MqttBrokerConfig]):
                 conn.close(reason=0x8D)
 
     # -- called by connections -------------------------------------------------------------------
-    def connect(self, conn: _Client, info: _Connect) -> None:
+    def connect(self, conn: _Client, info: ConnectInfo) -> None:
         v5 = info.level == 5
         conn.v5 = v5
         if info.level not in (4, 5):
@@ -507,7 +400,7 @@ class MqttBroker(Transport[MqttBrokerConfig]):
                 conn.close()
                 return
             info.client_id = f"auto-{secrets.token_hex(8)}"
-            props.append((0x12, codec._str(info.client_id.encode())))
+            props.append((0x12, codec.encode_str(info.client_id.encode())))
         conn.info = info
         conn.receive_max = int(info.props.get(0x21, 65_535)) or 65_535
         old = self.clients.get(info.client_id)

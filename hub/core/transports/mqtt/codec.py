@@ -101,7 +101,7 @@ def reason_text(code: int, v5: bool = True) -> str:
 # -- encoding ----------------------------------------------------------------------------
 
 
-def _vbi(n: int) -> bytes:
+def encode_vbi(n: int) -> bytes:
     if n < 128:
         return bytes((n,))
     out = bytearray()
@@ -112,16 +112,16 @@ def _vbi(n: int) -> bytes:
             return bytes(out)
 
 
-def _str(b: bytes) -> bytes:
+def encode_str(b: bytes) -> bytes:
     if len(b) > 0xFFFF:
         raise ValueError("MQTT strings are at most 65,535 bytes")
     return struct.pack("!H", len(b)) + b
 
 
-def _packet(first: int, body: bytes) -> bytes:
+def encode_packet(first: int, body: bytes) -> bytes:
     if len(body) > MAX_PACKET:
         raise ValueError("MQTT packets are at most 256 MB")
-    return bytes((first,)) + _vbi(len(body)) + body
+    return bytes((first,)) + encode_vbi(len(body)) + body
 
 
 def connect_packet(
@@ -140,20 +140,20 @@ def connect_packet(
         flags |= 0x80
     if password is not None:
         flags |= 0x40
-    body = _str(b"MQTT") + bytes((5 if v5 else 4, flags)) + struct.pack("!H", keepalive)
+    body = encode_str(b"MQTT") + bytes((5 if v5 else 4, flags)) + struct.pack("!H", keepalive)
     if v5:
         props = b""
         if session_expiry:
             props += b"\x11" + struct.pack("!I", session_expiry)
         if receive_maximum != 65_535:
             props += b"\x21" + struct.pack("!H", receive_maximum)
-        body += _vbi(len(props)) + props
-    body += _str(client_id.encode())
+        body += encode_vbi(len(props)) + props
+    body += encode_str(client_id.encode())
     if username is not None:
-        body += _str(username.encode())
+        body += encode_str(username.encode())
     if password is not None:
-        body += _str(password)
-    return _packet(CONNECT << 4, body)
+        body += encode_str(password)
+    return encode_packet(CONNECT << 4, body)
 
 
 def encode_publish(
@@ -169,7 +169,7 @@ def encode_publish(
     first = 0x30 | (qos << 1) | (1 if retain else 0) | (0x08 if dup else 0)
     if n < 128:
         return bytes((first, n)) + head + payload
-    return bytes((first,)) + _vbi(n) + head + payload
+    return bytes((first,)) + encode_vbi(n) + head + payload
 
 
 def pid_packet(kind: int, pid: int) -> bytes:
@@ -184,18 +184,18 @@ def subscribe_packet(
     """SUBSCRIBE; ``sub_id`` (MQTT 5) comes back in every PUBLISH this subscription matches."""
     body = struct.pack("!H", pid)
     if v5:
-        props = b"\x0b" + _vbi(sub_id) if sub_id else b""
-        body += _vbi(len(props)) + props
+        props = b"\x0b" + encode_vbi(sub_id) if sub_id else b""
+        body += encode_vbi(len(props)) + props
     for topic_filter, qos in filters:
-        body += _str(topic_filter.encode()) + bytes((qos,))
-    return _packet(0x82, body)
+        body += encode_str(topic_filter.encode()) + bytes((qos,))
+    return encode_packet(0x82, body)
 
 
 def unsubscribe_packet(pid: int, filters: list[str], v5: bool) -> bytes:
     body = struct.pack("!H", pid) + (b"\x00" if v5 else b"")
     for topic_filter in filters:
-        body += _str(topic_filter.encode())
-    return _packet(0xA2, body)
+        body += encode_str(topic_filter.encode())
+    return encode_packet(0xA2, body)
 
 
 # -- decoding ----------------------------------------------------------------------------

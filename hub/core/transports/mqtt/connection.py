@@ -1,78 +1,36 @@
-"""One MQTT connection as an asyncio protocol, and the buffers around it.
+"""One MQTT connection as an asyncio protocol, and the acknowledgement bookkeeping.
 
-Private to :mod:`hub.core.transports.mqtt` (which documents the behaviour);
-packets are built and parsed by :mod:`.mqtt_codec`.
+Private to :mod:`.client` (which documents the behaviour); packets are built and
+parsed by :mod:`.codec`. Received messages go to a :class:`Receiver` (the
+transport's :class:`.routing.Router`); the connection knows nothing else of it.
 """
 
 from __future__ import annotations
 
-__all__ = ["Batch", "Connection", "Subscription", "consume"]
+__all__ = ["Batch", "Connection", "Receiver", "consume"]
 
 import asyncio
 import contextlib
 import socket
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Self, cast
+from typing import Any, Protocol, cast
 
 from hub.errors import AuthenticationFailed, DeviceUnavailable, HubError, TransportError
 from hub.transports import Message
 
-from . import mqtt_codec as codec
-
-if TYPE_CHECKING:
-    from .mqtt import MqttTransport
+from . import codec
 
 
-class Subscription:
-    """One ``subscribe()`` context: its filters and a bounded buffer, iterated by a source."""
+class Receiver(Protocol):
+    """Where a connection delivers received PUBLISH messages."""
 
-    def __init__(self, owner: MqttTransport, filters: tuple[str, ...], qos: int, size: int):
-        self.owner = owner
-        self.filters = filters
-        self.qos = qos
-        self.size = size
-        self.low = size // 2
-        self.items: deque[Message] = deque()
-        self.waiter: asyncio.Future[None] | None = None
-        self.error: HubError | None = None
+    backlogged: bool
+    """True while a subscriber's buffer is full: QoS 1/2 acknowledgements are held back."""
 
-    def put(self, msg: Message) -> None:
-        n = len(self.items)
-        if n >= self.size:
-            if msg.qos == 0 and n >= 4 * self.size:
-                self.owner._drop(self)  # only while reading cannot pause (see _full)
-                return
-            self.owner._full()
-        self.items.append(msg)
-        w = self.waiter
-        if w is not None and not w.done():
-            w.set_result(None)
-
-    def fail(self, error: HubError) -> None:
-        self.error = error
-        w = self.waiter
-        if w is not None and not w.done():
-            w.set_result(None)
-
-    def __aiter__(self) -> Self:
-        return self
-
-    async def __anext__(self) -> Message:
-        items = self.items
-        while not items:
-            if self.error is not None:
-                raise self.error
-            self.waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self.waiter
-            finally:
-                self.waiter = None
-        msg = items.popleft()
-        if self.owner._backlog and len(items) <= self.low:
-            self.owner._maybe_resume()
-        return msg
+    def deliver(self, msg: Message, ids: tuple[int, ...]) -> None:
+        """One received message; ``ids``: MQTT 5 subscription identifiers it matched."""
+        ...
 
 
 class Batch:
@@ -104,10 +62,20 @@ def consume(fut: asyncio.Future[Any]) -> None:
 class Connection(asyncio.Protocol):
     """One TCP (or TLS) connection to the broker."""
 
-    def __init__(self, owner: MqttTransport) -> None:
+    def __init__(
+        self,
+        receiver: Receiver,
+        *,
+        label: str,
+        v5: bool,
+        max_inflight: int,
+        write_buffer_bytes: int,
+    ) -> None:
         loop = asyncio.get_running_loop()
-        self.owner = owner
-        self.v5 = owner.config.protocol == "5"
+        self.receiver = receiver
+        self.label = label
+        self.v5 = v5
+        self.write_buffer_bytes = write_buffer_bytes
         self.decoder = codec.StreamDecoder()
         self.transport: asyncio.Transport | None = None
         self.connack: asyncio.Future[tuple[bool, int, dict[int, Any]]] = loop.create_future()
@@ -115,7 +83,7 @@ class Connection(asyncio.Protocol):
         self.closed = False
         self.close_reason = "the broker closed it"
         self.last_rx = self.last_tx = time.monotonic()
-        self.max_inflight = owner.config.max_queued
+        self.max_inflight = max_inflight
         self.inflight: dict[int, Batch] = {}
         self.acks: dict[int, asyncio.Future[list[int]]] = {}
         self.qos2_in: set[int] = set()
@@ -143,13 +111,13 @@ class Connection(asyncio.Protocol):
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.transport.set_write_buffer_limits(high=self.owner.config.write_buffer_bytes)
+        self.transport.set_write_buffer_limits(high=self.write_buffer_bytes)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         if exc is not None and self.close_reason == "the broker closed it":
             self.close_reason = str(exc) or type(exc).__name__
-        gone = DeviceUnavailable(f"{self.owner.label}: connection lost ({self.close_reason})")
+        gone = DeviceUnavailable(f"{self.label}: connection lost ({self.close_reason})")
         futures: list[asyncio.Future[Any]] = [self.connack, *self.acks.values()]
         for fut in futures:
             if not fut.done():
@@ -175,25 +143,26 @@ class Connection(asyncio.Protocol):
         self.last_rx = time.monotonic()
         try:
             packets = self.decoder.feed(data)
-            owner, v5, out = self.owner, self.v5, self._out
+            receiver, v5, out = self.receiver, self.v5, self._out
+            deliver = receiver.deliver
             for first, body in packets:
                 if first >> 4 == codec.PUBLISH:
                     topic, payload, qos, pid, ids = codec.decode_publish(first, body, v5)
                     if qos == 0:
-                        owner._deliver(Message(topic, payload, 0, bool(first & 1)), ids)
+                        deliver(Message(topic, payload, 0, bool(first & 1)), ids)
                     elif qos == 1:
-                        owner._deliver(Message(topic, payload, 1, bool(first & 1)), ids)
+                        deliver(Message(topic, payload, 1, bool(first & 1)), ids)
                         ack = codec.pid_packet(codec.PUBACK, pid)
-                        if owner._backlog:  # acknowledge once the buffer drains: the
+                        if receiver.backlogged:  # acknowledge once the buffer drains: the
                             self.deferred.append(ack)  # broker's in-flight window holds
                         else:  # the rest back
                             out += ack
                     else:
                         if pid not in self.qos2_in:  # else a resend: delivered already
                             self.qos2_in.add(pid)
-                            owner._deliver(Message(topic, payload, 2, bool(first & 1)), ids)
+                            deliver(Message(topic, payload, 2, bool(first & 1)), ids)
                         ack = codec.pid_packet(codec.PUBREC, pid)
-                        if owner._backlog:
+                        if receiver.backlogged:
                             self.deferred.append(ack)
                         else:
                             out += ack
@@ -243,9 +212,9 @@ class Connection(asyncio.Protocol):
         if reason >= 0x80:
             text = codec.reason_text(reason)
             error = (
-                AuthenticationFailed(f"{self.owner.label}: broker refused a publish: {text}")
+                AuthenticationFailed(f"{self.label}: broker refused a publish: {text}")
                 if reason in codec.AUTH_REASONS
-                else TransportError(f"{self.owner.label}: broker refused a publish: {text}")
+                else TransportError(f"{self.label}: broker refused a publish: {text}")
             )
         batch.done_one(error)
         if len(self.inflight) < self.max_inflight:
@@ -257,10 +226,11 @@ class Connection(asyncio.Protocol):
         if self.transport is None or self.closed:
             return
         if not self._wbuf:
-            self._loop.call_soon(self._flush)
+            self._loop.call_soon(self.flush)
         self._wbuf.append(data)
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
+        """Send what :meth:`write` queued now (normally done once per loop turn)."""
         chunks, self._wbuf = self._wbuf, []
         if self.transport is not None and not self.closed and chunks:
             self.transport.write(b"".join(chunks) if len(chunks) > 1 else chunks[0])
@@ -272,7 +242,7 @@ class Connection(asyncio.Protocol):
             pid = self._next_pid
             if pid not in self.inflight and pid not in self.acks:
                 return pid
-        raise TransportError(f"{self.owner.label}: no free MQTT packet id")
+        raise TransportError(f"{self.label}: no free MQTT packet id")
 
     async def request(
         self, packets_for: Sequence[Callable[[int], bytes]], limit_s: float
@@ -285,14 +255,13 @@ class Connection(asyncio.Protocol):
             futures.append(loop.create_future())
             self.acks[pid] = futures[-1]
             self.write(packet_for(pid))
-        if self.paused:
-            self.owner._must_read(self)
+        self.set_reading(True)
         try:
             async with asyncio.timeout(limit_s):
                 return [await fut for fut in futures]
         except TimeoutError:
             self.abort("no SUBACK from the broker")
-            raise DeviceUnavailable(f"{self.owner.label}: broker did not answer") from None
+            raise DeviceUnavailable(f"{self.label}: broker did not answer") from None
 
     def new_sub_id(self, topic_filter: str) -> int:
         self._next_sub_id += 1
@@ -303,3 +272,19 @@ class Connection(asyncio.Protocol):
         self.close_reason = reason
         if self.transport is not None:
             self.transport.abort()
+
+    def set_reading(self, on: bool) -> None:
+        """Resume (``True``) or pause reading the socket; no-op when already so or closed."""
+        if self.transport is None or self.closed or self.paused != on:
+            return
+        self.paused = not on
+        if on:
+            self.transport.resume_reading()
+        else:
+            self.transport.pause_reading()
+
+    def release_deferred(self) -> None:
+        """Send the acknowledgements held back while a subscriber's buffer was full."""
+        if self.deferred:
+            self.write(b"".join(self.deferred))
+            self.deferred.clear()

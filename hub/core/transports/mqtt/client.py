@@ -1,12 +1,13 @@
 """MQTT for sources and sinks: one connection per ``[[transports.mqtt]]`` broker.
 
-This is the only module that speaks MQTT; it implements
+This package is the only code that speaks MQTT; this module implements
 :class:`hub.transports.MessageTransport` on a small asyncio-native client (the
-packets are in :mod:`.mqtt_codec`, sans-io). Why not aiomqtt, the client named
+packets are in :mod:`.codec`, sans-io; one connection in :mod:`.connection`,
+subscriptions and flow control in :mod:`.routing`). Why not aiomqtt, the client named
 in the design: driven through paho it costs about 150 µs of CPU per relayed
 message on this machine class, gmqtt about 13 µs, this client about 4 µs (see
 ``bench/README.md``); the hub's whole budget is 29 µs. Swapping the client
-means changing this file only.
+means changing this package only.
 
 Behaviour:
 
@@ -18,9 +19,9 @@ Behaviour:
   bounded buffer, and a full buffer pauses reading the socket (backpressure to
   the broker) instead of dropping. QoS 1/2 messages are acknowledged once in a
   buffer; QoS 2 duplicates are delivered once;
-* **reconnects** with jittered exponential backoff, resubscribing every open
-  subscription; subscribers just wait meanwhile. Logged once when lost, once
-  when back;
+* **reconnects** with jittered exponential backoff (:mod:`hub.core.backoff`),
+  resubscribing every open subscription; subscribers just wait meanwhile.
+  Logged once when lost, once when back;
 * **publishing** raises :class:`~hub.errors.DeviceUnavailable` while
   disconnected and :class:`~hub.errors.AuthenticationFailed` while the broker
   refuses our credentials. QoS 1/2 publishes in flight are bounded by
@@ -35,105 +36,23 @@ __all__ = ["MqttTransport", "MqttTransportConfig"]
 import asyncio
 import contextlib
 import ipaddress
-import random
-import secrets
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
-from typing import Any, Literal, Self
-
-from pydantic import Field, FilePath, SecretStr, model_validator
+from typing import Any
 
 import hub
+from hub.core.backoff import Backoff, backoff_delay
 from hub.errors import AuthenticationFailed, DeviceUnavailable, HubError, TransportError
-from hub.plugin import Transport, TransportConfig, TransportContext
+from hub.plugin import Transport, TransportContext
 from hub.transports import Message
 
-from . import mqtt_codec as codec
-from .mqtt_connection import Batch, Connection, Subscription, consume
-
-
-def _client_id() -> str:
-    return f"crowdhub-{secrets.token_hex(6)}"
-
-
-class MqttTransportConfig(TransportConfig):
-    """``[[transports.mqtt]]``: one broker connection, shared by sources and sinks."""
-
-    host: str = Field(default="127.0.0.1", description="broker host name or address")
-    port: int | None = Field(
-        default=None, ge=1, le=65535, description="broker port (default 1883, 8883 with TLS)"
-    )
-    protocol: Literal["3.1.1", "5"] = Field(default="5", description="MQTT version: 3.1.1 or 5")
-    client_id: str = Field(
-        default_factory=_client_id,
-        min_length=1,
-        max_length=128,
-        description="MQTT client id (default: crowdhub-<random>); unique per connection",
-    )
-    clean_start: bool = Field(
-        default=True,
-        description="start a fresh session on every connect (false: the broker keeps our "
-        "subscriptions and queued QoS 1/2 messages while we are away)",
-    )
-    session_expiry_s: int = Field(
-        default=0,
-        ge=0,
-        le=0xFFFFFFFF,
-        description="MQTT 5: how long the broker keeps the session after a disconnect",
-    )
-    username: str | None = Field(default=None, description="user name, if the broker needs one")
-    password: SecretStr | None = Field(
-        default=None, description='password; write password = "${MQTT_PASSWORD}"'
-    )
-    tls: bool = Field(default=False, description="connect with TLS")
-    ca_file: FilePath | None = Field(
-        default=None, description="CA certificate(s) to verify the broker (default: system CAs)"
-    )
-    cert_file: FilePath | None = Field(default=None, description="client certificate (PEM)")
-    key_file: FilePath | None = Field(
-        default=None, description="client private key (PEM; default: inside cert_file)"
-    )
-    server_name: str | None = Field(
-        default=None, description="name to verify in the broker's certificate (default: host)"
-    )
-    keepalive_s: int = Field(
-        default=30, ge=0, le=65535, description="keep-alive interval; 0 turns pings off"
-    )
-    connect_timeout_s: float = Field(
-        default=10.0, gt=0, description="TCP + TLS + CONNACK must complete within this time"
-    )
-    reconnect_initial_s: float = Field(default=0.5, gt=0, description="first reconnect delay")
-    reconnect_max_s: float = Field(
-        default=30.0, gt=0, description="longest reconnect delay (also used after a refusal)"
-    )
-    max_queued: int = Field(
-        default=1000,
-        ge=1,
-        le=65_000,
-        description="QoS 1/2 publishes sent but not yet acknowledged; more wait (backpressure)",
-    )
-    write_buffer_bytes: int = Field(
-        default=1 << 20,
-        ge=4096,
-        description="bytes buffered for the socket before QoS 0 publishers wait",
-    )
-
-    @model_validator(mode="after")
-    def _tls_files(self) -> Self:
-        if not self.tls and (self.ca_file or self.cert_file or self.key_file):
-            raise ValueError("ca_file / cert_file / key_file need tls = true")
-        if self.key_file and not self.cert_file:
-            raise ValueError("key_file needs cert_file (the client certificate)")
-        if self.password is not None and self.username is None:
-            raise ValueError("password needs username")
-        return self
-
-    @property
-    def effective_port(self) -> int:
-        return self.port or (8883 if self.tls else 1883)
+from . import codec
+from .config import MqttTransportConfig
+from .connection import Batch, Connection, consume
+from .routing import Router, Subscription
 
 
 def _describe(host: str) -> str:
@@ -159,16 +78,10 @@ class MqttTransport(Transport[MqttTransportConfig]):
         self._connected = asyncio.Event()
         self._changed = asyncio.Event()
         """Set (and replaced) whenever a connection attempt ends or a connection is lost."""
-        self._subs: list[Subscription] = []
-        self._routes: dict[str, tuple[Subscription, ...]] = {}
-        self._backlog = False
-        self._drop_logged = -1e9
-        self.dropped = 0
+        self._router = Router(self.label, ctx.log)
         self._failure: HubError | None = None
         self._stopped = False
         self.connects = 0
-        self.received = 0
-        self.unrouted = 0
         self.published = 0
         self.down_since: float | None = None
 
@@ -177,20 +90,25 @@ class MqttTransport(Transport[MqttTransportConfig]):
     def connected(self) -> bool:
         return self._conn is not None and not self._conn.closed
 
+    @property
+    def received(self) -> int:
+        """Messages received from the broker since start."""
+        return self._router.received
+
     def health(self) -> dict[str, Any]:
-        conn = self._conn
+        conn, router = self._conn, self._router
         return {
             "connected": self.connected,
             "reconnects": max(0, self.connects - 1),
             "protocol": self.config.protocol,
-            "subscriptions": len(self._subs),
-            "received": self.received,
-            "unrouted": self.unrouted,
+            "subscriptions": len(router.subs),
+            "received": router.received,
+            "unrouted": router.unrouted,
             "published": self.published,
             "inflight": len(conn.inflight) if conn else 0,
-            "backlogged": self._backlog,
+            "backlogged": router.backlogged,
             "paused": bool(conn and conn.paused),
-            "dropped": self.dropped,
+            "dropped": router.dropped,
             "last_error": str(self._failure) if self._failure else None,
         }
 
@@ -213,7 +131,13 @@ class MqttTransport(Transport[MqttTransportConfig]):
         try:
             async with asyncio.timeout(cfg.connect_timeout_s):
                 _, conn = await loop.create_connection(
-                    lambda: Connection(self),
+                    lambda: Connection(
+                        self._router,
+                        label=self.label,
+                        v5=cfg.protocol == "5",
+                        max_inflight=cfg.max_queued,
+                        write_buffer_bytes=cfg.write_buffer_bytes,
+                    ),
                     cfg.host,
                     cfg.effective_port,
                     ssl=context,
@@ -269,7 +193,7 @@ class MqttTransport(Transport[MqttTransportConfig]):
 
     async def run(self) -> None:
         cfg, log = self.config, self.ctx.log
-        delay = cfg.reconnect_initial_s
+        retry = Backoff(initial_s=cfg.reconnect_initial_s, max_s=cfg.reconnect_max_s)
         try:
             while True:
                 try:
@@ -284,13 +208,13 @@ class MqttTransport(Transport[MqttTransportConfig]):
                         log.warning("%s; retrying", err)
                     else:
                         log.debug("%s", err)
-                    wait = cfg.reconnect_max_s if isinstance(err, AuthenticationFailed) else delay
-                    delay = min(cfg.reconnect_max_s, delay * 2)
+                    refused = isinstance(err, AuthenticationFailed)
+                    wait = retry.slowest() if refused else retry.next_delay()
                 else:
-                    delay = cfg.reconnect_initial_s
+                    retry.reset()
                     await self._serve(conn)
-                    wait = delay
-                await asyncio.sleep(wait * random.uniform(0.5, 1.0))
+                    wait = backoff_delay(0, cfg.reconnect_initial_s, cfg.reconnect_max_s)
+                await asyncio.sleep(wait)
         finally:
             self._shutdown()
 
@@ -298,6 +222,7 @@ class MqttTransport(Transport[MqttTransportConfig]):
         """Run one connection: resubscribe, keep alive, return once it is lost."""
         log, cfg = self.ctx.log, self.config
         self._conn = conn
+        self._router.attach(conn)
         self.connects += 1
         if self.down_since is not None and self.connects > 1:
             log.warning(
@@ -316,11 +241,11 @@ class MqttTransport(Transport[MqttTransportConfig]):
         finally:
             self._connected.clear()
             self._conn = None
-            self._backlog = False
+            self._router.attach(None)
             if not conn.lost.done():  # cancelled: say goodbye and close
                 self._stopped = True
                 conn.write(codec.DISCONNECT_BYTES)
-                conn._flush()
+                conn.flush()
                 if conn.transport is not None:
                     conn.transport.close()
                 with contextlib.suppress(TimeoutError, asyncio.CancelledError):
@@ -333,7 +258,7 @@ class MqttTransport(Transport[MqttTransportConfig]):
                 log.warning("%s; reconnecting", self._failure)
 
     async def _keepalive(self, conn: Connection) -> None:
-        ka = conn.owner.config.keepalive_s
+        ka = self.config.keepalive_s
         while not conn.lost.done():
             if not ka:
                 await conn.lost
@@ -352,18 +277,9 @@ class MqttTransport(Transport[MqttTransportConfig]):
     def _shutdown(self) -> None:
         self._stopped = True
         self._signal()
-        stopped = DeviceUnavailable(f"{self.label}: transport stopped")
-        for sub in self._subs:
-            sub.fail(stopped)
+        self._router.fail_all(DeviceUnavailable(f"{self.label}: transport stopped"))
 
     # -- subscriptions -------------------------------------------------------------------
-    def _wanted(self) -> dict[str, int]:
-        wanted: dict[str, int] = {}
-        for sub in self._subs:
-            for f in sub.filters:
-                wanted[f] = max(wanted.get(f, 0), sub.qos)
-        return wanted
-
     async def _ensure(self, conn: Connection, wanted: dict[str, int]) -> None:
         missing = [(f, q) for f, q in wanted.items() if conn.subscribed.get(f, -1) < q]
         if not missing:
@@ -394,9 +310,9 @@ class MqttTransport(Transport[MqttTransportConfig]):
 
     async def _resubscribe(self, conn: Connection) -> None:
         try:
-            await self._ensure(conn, self._wanted())
+            await self._ensure(conn, self._router.wanted())
         except (AuthenticationFailed, TransportError) as err:
-            for sub in self._subs:
+            for sub in self._router.subs:
                 if any(conn.subscribed.get(f, -1) < sub.qos for f in sub.filters):
                     sub.fail(err)
 
@@ -440,17 +356,15 @@ class MqttTransport(Transport[MqttTransportConfig]):
             raise TransportError(f"{self.label}: QoS must be 0, 1 or 2, not {qos}")
         if not filters:
             raise TransportError(f"{self.label}: subscribe() needs at least one topic filter")
-        sub = Subscription(self, tuple(dict.fromkeys(filters)), qos, max(1, queue_size))
-        self._subs.append(sub)
-        self._routes.clear()
+        router = self._router
+        sub = Subscription(router, tuple(dict.fromkeys(filters)), qos, max(1, queue_size))
+        router.add(sub)
         try:
             await self._wait_subscribed(sub)
             yield sub
         finally:
-            self._subs.remove(sub)
-            self._routes.clear()
-            self._maybe_resume()
-            conn, still = self._conn, self._wanted()
+            router.remove(sub)
+            conn, still = self._conn, router.wanted()
             unused = [f for f in sub.filters if f not in still]
             if conn is not None and not conn.closed and unused:
                 for f in unused:
@@ -463,79 +377,6 @@ class MqttTransport(Transport[MqttTransportConfig]):
     ) -> contextlib.AbstractAsyncContextManager[AsyncIterator[Message]]:
         """See :meth:`hub.transports.MessageTransport.subscribe`."""
         return self._subscription(filters, qos, queue_size)
-
-    def _deliver(self, msg: Message, ids: tuple[int, ...] = ()) -> None:
-        self.received += 1
-        key: Any = (msg.topic, ids) if ids else msg.topic
-        subs = self._routes.get(key)
-        if subs is None:
-            subs = self._route(msg.topic, ids)
-            if len(self._routes) > 10_000:
-                self._routes.clear()
-            self._routes[key] = subs
-        if not subs:
-            self.unrouted += 1
-        for s in subs:
-            s.put(msg)
-
-    def _route(self, topic: str, ids: tuple[int, ...]) -> tuple[Subscription, ...]:
-        """The subscriptions a message goes to. With MQTT 5 subscription ids, only those
-        holding a filter the broker says matched (it sends one copy per filter)."""
-        matches = codec.topic_matches
-        conn = self._conn
-        if ids and conn is not None:
-            named = {conn.filter_of_id.get(i) for i in ids}
-            return tuple(
-                s for s in self._subs if any(f in named and matches(f, topic) for f in s.filters)
-            )
-        return tuple(s for s in self._subs if any(matches(f, topic) for f in s.filters))
-
-    # Flow control. A full subscriber buffer marks the connection backlogged: QoS 1/2
-    # acknowledgements are held back (the broker's in-flight window then stops sending
-    # them), and reading the socket pauses, so QoS 0 waits in TCP buffers. Reading must
-    # go on while our own publishes or subscriptions wait for acknowledgements on the
-    # same connection (else: deadlock); QoS 0 beyond 4x the buffer is then dropped.
-    def _full(self) -> None:
-        self._backlog = True
-        conn = self._conn
-        if conn is not None and not conn.paused and not conn.inflight and not conn.acks:
-            self._set_reading(conn, False)
-
-    def _must_read(self, conn: Connection) -> None:
-        if conn.paused:
-            self._set_reading(conn, True)
-
-    @staticmethod
-    def _set_reading(conn: Connection, on: bool) -> None:
-        if conn.transport is None or conn.closed:
-            return
-        conn.paused = not on
-        if on:
-            conn.transport.resume_reading()
-        else:
-            conn.transport.pause_reading()
-
-    def _drop(self, sub: Subscription) -> None:
-        self.dropped += 1
-        now = time.monotonic()
-        if now - self._drop_logged > 10.0:
-            self._drop_logged = now
-            self.ctx.log.warning(
-                "%s: a subscriber is too slow; dropping QoS 0 messages (%d so far)",
-                self.label,
-                self.dropped,
-            )
-
-    def _maybe_resume(self) -> None:
-        if not self._backlog or any(len(s.items) > s.low for s in self._subs):
-            return
-        self._backlog = False
-        conn = self._conn
-        if conn is not None:
-            if conn.deferred:
-                conn.write(b"".join(conn.deferred))
-                conn.deferred.clear()
-            self._must_read(conn)
 
     # -- publishing ----------------------------------------------------------------------
     def _require(self) -> Connection:
@@ -595,7 +436,7 @@ class MqttTransport(Transport[MqttTransportConfig]):
             pid = conn.next_pid()
             conn.inflight[pid] = batch
             if conn.paused:
-                self._must_read(conn)
+                conn.set_reading(True)
             chunk.append(encode(topic.encode(), payload, qos, retain, pid, v5))
         if chunk:
             conn.write(b"".join(chunk))

@@ -1,7 +1,8 @@
 """The hub's one HTTP server: push ingest, ``/healthz`` and ``/metrics`` (aiohttp server side).
 
-This is the only module that imports aiohttp's server side. Sources reach it
-through :class:`hub.transports.HttpIngest` (``ctx.transport("http")``) and add a
+This is the only module that imports aiohttp's server side; request
+authentication is in :mod:`.http_auth`, rate limiting in :mod:`.http_ratelimit`. Sources reach it
+through :class:`hub.transports.HttpIngest` (``ctx.http_server(id)``) and add a
 route ``/ingest/<source-id>``; routes live in a dict behind one aiohttp route, so
 a source may add or remove its route while the server runs.
 
@@ -38,16 +39,12 @@ core's Prometheus exposition (``text/plain; version=0.0.4``).
 
 from __future__ import annotations
 
-__all__ = ["HttpIngestServer", "HttpServerConfig", "TokenBucket"]
+__all__ = ["HttpIngestServer", "HttpServerConfig"]
 
 import asyncio
-import base64
-import hashlib
-import hmac
 import json
 import logging
 import math
-import random
 import re
 import time
 import traceback
@@ -61,10 +58,14 @@ from multidict import CIMultiDict
 from pydantic import Field
 
 import hub
+from hub.core.backoff import Backoff
 from hub.errors import AuthenticationFailed, DeviceUnavailable, MalformedInput, TransportError
 from hub.plugin import Transport, TransportConfig, TransportContext
 from hub.site import ID_PATTERN
 from hub.transports import HttpAuth, IngestHandler, IngestRequest
+
+from .http_auth import Reject, auth_problem, check_header_auth, check_hmac
+from .http_ratelimit import TokenBucket
 
 _ID_RE = re.compile(ID_PATTERN)
 _BODY_METHODS = ("POST", "PUT")
@@ -107,27 +108,6 @@ class HttpServerConfig(TransportConfig):
     )
 
 
-class TokenBucket:
-    """A token bucket (sans-io: the caller passes the time). ``rate`` tokens/s, ``burst`` max."""
-
-    def __init__(self, rate: float, burst: int, now: float) -> None:
-        if rate <= 0 or burst < 1:
-            raise ValueError("rate must be > 0 and burst >= 1")
-        self.rate = rate
-        self.burst = float(burst)
-        self._tokens = float(burst)
-        self._at = now
-
-    def take(self, now: float) -> float:
-        """Take one token: 0.0 when granted, else the seconds until one is available."""
-        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
-        self._at = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
-            return 0.0
-        return (1.0 - self._tokens) / self.rate
-
-
 @dataclass
 class _Route:
     source_id: str
@@ -139,16 +119,6 @@ class _Route:
     unauthenticated_get: bool
     accepted: int = 0
     rejected: Counter[int] = field(default_factory=Counter)
-
-
-class _Reject(Exception):
-    """Internal: answer this status with this reason."""
-
-    def __init__(self, status: int, reason: str, headers: Mapping[str, str] | None = None):
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-        self.headers = dict(headers or {})
 
 
 class _RedactPeer(logging.Filter):
@@ -166,73 +136,6 @@ class _RedactPeer(logging.Filter):
             record.levelno = min(record.levelno, logging.WARNING)  # clients' fault, not ours
             record.levelname = logging.getLevelName(record.levelno)
         return True
-
-
-def _auth_problem(auth: HttpAuth) -> str | None:
-    if auth.scheme == "bearer" and not auth.token:
-        return "auth scheme 'bearer' needs a token"
-    if auth.scheme == "basic" and (not auth.username or auth.password is None):
-        return "auth scheme 'basic' needs username and password"
-    if auth.scheme == "hmac" and not auth.hmac_secret:
-        return "auth scheme 'hmac' needs hmac_secret"
-    return None
-
-
-def _same(given: str, expected: str) -> bool:
-    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
-
-
-def _expected_authorization(auth: HttpAuth) -> str:
-    if auth.scheme == "bearer":
-        assert auth.token is not None
-        return f"Bearer {auth.token.get_secret_value()}"
-    assert auth.username is not None and auth.password is not None
-    raw = f"{auth.username}:{auth.password.get_secret_value()}".encode()
-    return "Basic " + base64.b64encode(raw).decode("ascii")
-
-
-def _check_header_auth(route: _Route, headers: Mapping[str, str]) -> None:
-    """Bearer/basic checked completely, HMAC only for presence (it needs the body)."""
-    auth, sid = route.auth, route.source_id
-    if auth.scheme == "none":
-        return
-    if auth.scheme == "hmac":
-        if not headers.get(auth.hmac_header):
-            sig = f'Signature header="{auth.hmac_header}", algorithm="hmac-{auth.hmac_algorithm}"'
-            raise _Reject(
-                401,
-                f"source {sid!r} needs an HMAC-{auth.hmac_algorithm} hex signature of the "
-                f"body in header {auth.hmac_header}",
-                {"WWW-Authenticate": sig},
-            )
-        return
-    scheme = "Bearer" if auth.scheme == "bearer" else "Basic"
-    challenge = {"WWW-Authenticate": f'{scheme} realm="crowdhub ingest {sid}"'}
-    prefix, _, value = headers.get("Authorization", "").partition(" ")
-    if prefix.lower() != scheme.lower():
-        raise _Reject(
-            401, f"source {sid!r} needs {scheme} credentials in the Authorization header", challenge
-        )
-    if not _same(f"{scheme} {value.strip()}", _expected_authorization(auth)):
-        raise _Reject(
-            403,
-            f"source {sid!r}: wrong credentials; check the token/password configured on the device",
-        )
-
-
-def _check_hmac(route: _Route, headers: Mapping[str, str], body: bytes) -> None:
-    auth = route.auth
-    assert auth.hmac_secret is not None
-    given = headers.get(auth.hmac_header, "").strip().lower()
-    given = given.removeprefix(f"{auth.hmac_algorithm}=")
-    key = auth.hmac_secret.get_secret_value().encode("utf-8")
-    expected = hmac.new(key, body, getattr(hashlib, auth.hmac_algorithm)).hexdigest()
-    if not _same(given, expected):
-        raise _Reject(
-            403,
-            f"source {route.source_id!r}: {auth.hmac_header} does not match the "
-            f"HMAC-{auth.hmac_algorithm} of the body; check the shared secret",
-        )
 
 
 def _content_type_ok(given: str, accepted: Sequence[str]) -> bool:
@@ -281,7 +184,7 @@ class HttpIngestServer(Transport[HttpServerConfig]):
         where = f"http[{self.config.id}] route for source {source_id!r}"
         if not _ID_RE.match(source_id):
             raise TransportError(f"{where}: not a valid source id for a URL path")
-        problem = _auth_problem(auth)
+        problem = auth_problem(auth)
         if problem:
             raise TransportError(f"{where}: {problem}; set it in the source's auth table")
         if rate_per_s is not None and (rate_per_s <= 0 or burst < 1):
@@ -342,7 +245,7 @@ class HttpIngestServer(Transport[HttpServerConfig]):
 
     async def _bind(self, runner: web.AppRunner) -> None:
         cfg = self.config
-        delay = cfg.bind_retry_initial_s
+        retry = Backoff(initial_s=cfg.bind_retry_initial_s, max_s=cfg.bind_retry_max_s)
         while True:
             site = web.TCPSite(runner, cfg.host, cfg.port)
             try:
@@ -357,8 +260,7 @@ class HttpIngestServer(Transport[HttpServerConfig]):
                         reason,
                     )
                 self._bind_error = reason
-                await self.ctx.clock.sleep(delay * random.uniform(0.5, 1.0))
-                delay = min(cfg.bind_retry_max_s, delay * 2)
+                await self.ctx.clock.sleep(retry.next_delay())
                 continue
             break
         if self._bind_error is not None:
@@ -384,7 +286,7 @@ class HttpIngestServer(Transport[HttpServerConfig]):
         }
 
     # -- handlers --------------------------------------------------------------------
-    def _answer(self, route: _Route | None, rej: _Reject) -> web.Response:
+    def _answer(self, route: _Route | None, rej: Reject) -> web.Response:
         key = (route.source_id if route else "", rej.status)
         now = time.monotonic()
         last, suppressed = self._logged.get(key, (-1e9, 0))
@@ -407,11 +309,11 @@ class HttpIngestServer(Transport[HttpServerConfig]):
             self._unknown += 1
             shown = repr(source_id) if _ID_RE.match(source_id) else "(invalid id)"
             why = f"no source {shown} accepts pushes here; check the URL /ingest/<source-id>"
-            return self._answer(None, _Reject(404, why + " against the hub configuration"))
+            return self._answer(None, Reject(404, why + " against the hub configuration"))
         try:
             req = await self._checked_request(route, request)
             return await self._call(route, req)
-        except _Reject as rej:
+        except Reject as rej:
             return self._answer(route, rej)
 
     async def _checked_request(self, route: _Route, request: web.Request) -> IngestRequest:
@@ -420,34 +322,34 @@ class HttpIngestServer(Transport[HttpServerConfig]):
         handshake = method == "GET" and route.unauthenticated_get
         if method not in _BODY_METHODS and not handshake:
             allow = "GET, POST, PUT" if route.unauthenticated_get else "POST, PUT"
-            raise _Reject(
+            raise Reject(
                 405, f"source {sid!r} accepts {allow}, not {method[:10]}", {"Allow": allow}
             )
         if not handshake:
-            _check_header_auth(route, request.headers)
+            check_header_auth(route.auth, sid, request.headers)
         ctype = request.content_type.lower() if request.headers.get("Content-Type") else ""
         if method in _BODY_METHODS:
             if not ctype or not _content_type_ok(ctype, route.content_types):
-                raise _Reject(
+                raise Reject(
                     415,
                     f"source {sid!r} accepts Content-Type "
                     f"{', '.join(route.content_types)}, not {ctype[:60] or 'none'}",
                 )
             length = request.content_length
             if length is not None and length > route.max_body_bytes:
-                raise _Reject(
+                raise Reject(
                     413,
                     f"source {sid!r} accepts bodies up to "
                     f"{route.max_body_bytes} bytes, this one declares {length}",
                 )
         body = await self._read_body(route, request)
         if not handshake and route.auth.scheme == "hmac":
-            _check_hmac(route, request.headers, body)
+            check_hmac(route.auth, sid, request.headers, body)
         if route.bucket is not None:
             wait = route.bucket.take(self.ctx.clock.monotonic())
             if wait > 0:
                 secs = max(1, math.ceil(wait))
-                raise _Reject(
+                raise Reject(
                     429,
                     f"source {sid!r} is over its rate of "
                     f"{route.bucket.rate:g} requests/s; retry after {secs} s",
@@ -470,20 +372,20 @@ class HttpIngestServer(Transport[HttpServerConfig]):
                 while chunk := await request.content.readany():
                     size += len(chunk)
                     if size > route.max_body_bytes:
-                        raise _Reject(
+                        raise Reject(
                             413,
                             f"source {route.source_id!r} accepts bodies up "
                             f"to {route.max_body_bytes} bytes; this one is larger",
                         )
                     chunks.append(chunk)
         except TimeoutError:
-            raise _Reject(
+            raise Reject(
                 408,
                 f"source {route.source_id!r}: the body did not arrive within "
                 f"{self.config.read_timeout_s:g} s",
             ) from None
         except (web.RequestPayloadError, ConnectionError) as err:
-            raise _Reject(
+            raise Reject(
                 400,
                 f"source {route.source_id!r}: the body could not be read ({type(err).__name__})",
             ) from None
@@ -496,15 +398,15 @@ class HttpIngestServer(Transport[HttpServerConfig]):
             async with asyncio.timeout(self.config.handler_timeout_s):
                 resp = await route.handler(req)
         except MalformedInput as err:
-            raise _Reject(400, f"source {sid!r}: {err}") from None
+            raise Reject(400, f"source {sid!r}: {err}") from None
         except AuthenticationFailed as err:
-            raise _Reject(403, f"source {sid!r}: {err}") from None
+            raise Reject(403, f"source {sid!r}: {err}") from None
         except DeviceUnavailable as err:
-            raise _Reject(
+            raise Reject(
                 503, f"source {sid!r} cannot take data now ({err}); retry later", retry
             ) from None
         except TimeoutError:
-            raise _Reject(
+            raise Reject(
                 503, f"source {sid!r} is busy (outputs are behind); retry later", retry
             ) from None
         except Exception as err:
@@ -513,7 +415,7 @@ class HttpIngestServer(Transport[HttpServerConfig]):
             # type and frames only: the message may quote the body
             msg = "http[%s]: handler of source %r raised %s at %s (a plugin bug)"
             self.ctx.log.error(msg, self.config.id, sid, type(err).__name__, where)
-            raise _Reject(500, f"source {sid!r} failed on this request; see the hub log") from None
+            raise Reject(500, f"source {sid!r} failed on this request; see the hub log") from None
         route.accepted += 1
         if resp is None:
             return web.Response(status=204)

@@ -1,0 +1,113 @@
+"""Stopping `hub run` (a subprocess, real signals) in states where it used to hang or lie."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+HEAD = """
+[hub]
+data_dir = "data"
+shutdown_timeout_s = 5
+
+[site]
+id = "s"
+
+[[site.zones]]
+id = "square"
+area_m2 = 100
+
+[[sources.simulated]]
+id = "sim"
+zone = "square"
+measurement = "occupancy"
+interval_s = 0.05
+"""
+
+
+def start(tmp_path: Path, sinks: str) -> tuple[subprocess.Popen[str], Path]:
+    cfg = tmp_path / "hub.toml"
+    cfg.write_text(HEAD + sinks)
+    log = tmp_path / "hub.log"
+    with log.open("w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "hub", "run", str(cfg)],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            text=True,
+        )
+    return proc, log
+
+
+def wait_for_line(proc: subprocess.Popen[str], log: Path, text: str, limit_s: float = 30) -> None:
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        if text in log.read_text():
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"hub exited early ({proc.returncode}): {log.read_text()}")
+        time.sleep(0.05)
+    raise AssertionError(f"no {text!r} in the log: {log.read_text()}")
+
+
+def stop(proc: subprocess.Popen[str], sig: signal.Signals) -> float:
+    """Send ``sig``; the seconds until the process exited (killed after 20 s)."""
+    sent = time.monotonic()
+    proc.send_signal(sig)
+    try:
+        proc.wait(20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return time.monotonic() - sent
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_stop_while_an_output_retries_opening(tmp_path: Path, sig: signal.Signals) -> None:
+    # the database path is a directory: sqlite cannot open it (works as root, unlike chmod)
+    (tmp_path / "data" / "events.sqlite").mkdir(parents=True)
+    proc, log = start(
+        tmp_path,
+        '[[sinks.sqlite]]\nid = "db"\non_startup_error = "retry"\nretry_initial_s = 30\n',
+    )
+    wait_for_line(proc, log, "sinks.sqlite[db]: could not open")
+    took = stop(proc, sig)
+    text = log.read_text()
+    assert proc.returncode == 0, text
+    assert took < 10, f"took {took:.1f} s to stop"
+    assert (
+        "sinks.sqlite[db]: stop requested while retrying to open this output (1 attempt(s), "
+        "last: cannot open " in text
+    )
+    assert "stopping without starting the sources" in text
+    assert "hub running" not in text
+
+
+def test_stop_with_a_dead_output_exits_non_zero_and_says_what_was_lost(tmp_path: Path) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc, log = start(
+        tmp_path,
+        f'[[sinks.http]]\nid = "hook"\nurl = "http://127.0.0.1:{port}/hook"\n'
+        "retry_initial_s = 0.05\nretry_max_s = 0.1\n\n"
+        '[[sinks.jsonl]]\nid = "archive"\n',
+    )
+    wait_for_line(proc, log, "sinks.http[hook]: output unavailable")
+    took = stop(proc, signal.SIGTERM)
+    text = log.read_text()
+    assert proc.returncode == 1, text
+    assert took < 10, f"took {took:.1f} s to stop"
+    assert "sinks.http[hook]: output still failing at shutdown; " in text
+    assert "queued event(s) lost (the memory queue does not survive a stop)" in text
+    assert "hub: stopped, but " in text and " queued event(s) were lost: sinks.http[hook] " in text
+    assert "stopped cleanly" not in text
+    # the healthy output kept receiving while the webhook was down
+    assert (tmp_path / "data" / "events.jsonl").read_text().count("\n") >= 1
