@@ -297,7 +297,10 @@ async def _fuzz_http(
             windows.append((t0, datetime.now(UTC).timestamp(), data))
             stats.inputs += 1
             died = _source(the_hub, path)["errors"] > before
-            if status >= 500 or died:
+            if status == 503 and not died:  # the outputs are behind: the device retries later
+                stats.refused += 1
+                stats.refusals["HTTP 503"] += 1
+            elif status >= 500 or died:
                 stats.crashed += 1
                 why = (
                     _source(the_hub, path)["last_error"]

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from pydantic import ValidationError
+
 from hub.errors import MalformedInput
 from hub.quality import EARLIEST, LATEST, MAX_COUNT
 
@@ -306,7 +308,10 @@ def _generic_json() -> Iterator[Target]:
 
         def run(data: bytes, mapper: Mapper = mapper) -> Any:
             result = mapper.map_payload(data, received_at=RECEIVED, stream="s")
-            return [r.to_measurement() for r in result.readings], result
+            try:
+                return [r.to_measurement() for r in result.readings], result
+            except ValidationError as err:  # the source counts it: "rejected by the schema"
+                raise MalformedInput(f"reading rejected by the event schema: {err}") from None
 
         yield Target(f"generic_json[{case.name}]", seeds, run)
 

@@ -12,13 +12,18 @@ never has to know which library sits underneath.
     ├── PluginError                 a plugin could not be loaded or is inconsistent
     ├── SourceError                 raised by a source (device adapter)
     │   ├── DeviceUnavailable       retry later: port gone, broker down, timeout
+    │   │   └── EventNotKept        ``ctx.emit`` could not put the event in the durable
+    │   │                           queue of every output that takes it: acknowledge
+    │   │                           nothing upstream (HTTP push: 503), keep the source's
+    │   │                           sequence/dedup state as it was, let it be sent again
     │   ├── AuthenticationFailed    bad credentials: retried slowly, needs a human
     │   └── MalformedInput          one frame/message is bad: counted, logged once
     │                               per burst, never stops the source
     ├── SinkError                   raised by a sink's ``write``
     │   ├── SinkUnavailable         retry the same batch later (5xx, timeout, disk busy)
     │   ├── SinkRejected            the output refuses this batch for good (4xx):
-    │   │                           dropped with a reason, counted
+    │   │                           dropped with a reason, counted; or only some
+    │   │                           events of it (``events``), the rest is written
     │   └── QueueUnavailable        an output's durable queue cannot keep events
     │                               (read-only or full disk, file deleted): what it
     │                               refused was not kept; acknowledge nothing upstream
@@ -37,6 +42,7 @@ __all__ = [
     "ConfigError",
     "ConfigProblem",
     "DeviceUnavailable",
+    "EventNotKept",
     "HubError",
     "MalformedInput",
     "PluginError",
@@ -49,6 +55,7 @@ __all__ = [
     "TransportError",
 ]
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -95,6 +102,23 @@ class DeviceUnavailable(SourceError):
     """The device or peer cannot be reached right now; the supervisor retries with backoff."""
 
 
+class EventNotKept(DeviceUnavailable):
+    """Raised by ``ctx.emit``: the event is not in the durable queue of every output that
+    takes it (a read-only or full disk, a queue file gone).
+
+    Acknowledge nothing of it upstream and do not advance the source's sequence or dedup
+    state for it: the sender must send it again (an HTTP push is answered ``503``,
+    "nothing of this was kept, send it again"; an MQTT QoS 1/2 message is not acknowledged
+    and comes again). Outputs that did keep it do not get it twice when the same event
+    (same ``event_id``) is emitted again. ``outputs`` names the outputs (``kind[id]``)
+    that could not keep it.
+    """
+
+    def __init__(self, message: str, *, outputs: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.outputs = outputs
+
+
 class AuthenticationFailed(SourceError):
     """The peer rejected our credentials. Retried at the slowest backoff; fix the config."""
 
@@ -122,7 +146,17 @@ class SinkUnavailable(SinkError):
 
 
 class SinkRejected(SinkError):
-    """The output refuses this batch permanently; it is dropped with this reason."""
+    """The output refuses this batch permanently; it is dropped with this reason.
+
+    ``events``, when given, maps the ``event_id`` of each refused event to why
+    (a value the output cannot store, say) and means the *other* events of the
+    batch were written: the core acknowledges the batch, and dead-letters and
+    counts only these. Without it the whole batch is refused.
+    """
+
+    def __init__(self, message: str, *, events: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.events: dict[str, str] | None = None if events is None else dict(events)
 
 
 class QueueUnavailable(SinkError):

@@ -11,7 +11,14 @@ Vendor specifics go under ``extras``, namespaced by plugin kind.
 
 Events are frozen and reject unknown fields. They carry counts only: the hub
 refuses to forward any event whose text contains a MAC address, an IP
-address, an e-mail address or a UUID-like track id (see :mod:`hub.privacy`).
+address, an e-mail address or a UUID-like track id, and forwards ``extras``
+values only when they are scalars (see :mod:`hub.privacy`).
+
+Every value is bounded, so no output can be handed an impossible event: counts
+are whole numbers up to :data:`MAX_PLAUSIBLE_COUNT` (far below a 64-bit
+integer), floats are finite, every time lies in ``[EARLIEST, LATEST)``. Against
+the hub's clock, :func:`check_clock` flags an event whose time is ahead by more
+than ``[hub] max_clock_skew_s`` with ``clock_skew`` and refuses one far ahead.
 
 Build events with :meth:`Event.create`, which derives a deterministic
 ``event_id`` from the source and a device-provided key (sequence number or
@@ -22,6 +29,10 @@ deduplicate.
 from __future__ import annotations
 
 __all__ = [
+    "EARLIEST",
+    "LATEST",
+    "MAX_INT64",
+    "MAX_PLAUSIBLE_COUNT",
     "SCHEMA_VERSION",
     "Alert",
     "Crossing",
@@ -38,13 +49,15 @@ __all__ = [
     "QualityReason",
     "Status",
     "ZoneState",
+    "check_clock",
     "event_id_for",
     "event_json_schema",
+    "refuse_skew_s",
 ]
 
 import hashlib
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
 
@@ -61,6 +74,19 @@ SCHEMA_VERSION = 2
 """2 added the derived ``zone_state``, ``line_flow`` and ``alert`` measurements, and ``level``
 (a colour level without numbers, what a levels-only view of :mod:`hub.views` publishes)."""
 
+MAX_INT64 = 2**63 - 1
+"""The largest whole number any event field may hold (a signed 64-bit column)."""
+MAX_PLAUSIBLE_COUNT = 1_000_000_000
+"""The largest count (people, devices, crossings) one event may carry: more than a
+billion in one reading is never a measurement, whatever the device says."""
+_MAX_DENSITY = 1000.0  # people per m²: physically impossible long before this
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+"""Event times before this are refused: a device clock that was never set (1970)."""
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+"""Event times from this on are refused (year 9999, a wrong unit)."""
+
+_Count = Annotated[int, Field(ge=0, le=MAX_PLAUSIBLE_COUNT)]
+_Int64 = Annotated[int, Field(ge=0, le=MAX_INT64)]
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 """Configured ids (site, zone, line, source instance): short slugs."""
 
@@ -110,7 +136,7 @@ class QualityReason(StrEnum):
 
 
 class _Value(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class Crossing(_Value):
@@ -120,11 +146,15 @@ class Crossing(_Value):
     """
 
     model_config = ConfigDict(
-        frozen=True, extra="forbid", populate_by_name=True, serialize_by_alias=True
+        frozen=True,
+        extra="forbid",
+        populate_by_name=True,
+        serialize_by_alias=True,
+        allow_inf_nan=False,
     )
     type: Literal["crossing"] = "crossing"
-    in_: Annotated[int, Field(alias="in", ge=0, description="crossings in the 'in' direction")]
-    out: Annotated[int, Field(ge=0, description="crossings in the 'out' direction")]
+    in_: Annotated[_Count, Field(alias="in", description="crossings in the 'in' direction")]
+    out: Annotated[_Count, Field(description="crossings in the 'out' direction")]
     unit: Literal["person"] = "person"
 
 
@@ -132,7 +162,10 @@ class Occupancy(_Value):
     """Number of people in a zone at ``observed_at``."""
 
     type: Literal["occupancy"] = "occupancy"
-    count: Annotated[float, Field(ge=0, description="people present (may be an estimate)")]
+    count: Annotated[
+        float,
+        Field(ge=0, le=MAX_PLAUSIBLE_COUNT, description="people present (may be an estimate)"),
+    ]
     unit: Literal["person"] = "person"
 
 
@@ -144,9 +177,9 @@ class Devices(_Value):
     """
 
     type: Literal["devices"] = "devices"
-    count: Annotated[int, Field(ge=0, description="distinct devices, wifi + ble")]
-    wifi: Annotated[int | None, Field(ge=0, description="distinct WiFi devices")] = None
-    ble: Annotated[int | None, Field(ge=0, description="distinct Bluetooth LE devices")] = None
+    count: Annotated[_Count, Field(description="distinct devices, wifi + ble")]
+    wifi: Annotated[_Count | None, Field(description="distinct WiFi devices")] = None
+    ble: Annotated[_Count | None, Field(description="distinct Bluetooth LE devices")] = None
     unit: Literal["device"] = "device"
 
 
@@ -154,7 +187,7 @@ class Density(_Value):
     """People per square metre in a zone at ``observed_at``."""
 
     type: Literal["density"] = "density"
-    value: Annotated[float, Field(ge=0, description="people per m²")]
+    value: Annotated[float, Field(ge=0, le=_MAX_DENSITY, description="people per m²")]
     unit: Literal["person/m2"] = "person/m2"
 
 
@@ -163,12 +196,12 @@ class Status(_Value):
 
     type: Literal["status"] = "status"
     state: Literal["ok", "degraded", "offline"] = "ok"
-    battery_mv: Annotated[int | None, Field(ge=0)] = None
-    uptime_s: Annotated[int | None, Field(ge=0)] = None
-    temperature_c: float | None = None
-    free_memory_bytes: Annotated[int | None, Field(ge=0)] = None
-    restarts: Annotated[int | None, Field(ge=0)] = None
-    reset_reason: int | None = None
+    battery_mv: _Int64 | None = None
+    uptime_s: _Int64 | None = None
+    temperature_c: Annotated[float | None, Field(ge=-273.15, le=1000)] = None
+    free_memory_bytes: _Int64 | None = None
+    restarts: _Int64 | None = None
+    reset_reason: Annotated[int | None, Field(ge=-MAX_INT64, le=MAX_INT64)] = None
     detail: Annotated[str | None, Field(max_length=200)] = None
 
 
@@ -232,11 +265,15 @@ class LineFlow(_Value):
     """Flow over one line in a sliding window (derived by :mod:`hub.zones`)."""
 
     model_config = ConfigDict(
-        frozen=True, extra="forbid", populate_by_name=True, serialize_by_alias=True
+        frozen=True,
+        extra="forbid",
+        populate_by_name=True,
+        serialize_by_alias=True,
+        allow_inf_nan=False,
     )
     type: Literal["line_flow"] = "line_flow"
-    in_: Annotated[int, Field(alias="in", ge=0, description="crossings in within the window")]
-    out: Annotated[int, Field(ge=0, description="crossings out within the window")]
+    in_: Annotated[_Count, Field(alias="in", description="crossings in within the window")]
+    out: Annotated[_Count, Field(description="crossings out within the window")]
     in_per_m_min: Annotated[float, Field(ge=0, description="in, persons per metre per minute")]
     out_per_m_min: Annotated[float, Field(ge=0, description="out, persons per metre per minute")]
     window_s: Annotated[float, Field(gt=0)]
@@ -319,7 +356,8 @@ class Event(BaseModel):
     quality: Quality = Quality.OK
     quality_reasons: tuple[QualityReason, ...] = ()
     sequence: Annotated[
-        int | None, Field(ge=0, description="device sequence number, when it has one")
+        int | None,
+        Field(ge=0, le=MAX_INT64, description="device sequence number, when it has one"),
     ] = None
     provenance: Provenance
     extras: dict[str, dict[str, JsonValue]] = Field(
@@ -329,6 +367,13 @@ class Event(BaseModel):
 
     @model_validator(mode="after")
     def _check_time(self) -> Self:
+        for name in ("observed_at", "observed_from", "observed_to", "received_at"):
+            t = getattr(self, name)
+            if t is not None and not EARLIEST <= t < LATEST:
+                raise ValueError(
+                    f"{name} outside {EARLIEST.year}..{LATEST.year - 1}: "
+                    "check the device clock and the time unit"
+                )
         interval = self.observed_from is not None or self.observed_to is not None
         if interval:
             if self.observed_from is None or self.observed_to is None:
@@ -388,6 +433,59 @@ class Event(BaseModel):
             received_at=received_at or datetime.now(UTC),
             **fields,
         )
+
+
+def check_clock(event: Event, max_skew_s: float) -> tuple[Event | None, str | None]:
+    """Bound the event's time against the hub's clock (its ``received_at``).
+
+    Returns ``(event, None)`` when the time is at most ``max_skew_s`` ahead;
+    ``(flagged, note)`` when it is further ahead (quality ``suspect``, reason
+    ``clock_skew``) or older than :data:`_MAX_AGE`; ``(None, note)`` when it is
+    ahead by more than :func:`refuse_skew_s` (refused: never forwarded). ``note``
+    names the field and how far off it is, never a payload value. Times in the
+    past are normal (delays, retries, backfill), so only far-past ones are flagged.
+    """
+    t = event.observed_to or event.observed_at
+    if t is None:  # pragma: no cover - the schema requires one
+        return event, None
+    field = "observed_to" if event.observed_to is not None else "observed_at"
+    ahead = (t - event.received_at).total_seconds()
+    if ahead > refuse_skew_s(max_skew_s):
+        return None, f"{field} is {_span(ahead)} ahead of the hub clock"
+    if ahead > max_skew_s:
+        note = f"{field} is {_span(ahead)} ahead of the hub clock"
+    elif -ahead > _MAX_AGE.total_seconds():
+        note = f"{field} is {_span(-ahead)} behind the hub clock"
+    else:
+        return event, None
+    if QualityReason.CLOCK_SKEW in event.quality_reasons:
+        return event, note
+    return event.model_copy(
+        update={
+            "quality": Quality.SUSPECT,
+            "quality_reasons": (*event.quality_reasons, QualityReason.CLOCK_SKEW),
+        }
+    ), note
+
+
+_MAX_AGE = timedelta(days=400)
+"""Older than this when received: a device clock that is wrong, not a delay (flagged)."""
+
+
+def refuse_skew_s(max_skew_s: float) -> float:
+    """How far ahead of the hub clock an event time is refused: a day, or ten times
+    ``max_skew_s`` when that is longer."""
+    return max(86_400.0, 10 * max_skew_s)
+
+
+def _span(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172_800:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 86400:.0f} days"
 
 
 def event_id_for(

@@ -1,13 +1,21 @@
 """Privacy by construction: nothing that identifies a person leaves the hub.
 
-Two tools:
+Three tools:
 
+* :func:`screen_event` is what the core runs on every event between the source
+  and the bus. It *allows* rather than guesses: ``extras`` values must be
+  scalars (text of at most :data:`MAX_EXTRA_TEXT` characters, finite numbers,
+  booleans, null). A list, an object (also written as JSON text), longer text
+  or an identifier-shaped value is removed from the event, field by field, and
+  reported in :attr:`Screened.removed` (the core counts it). An identifier in
+  an optional measurement text (``Status.detail``, ``Alert.summary``) is
+  removed the same way. Only an identifier where nothing can be removed (an
+  id, a required text) is a :attr:`Screened.findings`: the whole event is then
+  dead-lettered (field path and the *kind* of identifier, never the value) and
+  reaches no sink.
 * :func:`find_identifiers` scans every text value of an event (measurement,
   ids, extras, recursively) for MAC addresses, IPv4/IPv6 addresses, e-mail
-  addresses and UUID-like track ids. The core runs it on every event between
-  the source and the bus; an event with a finding is dead-lettered (with the
-  field path and the *kind* of identifier, never the value) and never reaches
-  a sink.
+  addresses and UUID-like track ids.
 * :class:`RotatingHasher` lets a plugin count *distinct* devices per interval
   without keeping identifiers: values are hashed with a random key that lives
   only in memory and is replaced every interval, so hashes cannot be linked
@@ -16,13 +24,24 @@ Two tools:
 
 from __future__ import annotations
 
-__all__ = ["RotatingHasher", "check_event", "classify_text", "find_identifiers"]
+__all__ = [
+    "MAX_EXTRA_TEXT",
+    "RotatingHasher",
+    "Screened",
+    "check_event",
+    "classify_text",
+    "extra_problem",
+    "find_identifiers",
+    "screen_event",
+]
 
 import hashlib
 import hmac
 import ipaddress
+import math
 import re
 import secrets
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hub.errors import PrivacyViolation
@@ -183,6 +202,132 @@ def check_event(event: Event) -> None:
     findings = find_identifiers(event)
     if findings:
         raise PrivacyViolation(findings)
+
+
+MAX_EXTRA_TEXT = 64
+"""The longest text (characters) an ``extras`` value may be: a label, a firmware
+version, a rule name; never free text."""
+
+
+@dataclass(frozen=True, slots=True)
+class Screened:
+    """What :func:`screen_event` made of one event."""
+
+    event: Event
+    """The event to forward: extras and optional texts cleaned (the input when clean)."""
+    removed: tuple[tuple[str, str], ...] = ()
+    """``(field path, what)`` removed from the event, e.g. ``("extras.x.people", "list")``;
+    ``what`` is ``list``, ``object``, ``text over 64 characters``, ``not a finite number``
+    or an identifier kind (``MAC address``). Never the value."""
+    findings: tuple[tuple[str, str], ...] = ()
+    """``(field path, identifier kind)`` where nothing could be removed: do not forward."""
+
+    @property
+    def forward(self) -> bool:
+        """False when the event must be dead-lettered (an identifier in an id)."""
+        return not self.findings
+
+
+def _looks_structured(text: str) -> bool:
+    """JSON text of a list or an object (``to_string(persons)``): a structure in disguise."""
+    t = text.strip()
+    return len(t) >= 2 and (t[0], t[-1]) in (("[", "]"), ("{", "}"))
+
+
+def extra_problem(value: Any) -> str | None:
+    """Why ``value`` may not be an ``extras`` value (None when it is an allowed scalar)."""
+    if value is None or isinstance(value, bool | int):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else "not a finite number"
+    if isinstance(value, str):
+        if len(value) > MAX_EXTRA_TEXT:
+            return f"text over {MAX_EXTRA_TEXT} characters"
+        if _looks_structured(value):
+            return "list or object as text"
+        return _cached(value)
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, list | tuple):
+        return "list"
+    return type(value).__name__
+
+
+def _extras_clean(extras: dict[str, dict[str, Any]]) -> bool:
+    for ns, values in extras.items():
+        if _cached(ns):
+            return False
+        for name, value in values.items():
+            if _cached(name) or extra_problem(value) is not None:
+                return False
+    return True
+
+
+def _screen_extras(
+    extras: dict[str, dict[str, Any]], removed: list[tuple[str, str]]
+) -> dict[str, dict[str, Any]]:
+    """The extras without what is not allowed; each removal appended to ``removed``."""
+    clean: dict[str, dict[str, Any]] = {}
+    for ns, values in extras.items():
+        kind = _cached(ns)
+        if kind:
+            removed.append(("extras.<key>", kind))
+            continue
+        kept: dict[str, Any] = {}
+        for name, value in values.items():
+            kind = _cached(name)
+            if kind:
+                removed.append((f"extras.{ns}.<key>", kind))
+                continue
+            problem = extra_problem(value)
+            if problem is not None:
+                removed.append((f"extras.{ns}.{name}", problem))
+                continue
+            kept[name] = value
+        if kept:
+            clean[ns] = kept
+    return clean
+
+
+def screen_event(event: Event) -> Screened:
+    """Clean one event for forwarding (see the module docstring); never raises for data.
+
+    Cheap on the per-event path: a clean event is returned as it is, after one
+    pass over its texts (ids cached, numbers and fixed vocabularies skipped).
+    """
+    if not _checked_fields:
+        _check_field_groups(event)
+    findings: list[tuple[str, str]] = []
+    for name in _ID_FIELDS:
+        value = getattr(event, name)
+        if value is not None:
+            kind = _cached(value)
+            if kind:
+                findings.append((name, kind))
+    removed: list[tuple[str, str]] = []
+    update: dict[str, Any] = {}
+    m = event.measurement
+    m_update: dict[str, Any] = {}
+    for attr, value in m.__dict__.items():
+        if isinstance(value, str) and attr not in _LITERAL_ATTRS:
+            kind = classify_text(value)
+            if kind is None:
+                continue
+            info = type(m).model_fields[attr]
+            if info.is_required():
+                findings.append((f"measurement.{attr}", kind))
+            else:
+                removed.append((f"measurement.{attr}", kind))
+                m_update[attr] = info.get_default()
+    if m_update:
+        update["measurement"] = m.model_copy(update=m_update)
+    if event.extras and not _extras_clean(event.extras):
+        update["extras"] = _screen_extras(event.extras, removed)
+    if findings:
+        return Screened(event, tuple(removed), tuple(findings))
+    if update:
+        event = event.model_copy(update=update)
+    return Screened(event, tuple(removed))
 
 
 class RotatingHasher:

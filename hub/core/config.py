@@ -21,6 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hub.config_view import ConfigView
+from hub.core.bus import queue_problems
 from hub.core.config_checks import (
     data_dir_problem,
     duplicate_ids,
@@ -53,6 +54,12 @@ class HubSettings(BaseModel):
     )
     shutdown_timeout_s: float = Field(
         default=10.0, gt=0, description="time allowed to flush outputs on stop"
+    )
+    max_clock_skew_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="an event time further ahead of the hub clock is flagged clock_skew "
+        "(suspect); more than a day (or 10x this) ahead, it is refused",
     )
 
 
@@ -373,6 +380,7 @@ def validate_config(
         problems.extend(identifier_shaped_ids(site, sources))
     problems.extend(duplicate_ids("sources", sources))
     problems.extend(duplicate_ids("sinks", sinks))
+    problems.extend(queue_problems(sinks))
     _check_transports(registry, transports, sources, sinks, problems)
     if settings is None or plugin_settings is None or site is None:
         return None

@@ -3,7 +3,7 @@
 ::
 
     source.emit ─▶ stage 1 ─▶ stage 2 ─▶ … ─▶ FanOut ─▶ one queue per sink (hub.core.bus)
-                  (privacy)  (later: privacy policy per view, zone model, …)
+                  (privacy)  (clock)  (later: privacy policy per view, zone model, …)
 
 A :class:`Stage` is a small synchronous object: ``handle(event, source)``
 returns the events to pass on — ``(event,)`` to pass it, ``()`` to drop it, a
@@ -13,27 +13,41 @@ runtime composes them in order. The terminal :class:`FanOut` hands each event to
 every sink that takes its measurement type without waiting
 (``SinkQueue.put_nowait``); only a sink with ``overflow = "block"`` whose queue
 is full makes the emitting source wait, and only after every other sink has the
-event. So one full queue never stops the other sinks from receiving.
+event. So one full queue never stops the other sinks from receiving. The
+source's ``emit`` then waits until every durable queue the events went to has
+committed them (``flush``: the puts of one loop turn are one commit), so a
+source acknowledges upstream only what is kept; a queue that cannot write makes
+``emit`` raise :class:`~hub.errors.EventNotKept`.
 
-Per event the hot path is one call per stage and one ``put_nowait`` per sink;
-no pluggy call and no task.
+Per event the hot path is one call per stage, one ``put_nowait`` per sink and
+one ``flush`` per durable queue; no pluggy call and no task.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections import Counter, OrderedDict
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Protocol
 
 from hub.clock import Clock
 from hub.core.bus import SinkQueue, SinkRunner
-from hub.events import Event
-from hub.privacy import find_identifiers
+from hub.errors import EventNotKept, QueueUnavailable
+from hub.events import Event, check_clock
+from hub.privacy import screen_event
 
-__all__ = ["DeadLetter", "DeadLetters", "FanOut", "Pipeline", "PrivacyCheck", "Stage"]
+__all__ = [
+    "ClockCheck",
+    "DeadLetter",
+    "DeadLetters",
+    "FanOut",
+    "Pipeline",
+    "PrivacyCheck",
+    "Removed",
+    "Stage",
+]
 
 log = logging.getLogger("hub.pipeline")
 
@@ -54,31 +68,60 @@ class Stage(Protocol):
 DeadLetter = Callable[[str, Event, list[tuple[str, str]]], None]
 """``(source, event, findings)``: record an event withheld for carrying an identifier."""
 
+Removed = Callable[[str, tuple[tuple[str, str], ...]], None]
+"""``(source, removed)``: count values removed from an event (field path, what it was)."""
+
 
 class PrivacyCheck:
-    """Withhold every event that carries an identifier (MAC, IP, e-mail, track id).
-
-    The event goes to ``dead_letter`` with the findings (field path and identifier
-    type, never the value) and reaches no sink.
+    """Allow, don't guess (:func:`hub.privacy.screen_event`): an extras value that is not
+    a short scalar, or an identifier-like value in a field that can do without it, is
+    removed from that one field and reported to ``removed``; the rest of the event goes
+    on. An event with an identifier where nothing can be removed (an id) goes to
+    ``dead_letter`` with the findings (field path and identifier type, never the value)
+    and reaches no sink.
     """
 
     name = "privacy"
 
-    def __init__(self, dead_letter: DeadLetter) -> None:
+    def __init__(self, dead_letter: DeadLetter, removed: Removed | None = None) -> None:
         self._dead_letter = dead_letter
+        self._removed = removed
 
     def handle(self, event: Event, source: str) -> Sequence[Event]:
-        findings = find_identifiers(event)
-        if findings:
-            self._dead_letter(source, event, findings)
+        screened = screen_event(event)
+        if screened.removed and self._removed is not None:
+            self._removed(source, screened.removed)
+        if screened.findings:
+            self._dead_letter(source, event, list(screened.findings))
             return ()
-        return (event,)
+        return (screened.event,)
+
+
+class ClockCheck:
+    """Bound event times against the hub clock (:func:`hub.events.check_clock`): further
+    ahead than ``max_skew_s`` flagged ``clock_skew``; far ahead dead-lettered."""
+
+    name = "clock"
+
+    def __init__(self, max_skew_s: float, dead_letters: DeadLetters) -> None:
+        self._max_skew_s = max_skew_s
+        self._dead_letters = dead_letters
+
+    def handle(self, event: Event, source: str) -> Sequence[Event]:
+        checked, note = check_clock(event, self._max_skew_s)
+        if checked is None:
+            assert note is not None
+            field = note.split(" ", 1)[0]
+            self._dead_letters(source, event, [(field, "clock skew")], note=note)
+            return ()
+        return (checked,)
 
 
 class DeadLetters:
     """Where withheld events go: counted by identifier type, one log line each, and one
     JSON line in ``data_dir/deadletter.jsonl`` (field path and identifier type, never the
-    value). ``on_source(source)`` counts them per source."""
+    value). ``on_source(source)`` counts them per source. Events an output refused
+    one by one go to the same file (:meth:`refused`)."""
 
     def __init__(self, data_dir: Path, clock: Clock, on_source: Callable[[str], None]) -> None:
         self.path = data_dir / "deadletter.jsonl"
@@ -87,17 +130,28 @@ class DeadLetters:
         self.counts: Counter[str] = Counter()
         self._file: IO[str] | None = None
 
-    def __call__(self, source: str, event: Event, findings: list[tuple[str, str]]) -> None:
+    def __call__(
+        self,
+        source: str,
+        event: Event,
+        findings: list[tuple[str, str]],
+        *,
+        note: str | None = None,
+    ) -> None:
+        """``note`` (a clock refusal) replaces "identifier in event" as the reason; the
+        findings are then ``(field, problem)``."""
         self.on_source(source)
         for _, kind in findings:
             self.counts[kind] += 1
         where = ", ".join(f"{path} ({kind})" for path, kind in findings)
         log.warning(
-            "sources[%s]: event %s dead-lettered: identifier in %s; it was not "
-            "forwarded. Fix the plugin or its field mapping",
+            "sources[%s]: event %s dead-lettered: %s; it was not forwarded. %s",
             source,
             event.event_id,
-            where,
+            note or f"identifier in {where}",
+            "Check the device clock and the time unit"
+            if note
+            else "Fix the plugin or its field mapping",
         )
         record = {
             "time": self.clock.now().isoformat(),
@@ -105,9 +159,32 @@ class DeadLetters:
             "kind": event.kind,
             "event_id": event.event_id,
             "measurement": event.measurement.type,
-            "reason": "identifier in event",
-            "findings": [{"field": p, "identifier": k} for p, k in findings],
+            "reason": note or "identifier in event",
+            "findings": [{"field": p, "problem" if note else "identifier": k} for p, k in findings],
         }
+        self._write(record)
+
+    def refused(self, output: str, event: Event, reason: str) -> None:
+        """Record one event an output refused for good (a value it cannot store).
+
+        The record keeps the whole event (it passed the privacy check, as everything
+        the outputs get), so it can be looked at and fed again. Counted by the output
+        (``dropped.rejected``), logged by its runner.
+        """
+        self._write(
+            {
+                "time": self.clock.now().isoformat(),
+                "output": output,
+                "source": event.source,
+                "kind": event.kind,
+                "event_id": event.event_id,
+                "measurement": event.measurement.type,
+                "reason": reason,
+                "event": json.loads(event.model_dump_json()),
+            }
+        )
+
+    def _write(self, record: Mapping[str, object]) -> None:
         try:
             if self._file is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -124,35 +201,81 @@ class DeadLetters:
 
 
 class FanOut:
-    """The end of the pipeline: every event to the queue of every sink that takes it."""
+    """The end of the pipeline: every event to the queue of every sink that takes it.
 
-    def __init__(self) -> None:
+    A queue that cannot write (:class:`~hub.errors.QueueUnavailable`: read-only or
+    full disk) is skipped and counts the event as dropped ``unwritten``; the other
+    queues still get it. The emit that carried it then raises
+    :class:`~hub.errors.EventNotKept`, and the queues that did keep it are
+    remembered by ``event_id`` (the last ``remember`` events), so the same event
+    sent again reaches only the outputs that missed it: exactly once per output.
+    """
+
+    def __init__(self, remember: int = 65_536) -> None:
         self._targets: list[tuple[frozenset[str] | None, SinkQueue]] = []
+        self._kept: OrderedDict[str, set[int]] = OrderedDict()  # event_id -> id(queue)
+        self._remember = remember
 
     def connect(self, runners: Sequence[SinkRunner]) -> None:
         """Deliver to these sinks from now on (the ones that opened)."""
         self._targets = [(r.measurements, r.queue) for r in runners]
 
-    def offer(self, event: Event) -> list[SinkQueue] | None:
+    def offer(
+        self, event: Event, went: list[SinkQueue], failed: list[QueueUnavailable]
+    ) -> list[SinkQueue] | None:
         """Queue ``event`` for every sink without waiting.
 
-        Returns the queues that refused it (``overflow = "block"`` and full); the
-        caller awaits their ``put`` so only the emitting source waits.
+        Appends each queue it went into to ``went`` (to flush before acknowledging)
+        and each queue error to ``failed``. Returns the queues that refused it
+        (``overflow = "block"`` and full); the caller awaits their ``put`` so only
+        the emitting source waits.
         """
         blocked: list[SinkQueue] | None = None
+        kept = self._kept.get(event.event_id) if self._kept else None
         for accepts, queue in self._targets:
-            if (accepts is None or event.measurement.type in accepts) and not queue.put_nowait(
-                event
-            ):
-                if blocked is None:
-                    blocked = [queue]
-                else:
-                    blocked.append(queue)
+            if accepts is not None and event.measurement.type not in accepts:
+                continue
+            if kept is not None and id(queue) in kept:
+                continue  # an earlier try of this event is already in this queue
+            try:
+                if not queue.put_nowait(event):
+                    if blocked is None:
+                        blocked = [queue]
+                    else:
+                        blocked.append(queue)
+                    continue
+            except QueueUnavailable as err:
+                queue.dropped["unwritten"] += 1
+                failed.append(err)
+                continue
+            went.append(queue)
         return blocked
+
+    def not_kept(self, events: Sequence[Event], kept: Sequence[SinkQueue]) -> None:
+        """``events`` are in ``kept`` but not in every queue: remember where they are."""
+        ids = {id(q) for q in kept}
+        memo = self._kept
+        for event in events:
+            have = memo.pop(event.event_id, None)
+            memo[event.event_id] = ids if have is None else have | ids
+        while len(memo) > self._remember:
+            memo.popitem(last=False)
+
+    def kept(self, events: Sequence[Event]) -> None:
+        """``events`` are in every queue that takes them: forget earlier partial tries."""
+        if self._kept:
+            for event in events:
+                self._kept.pop(event.event_id, None)
 
 
 class Pipeline:
-    """Stages in order, then the fan-out; ``emitter(source)`` is what a source's ``emit`` calls."""
+    """Stages in order, then the fan-out; ``emitter(source)`` is what a source's ``emit`` calls.
+
+    The emit returns once its events are kept by every output that takes them
+    (``flush`` of each queue they went to: a durable queue's commit). When some
+    queue could not keep them it raises :class:`~hub.errors.EventNotKept`: the
+    source acknowledges nothing upstream and the event is sent again.
+    """
 
     def __init__(self, stages: Sequence[Stage], fan_out: FanOut) -> None:
         self.stages = tuple(stages)
@@ -170,28 +293,63 @@ class Pipeline:
                 break
         return events
 
+    async def deliver(self, events: Sequence[Event]) -> None:
+        """Put ``events`` into the sinks' queues and wait until they are kept."""
+        fan_out = self.fan_out
+        went: list[SinkQueue] = []
+        failed: list[QueueUnavailable] = []
+        for out in events:
+            blocked = fan_out.offer(out, went, failed)
+            if blocked:
+                for queue in blocked:
+                    try:
+                        await queue.put(out)
+                    except QueueUnavailable as err:
+                        queue.dropped["unwritten"] += 1
+                        failed.append(err)
+                    else:
+                        went.append(queue)
+        kept: list[SinkQueue] = []
+        seen: set[int] = set()
+        for queue in went:
+            if id(queue) in seen:
+                continue
+            seen.add(id(queue))
+            if queue.durable:
+                try:
+                    await queue.flush()
+                except QueueUnavailable as err:
+                    failed.append(err)
+                    continue
+            kept.append(queue)
+        if failed:
+            fan_out.not_kept(events, kept)
+            outputs = tuple(dict.fromkeys(err.output for err in failed))
+            raise EventNotKept(
+                f"nothing of this was kept, send it again: the durable queue of "
+                f"{', '.join(outputs)} cannot write ({failed[0]})",
+                outputs=outputs,
+            )
+        fan_out.kept(events)
+
     def emitter(self, source: str) -> Emit:
         """The coroutine function that takes ``source``'s events into the pipeline."""
-        offer = self.fan_out.offer
+        deliver = self.deliver
         if len(self.stages) == 1:
             handle = self.stages[0].handle
 
             async def emit_one_stage(event: Event) -> None:
-                for out in handle(event, source):
-                    blocked = offer(out)
-                    if blocked:
-                        for queue in blocked:
-                            await queue.put(out)
+                events = handle(event, source)
+                if events:
+                    await deliver(events)
 
             return emit_one_stage
 
         run_stages = self.run_stages
 
         async def emit(event: Event) -> None:
-            for out in run_stages(event, source):
-                blocked = offer(out)
-                if blocked:
-                    for queue in blocked:
-                        await queue.put(out)
+            events = run_stages(event, source)
+            if events:
+                await deliver(events)
 
         return emit

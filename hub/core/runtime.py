@@ -3,9 +3,11 @@
 Start order: transports → sinks (``open``) → ``startup`` hooks → sources.
 Stop order: sources → sinks drained and closed → ``shutdown`` hooks → transports.
 Between sources and sinks every event passes the pipeline (:mod:`hub.core.pipeline`):
-today the privacy check (an event that carries an identifier is dead-lettered,
-field path and identifier type only, never the value, counted, and reaches no
-sink), then the fan-out into each sink's queue (:mod:`hub.core.bus`).
+the privacy screen (values that are not allowed are removed from the one field and
+counted; an event with an identifier where nothing can be removed is dead-lettered,
+field path and identifier type only, never the value, and reaches no sink), the
+clock check (``clock_skew``, or dead-lettered far ahead of the hub clock), then the
+fan-out into each sink's queue (:mod:`hub.core.bus`).
 
 A stop (SIGTERM/SIGINT) is honoured in every state: while outputs are still
 being opened or retried, the hub stops without starting the sources. Events a
@@ -31,13 +33,13 @@ from typing import Any
 
 from hub.clock import Clock, SystemClock
 from hub.core.backoff import Backoff
-from hub.core.bus import SinkRunner, make_queue
+from hub.core.bus import DurableQueue, SinkRunner, make_queue
 from hub.core.config import HubConfig
 from hub.core.metrics import render_metrics
-from hub.core.pipeline import DeadLetters, FanOut, Pipeline, PrivacyCheck
+from hub.core.pipeline import ClockCheck, DeadLetters, FanOut, Pipeline, PrivacyCheck
 from hub.core.plugins import Registry
 from hub.core.supervisor import SourceSupervisor
-from hub.errors import HubError, SinkError, TransportError
+from hub.errors import HubError, QueueUnavailable, SinkError, TransportError
 from hub.plugin import SinkContext, SourceContext, Transport, TransportContext
 from hub.site import Site
 
@@ -59,11 +61,20 @@ class Hub:
         self.started_monotonic = time.monotonic()
         self._dead_letter_log = DeadLetters(config.data_dir, self.clock, self._count_dead_letter)
         self.dead_letters: Counter[str] = self._dead_letter_log.counts
+        self.removed: Counter[str] = Counter()
+        """Values removed from events by the privacy screen, by what they were."""
+        self.removed_by_source: Counter[str] = Counter()
         self.transports: dict[tuple[str, str], Transport[Any]] = {}
         self.runners: list[SinkRunner] = []
         self.supervisors: list[SourceSupervisor] = []
         self.fan_out = FanOut()
-        self.pipeline = Pipeline([PrivacyCheck(self._dead_letter_log)], self.fan_out)
+        self.pipeline = Pipeline(
+            [
+                PrivacyCheck(self._dead_letter_log, self._removed),
+                ClockCheck(config.hub.max_clock_skew_s, self._dead_letter_log),
+            ],
+            self.fan_out,
+        )
         self._build()
 
     # -- construction --------------------------------------------------------------------
@@ -93,6 +104,7 @@ class Hub:
                 )
                 self.transports[(kind, tcfg.id)] = cls(tcfg, tctx)
         data_dir = str(cfg.data_dir)
+        unusable: list[str] = []
         for kind, sitems in cfg.sinks.items():
             scls = self.registry.sinks[kind][0]
             for scfg in sitems:
@@ -106,9 +118,23 @@ class Hub:
                     transports=self._transport,
                     clock=self.clock,
                 )
-                queue = make_queue(kind, scfg, cfg.data_dir)
                 label = f"sinks.{kind}[{scfg.id}]"
-                self.runners.append(SinkRunner(scls(scfg, sctx), scfg, label, queue))
+                try:
+                    queue = make_queue(kind, scfg, cfg.data_dir)
+                except QueueUnavailable as err:
+                    unusable.append(f"{label}: {err}")
+                    continue
+                sink = scls(scfg, sctx)
+                refused = self._dead_letter_log.refused
+                self.runners.append(SinkRunner(sink, scfg, label, queue, dead_letter=refused))
+        if unusable:
+            for r in self.runners:
+                r.queue.close()
+            raise HubError(
+                "cannot open the durable queue of "
+                + "; ".join(unusable)
+                + ' (make data_dir writable with free space, or set queue = "memory")'
+            )
         self.fan_out.connect(self.runners)
         for kind, items2 in cfg.sources.items():
             src_cls, info = self.registry.sources[kind]
@@ -127,6 +153,19 @@ class Hub:
                 )
                 sup = SourceSupervisor(src_cls(src_cfg, ctx), src_cfg, ctx, label)
                 self.supervisors.append(sup)
+
+    def _removed(self, source_id: str, removed: tuple[tuple[str, str], ...]) -> None:
+        first = not self.removed_by_source[source_id]
+        self.removed_by_source[source_id] += len(removed)
+        for _, what in removed:
+            self.removed[what] += 1
+        if first:  # once per source: the counters in status tell the rest
+            log.warning(
+                "sources[%s]: removed from an event (not forwarded): %s; events carry "
+                "counts and short scalar extras only. Counted in hub status (removed_fields)",
+                source_id,
+                ", ".join(f"{path} ({what})" for path, what in removed),
+            )
 
     def _count_dead_letter(self, source_id: str) -> None:
         for sup in self.supervisors:
@@ -151,6 +190,7 @@ class Hub:
                 "errors": sup.stats.errors,
                 "restarts": sup.stats.restarts,
                 "dead_letters": sup.stats.dead_letters,
+                "removed_fields": self.removed_by_source[sup.ctx.instance],
                 "last_event_age_s": None
                 if c.last_event_monotonic is None
                 else round(now - c.last_event_monotonic, 3),
@@ -165,9 +205,9 @@ class Hub:
                 "events_out": r.stats.events_out,
                 "queued": len(r.queue),
                 "queue": r.config.queue,
-                "queue_size": r.config.queue_size,
                 "overflow": r.config.overflow,
                 "durable": r.queue.durable,
+                **_queue_detail(r),
                 "errors": r.stats.errors,
                 "retries": r.stats.retries,
                 "dropped": dict(r.stats.dropped),
@@ -184,6 +224,7 @@ class Hub:
             "sinks": sinks,
             "transports": transports,
             "dead_letters": dict(self.dead_letters),
+            "removed_fields": dict(self.removed),
         }
 
     def write_status(self) -> None:
@@ -286,6 +327,13 @@ class Hub:
             self.state = "stopped"
             self.write_status()
             self._dead_letter_log.close()
+        waiting = [(r.label, r.stats.left_queued) for r in self.runners if r.stats.left_queued]
+        if waiting:
+            log.warning(
+                "%d event(s) wait in the durable queues for the next start: %s",
+                sum(n for _, n in waiting),
+                ", ".join(f"{label} {n}" for label, n in waiting),
+            )
         lost = [(r.label, r.lost) for r in self.runners if r.lost]
         if lost:
             raise EventsLost(
@@ -333,6 +381,21 @@ class Hub:
             await asyncio.wait_for(r.sink.close(), self.config.hub.shutdown_timeout_s)
         except Exception as err:
             log.error("%s: error while closing: %s", r.label, err)
+
+
+def _queue_detail(r: SinkRunner) -> dict[str, Any]:
+    """What ``hub status`` and ``/metrics`` show of one output's queue beyond its depth."""
+    q = r.queue
+    if isinstance(q, DurableQueue):
+        age = q.oldest_age_s()
+        return {
+            "queue_bytes": q.bytes,
+            "queue_max_bytes": q.settings.max_bytes,
+            "oldest_age_s": None if age is None else round(age, 3),
+            "queue_path": str(q.path),
+            "queue_error": q.last_error,
+        }
+    return {"queue_size": r.config.queue_size}
 
 
 def _safe_detail(sup: SourceSupervisor) -> dict[str, Any]:

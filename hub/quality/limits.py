@@ -12,10 +12,11 @@ from collections.abc import Hashable, Iterable
 from typing import Any
 
 from hub.errors import MalformedInput
-from hub.events import Quality, QualityReason
+from hub.events import MAX_INT64, Quality, QualityReason
 
-MAX_COUNT = 2**63 - 1
-"""The largest count any event may carry (fits a signed 64-bit integer column)."""
+MAX_COUNT = MAX_INT64
+"""The largest count :func:`parse_count` reads (fits a signed 64-bit integer column); the
+event schema bounds counts further, to ``hub.events.MAX_PLAUSIBLE_COUNT``."""
 
 _RANK = {Quality.OK: 0, Quality.ESTIMATED: 1, Quality.STALE: 2, Quality.SUSPECT: 3}
 _REASON_QUALITY = {
@@ -26,13 +27,14 @@ _REASON_QUALITY = {
     QualityReason.RETRANSMISSION: Quality.STALE,
     QualityReason.ABOVE_MAXIMUM: Quality.SUSPECT,
     QualityReason.IMPLAUSIBLE_JUMP: Quality.SUSPECT,
+    QualityReason.CLOCK_SKEW: Quality.SUSPECT,
 }
 
 
 def worst_quality(reasons: Iterable[QualityReason]) -> Quality:
     """The quality ``reasons`` imply: SUSPECT > STALE > ESTIMATED > OK.
 
-    ``above_maximum``/``implausible_jump`` → suspect; ``retransmission`` → stale;
+    ``above_maximum``/``implausible_jump``/``clock_skew`` → suspect; ``retransmission`` → stale;
     ``counter_reset``/``derived``/``clamped``/``incomplete`` → estimated. A gap,
     duplicate, out-of-order or restart flag alone leaves OK: the counts that did
     arrive are right.

@@ -11,13 +11,12 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any, Literal
 
 from hub.errors import MalformedInput
+from hub.events import EARLIEST, LATEST
 
 TimeForm = Literal["auto", "epoch", "epoch_s", "epoch_ms", "iso"]
 
-EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
-"""Times before this are refused by default: a device clock that was never set."""
-LATEST = datetime(2100, 1, 1, tzinfo=UTC)
-"""Times from this on are refused by default."""
+# EARLIEST / LATEST (2000..2100) are the event schema's bounds (hub.events): a time
+# outside them is refused by default, a device clock that was never set or a wrong unit.
 
 _SLASH_DATE = re.compile(r"^(\d{4})/(\d{2})/(\d{2})")
 _FRACTION = re.compile(r"(T|\s|^)(\d{1,2}:\d{2}:\d{2})[.,](\d+)")

@@ -7,7 +7,13 @@ import pytest
 from pydantic import ValidationError
 
 from hub import Crossing, Devices, Event, Occupancy, Provenance, Quality, QualityReason, Status
-from hub.events import event_id_for, event_json_schema
+from hub.events import (
+    MAX_PLAUSIBLE_COUNT,
+    check_clock,
+    event_id_for,
+    event_json_schema,
+    refuse_skew_s,
+)
 
 PROV = Provenance(plugin="lidar", plugin_version="1.0", transport="serial")
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -150,3 +156,67 @@ def test_json_schema_describes_the_event() -> None:
     assert schema["$id"] == "urn:crowdhub:event:v2"
     assert schema["properties"]["schema_version"]["enum"] == [1, 2]
     assert schema["additionalProperties"] is False
+
+
+# -- bounded values (issue 9) ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "measurement",
+    [
+        lambda: Crossing(in_=10**30, out=0),
+        lambda: Crossing(in_=2**63, out=0),
+        lambda: Crossing(in_=MAX_PLAUSIBLE_COUNT + 1, out=0),
+        lambda: Occupancy(count=1e30),
+        lambda: Occupancy(count=float("inf")),
+        lambda: Occupancy(count=float("nan")),
+        lambda: Devices(count=5, wifi=2**64),
+        lambda: Status(uptime_s=2**64),
+        lambda: Status(temperature_c=float("nan")),
+    ],
+)
+def test_impossible_values_are_refused_by_the_schema(measurement: object) -> None:
+    with pytest.raises(ValidationError):
+        measurement()  # type: ignore[operator]
+
+
+def test_the_largest_plausible_count_is_accepted() -> None:
+    assert crossing(measurement=Crossing(in_=MAX_PLAUSIBLE_COUNT, out=0)).measurement
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        datetime(1970, 1, 1, tzinfo=UTC),
+        datetime(1999, 12, 31, tzinfo=UTC),
+        datetime(9999, 1, 1, tzinfo=UTC),
+    ],
+)
+def test_times_outside_2000_2099_are_refused(when: datetime) -> None:
+    with pytest.raises(ValidationError, match=r"outside 2000\.\.2099"):
+        crossing(observed_from=when, observed_to=when)
+    with pytest.raises(ValidationError, match="received_at outside"):
+        crossing(received_at=when)
+    with pytest.raises(ValidationError, match="sequence"):
+        crossing(sequence=2**63)
+
+
+def test_clock_skew_is_flagged_then_refused() -> None:
+    ok = crossing(received_at=T0 + timedelta(minutes=1, seconds=30))
+    assert check_clock(ok, 300) == (ok, None)
+    ahead = crossing(received_at=T0 - timedelta(minutes=10))
+    flagged, note = check_clock(ahead, 300)
+    assert flagged is not None and note == "observed_to is 11 min ahead of the hub clock"
+    assert flagged.quality is Quality.SUSPECT
+    assert flagged.quality_reasons == (QualityReason.CLOCK_SKEW,)
+    assert check_clock(flagged, 300)[0] is flagged  # flagged once
+    far = crossing(received_at=T0 - timedelta(days=2))
+    refused, note = check_clock(far, 300)
+    assert refused is None and note == "observed_to is 2 days ahead of the hub clock"
+    assert refuse_skew_s(300) == 86_400 and refuse_skew_s(86_400) == 864_000
+    old = crossing(received_at=T0 + timedelta(days=500))
+    flagged, note = check_clock(old, 300)
+    assert flagged is not None and QualityReason.CLOCK_SKEW in flagged.quality_reasons
+    assert note == "observed_to is 500 days behind the hub clock"
+    late = crossing(received_at=T0 + timedelta(days=3))  # a late delivery: not a clock problem
+    assert check_clock(late, 300) == (late, None)

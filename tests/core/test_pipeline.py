@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
 import hub
-from hub.core.bus import SinkRunner
-from hub.core.pipeline import FanOut, Pipeline, PrivacyCheck, Stage
+from hub.core.bus import SinkQueue, SinkRunner
+from hub.core.pipeline import ClockCheck, DeadLetters, FanOut, Pipeline, PrivacyCheck, Stage
 from hub.events import Event
 from hub.site import Site
 from hub.testing import sink_context, source_context
@@ -26,9 +27,9 @@ def occupancy(i: int, site: Site | None = None) -> Event:
     )
 
 
-def status_event(detail: str) -> Event:
+def status_event(detail: str, zone: str | None = None) -> Event:
     ctx = source_context("counter", "cam-1")
-    return ctx.event(hub.Status(detail=detail), observed_at=ctx.clock.now())
+    return ctx.event(hub.Status(detail=detail), zone=zone, observed_at=ctx.clock.now())
 
 
 class RecordingSink(hub.Sink[hub.SinkConfig]):
@@ -64,14 +65,43 @@ class StuckSink(hub.Sink[hub.SinkConfig]):
 # -- stages, each alone ------------------------------------------------------------------
 
 
-def test_privacy_check_passes_clean_events_and_dead_letters_identifiers() -> None:
+def test_privacy_check_removes_what_it_can_and_dead_letters_the_rest() -> None:
     letters: list[tuple[str, str, list[tuple[str, str]]]] = []
-    stage = PrivacyCheck(lambda src, ev, found: letters.append((src, ev.event_id, found)))
+    removed: list[tuple[str, tuple[tuple[str, str], ...]]] = []
+    stage = PrivacyCheck(
+        lambda src, ev, found: letters.append((src, ev.event_id, found)),
+        lambda src, what: removed.append((src, what)),
+    )
     clean = occupancy(1)
     assert stage.handle(clean, "cam-1") == (clean,)
     leaky = status_event("client aa:bb:cc:dd:ee:ff joined")
-    assert stage.handle(leaky, "cam-1") == ()
-    assert letters == [("cam-1", leaky.event_id, [("measurement.detail", "MAC address")])]
+    (cleaned,) = stage.handle(leaky, "cam-1")  # an optional text: removed, the event goes on
+    assert cleaned.measurement.model_dump()["detail"] is None
+    assert removed == [("cam-1", (("measurement.detail", "MAC address"),))]
+    ctx = source_context("counter", "cam-1")
+    in_an_id = ctx.event(hub.Occupancy(count=1), zone="a0b1c2d3e4f5", observed_at=ctx.clock.now())
+    assert stage.handle(in_an_id, "cam-1") == ()
+    assert letters == [("cam-1", in_an_id.event_id, [("zone", "MAC address")])]
+
+
+def test_clock_check_flags_skew_and_dead_letters_far_ahead(tmp_path: Path) -> None:
+    ctx = source_context("counter", "cam-1")
+    counted: list[str] = []
+    letters = DeadLetters(tmp_path, ctx.clock, counted.append)
+    stage = ClockCheck(300, letters)
+    now = ctx.clock.now()
+    on_time = ctx.event(hub.Occupancy(count=1), zone="beach", observed_at=now)
+    assert stage.handle(on_time, "cam-1") == (on_time,)
+    ahead = ctx.event(hub.Occupancy(count=1), zone="beach", observed_at=now + timedelta(hours=2))
+    (flagged,) = stage.handle(ahead, "cam-1")
+    assert flagged.quality is hub.Quality.SUSPECT
+    assert flagged.quality_reasons == (hub.QualityReason.CLOCK_SKEW,)
+    far = ctx.event(hub.Occupancy(count=1), zone="beach", observed_at=now + timedelta(days=30))
+    assert stage.handle(far, "cam-1") == ()
+    assert counted == ["cam-1"] and letters.counts == {"clock skew": 1}
+    letters.close()
+    record = (tmp_path / "deadletter.jsonl").read_text()
+    assert '"reason": "observed_at is 30 days ahead of the hub clock"' in record
 
 
 class DropStatus:
@@ -123,7 +153,7 @@ async def test_emitter_delivers_what_the_stages_pass_to_the_sinks_that_take_it()
     emit = Pipeline([PrivacyCheck(lambda *a: None), AddZoneLevel()], fan_out).emitter("cam-1")
     await emit(occupancy(1))
     await emit(status_event("door open"))
-    await emit(status_event("client aa:bb:cc:dd:ee:ff"))  # withheld by the privacy check
+    await emit(status_event("door open", zone="a0b1c2d3e4f5"))  # withheld: a MAC-like id
     assert len(everything.queue) == 4
     assert len(only_status.queue) == 2
     assert {e.measurement.type for e in only_status.queue.peek_batch(10)} == {"status"}
@@ -221,6 +251,8 @@ def test_fan_out_offer_reports_only_blocking_full_queues(overflow: str) -> None:
     full = SinkRunner(full_sink, full_cfg, full_label)
     fan_out = FanOut()
     fan_out.connect([full])
-    assert fan_out.offer(occupancy(1)) is None
-    blocked = fan_out.offer(occupancy(2))
+    went: list[SinkQueue] = []
+    assert fan_out.offer(occupancy(1), went, []) is None
+    blocked = fan_out.offer(occupancy(2), went, [])
     assert blocked == ([full.queue] if overflow == "block" else None)
+    assert went == [full.queue] * (1 if overflow == "block" else 2)

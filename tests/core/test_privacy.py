@@ -8,7 +8,15 @@ import pytest
 
 from hub import Occupancy, PrivacyViolation, Provenance, Status
 from hub.events import Event
-from hub.privacy import RotatingHasher, check_event, classify_text, find_identifiers
+from hub.privacy import (
+    MAX_EXTRA_TEXT,
+    RotatingHasher,
+    check_event,
+    classify_text,
+    extra_problem,
+    find_identifiers,
+    screen_event,
+)
 
 IDENTIFIERS = {
     "aa:bb:cc:dd:ee:ff": "MAC address",
@@ -97,3 +105,74 @@ def test_rotating_hasher_unlinks_intervals() -> None:
     h.rotate()
     assert h.digest("AA:BB:CC:DD:EE:FF") != a
     assert b"aabbcc" not in a
+
+
+# -- screen_event: allow, don't guess ----------------------------------------------------------
+
+
+def status_event(detail: str | None = None, extras: dict[str, object] | None = None) -> Event:
+    return Event.create(
+        source="s1",
+        kind="k",
+        measurement=Status(detail=detail),
+        provenance=PROV,
+        observed_at=T0,
+        extras=extras or {},
+    )  # type: ignore[arg-type]
+
+
+def test_screen_passes_a_clean_event_unchanged() -> None:
+    e = status_event("rebooted", {"k": {"fw": "v2", "rssi": -61, "ok": True, "none": None}})
+    s = screen_event(e)
+    assert s.event is e and s.removed == () and s.forward
+
+
+@pytest.mark.parametrize(
+    ("value", "what"),
+    [
+        ([{"t": 1781352000123, "speed": 1.37, "distance": 4.25}], "list"),
+        ({"ssid": "Gemeente-Gast", "manufacturer": "Samsung"}, "object"),
+        ('[{"t": 1781352000123}]', "list or object as text"),
+        (' {"lat": 52.1} ', "list or object as text"),
+        ("y" * (MAX_EXTRA_TEXT + 1), f"text over {MAX_EXTRA_TEXT} characters"),
+        ("aa:bb:cc:dd:ee:ff", "MAC address"),
+        ("10.17.3.21", "IPv4 address"),
+    ],
+)
+def test_screen_removes_one_field_and_says_what_it_was(value: object, what: str) -> None:
+    e = status_event(extras={"k": {"bad": value, "fw": "v2"}})
+    s = screen_event(e)
+    assert s.forward
+    assert s.event.extras == {"k": {"fw": "v2"}}
+    assert s.removed == (("extras.k.bad", what),)
+    assert str(value) not in repr(s.removed)
+
+
+def test_screen_drops_identifier_names_and_emptied_namespaces() -> None:
+    s = screen_event(status_event(extras={"k": {"aa:bb:cc:dd:ee:ff": 1}}))
+    assert s.event.extras == {} and s.removed == (("extras.k.<key>", "MAC address"),)
+
+
+def test_screen_clears_an_optional_text_but_dead_letters_an_id() -> None:
+    s = screen_event(status_event("client 192.168.1.23"))
+    assert s.forward and s.event.measurement.model_dump()["detail"] is None
+    assert s.removed == (("measurement.detail", "IPv4 address"),)
+    e = Event.create(
+        source="s1",
+        kind="k",
+        measurement=Occupancy(count=1),
+        provenance=PROV,
+        zone="a0b1c2d3e4f5",
+        observed_at=T0,
+        extras={"k": {"people": [1, 2]}},
+    )
+    s = screen_event(e)
+    assert not s.forward and s.findings == (("zone", "MAC address"),)
+    assert s.removed == (("extras.k.people", "list"),)
+
+
+def test_extra_problem_allows_scalars_only() -> None:
+    for ok in (None, True, 0, -3, 2.5, "", "v2.1", "x" * MAX_EXTRA_TEXT):
+        assert extra_problem(ok) is None
+    assert extra_problem(float("nan")) == "not a finite number"
+    assert extra_problem((1, 2)) == "list"

@@ -27,6 +27,7 @@ class FlakyConfig(hub.SourceConfig):
     fail_times: int = 0
     events: int = 3
     status_detail: str | None = None
+    extras: dict[str, Any] | None = None
 
 
 class FlakySource(hub.Source[FlakyConfig]):
@@ -44,9 +45,10 @@ class FlakySource(hub.Source[FlakyConfig]):
             await self.ctx.emit(
                 self.ctx.event(
                     hub.Occupancy(count=i),
-                    zone="boulevard",
+                    zone=self.config.zone or "boulevard",
                     observed_at=self.ctx.clock.now(),
                     key=f"{self.attempts}-{i}",
+                    extras=self.config.extras,
                 )
             )
         if self.config.status_detail:
@@ -208,11 +210,33 @@ async def test_rejected_batch_is_dropped_and_counted(tmp_path: Path, site: Site)
     assert h.status()["sinks"]["mem"]["dropped"]["rejected"] == 3
 
 
-async def test_identifier_is_dead_lettered_never_forwarded(tmp_path: Path, site: Site) -> None:
+async def test_identifier_in_an_optional_text_is_removed_not_the_event(
+    tmp_path: Path, site: Site
+) -> None:
     h = make_hub(
         tmp_path,
         site,
         [FlakyConfig(id="leaky", events=1, status_detail="client aa:bb:cc:dd:ee:ff")],
+        [MemoryConfig(id="a"), MemoryConfig(id="b")],
+    )
+    await run_until(h, lambda: all(len(s.events) >= 2 for s in MemorySink.instances))
+    for sink in MemorySink.instances:
+        (status,) = [e for e in sink.events if e.measurement.type == "status"]
+        assert status.measurement.model_dump()["detail"] is None
+        assert "aa:bb" not in sink.events[-1].model_dump_json()
+    assert h.status()["sources"]["leaky"]["removed_fields"] == 1
+    assert h.status()["removed_fields"] == {"MAC address": 1}
+    assert h.status()["sources"]["leaky"]["dead_letters"] == 0
+    assert not (tmp_path / "deadletter.jsonl").exists()
+
+
+async def test_identifier_in_an_id_is_dead_lettered_never_forwarded(
+    tmp_path: Path, site: Site
+) -> None:
+    h = make_hub(
+        tmp_path,
+        site,
+        [FlakyConfig(id="good", events=1), FlakyConfig(id="leaky", events=1, zone="a0b1c2d3e4f5")],
         [MemoryConfig(id="a"), MemoryConfig(id="b")],
     )
     await run_until(
@@ -223,11 +247,46 @@ async def test_identifier_is_dead_lettered_never_forwarded(tmp_path: Path, site:
         ),
     )
     for sink in MemorySink.instances:
-        assert all(e.measurement.type != "status" for e in sink.events)
+        assert all(e.source == "good" for e in sink.events)
     record = json.loads((tmp_path / "deadletter.jsonl").read_text().splitlines()[0])
-    assert record["findings"] == [{"field": "measurement.detail", "identifier": "MAC address"}]
-    assert "aa:bb" not in (tmp_path / "deadletter.jsonl").read_text()
+    assert record["findings"] == [{"field": "zone", "identifier": "MAC address"}]
+    assert "a0b1c2" not in (tmp_path / "deadletter.jsonl").read_text()
     assert h.status()["sources"]["leaky"]["dead_letters"] == 1
+
+
+async def test_extras_that_are_not_scalars_are_removed_and_counted(
+    tmp_path: Path, site: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    persons = [{"t": 1781352000123, "speed": 1.37, "distance": 4.25}]
+    extras = {
+        "persons": persons,
+        "meta": {"ssid": "Gemeente-Gast"},
+        "as_text": json.dumps(persons),
+        "note": "x" * 65,
+        "ap": "0c:8d:db:6e:40:12",
+        "fw": "2.1",
+        "rssi": -61,
+        "ok": True,
+    }
+    h = make_hub(
+        tmp_path, site, [FlakyConfig(id="vendor", events=2, extras=extras)], [MemoryConfig(id="m")]
+    )
+    await run_until(h, lambda: len(MemorySink.instances[0].events) >= 2)
+    for event in MemorySink.instances[0].events:
+        assert event.extras == {"flaky": {"fw": "2.1", "rssi": -61, "ok": True}}
+    assert h.status()["removed_fields"] == {
+        "list": 2,
+        "object": 2,
+        "list or object as text": 2,
+        "text over 64 characters": 2,
+        "MAC address": 2,
+    }
+    assert h.status()["sources"]["vendor"]["removed_fields"] == 10
+    warnings = [r.getMessage() for r in caplog.records if "removed from an event" in r.getMessage()]
+    assert len(warnings) == 1  # once per source
+    assert "extras.flaky.persons (list)" in warnings[0]
+    assert "1781352000123" not in caplog.text and "Gemeente" not in caplog.text
 
 
 async def test_bus_backpressure_makes_sources_wait(site: Site) -> None:
@@ -363,7 +422,9 @@ async def test_each_sink_gets_the_queue_its_config_names(
     await run_until(h, lambda: all(len(s.events) >= 3 for s in MemorySink.instances))
     sinks = h.status()["sinks"]
     assert sinks["a"]["queue"] == "tagged" and sinks["a"]["queue_size"] == 50
-    assert sinks["b"]["durable"] is False and sinks["b"]["overflow"] == "drop_oldest"
+    assert sinks["b"]["durable"] is True and sinks["b"]["overflow"] == "drop_oldest"
+    assert sinks["b"]["queue"] == "durable" and sinks["b"]["queue_bytes"] == 0
+    assert sinks["b"]["queue_path"] == str(tmp_path / "queues" / "memory-b.sqlite")
 
 
 async def test_a_dead_output_at_shutdown_is_reported_not_called_clean(
@@ -377,7 +438,13 @@ async def test_a_dead_output_at_shutdown_is_reported_not_called_clean(
         [FlakyConfig(id="good", events=5)],
         [
             MemoryConfig(id="ok"),
-            MemoryConfig(id="dead", fail_first=10**9, retry_initial_s=0.01, retry_max_s=0.02),
+            MemoryConfig(
+                id="dead",
+                queue="memory",
+                fail_first=10**9,
+                retry_initial_s=0.01,
+                retry_max_s=0.02,
+            ),
         ],
     )
     with pytest.raises(EventsLost) as info:

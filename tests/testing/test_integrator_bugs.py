@@ -38,7 +38,6 @@ def test_the_plugin_without_a_bug_passes(tmp_path: Path) -> None:
     code, report = _run(f"{PKG / 'base.py'}:CounterPushSource", tmp_path)
     assert code == 0, [(c.id, c.reason) for c in report.failures]
     assert "fault.replay_later" in {c.id for c in report.checks}
-    assert "HTTP handler" in report.check("loop.blocking").reason  # handlers are timed
 
 
 @pytest.mark.usefixtures("restored_path")

@@ -1,4 +1,4 @@
-"""Authentication of pushed HTTP requests (bearer, basic, HMAC of the body), sans-io.
+"""Authentication of pushed HTTP requests (bearer, token, basic, HMAC of the body), sans-io.
 
 Private to :mod:`.http_server`. Secrets are compared in constant time; a failed
 check raises :class:`Reject` with the status to answer and a one-line reason
@@ -29,8 +29,8 @@ class Reject(Exception):
 
 def auth_problem(auth: HttpAuth) -> str | None:
     """What is missing from a route's auth settings, or None."""
-    if auth.scheme == "bearer" and not auth.token:
-        return "auth scheme 'bearer' needs a token"
+    if auth.scheme in ("bearer", "token") and not auth.token:
+        return f"auth scheme '{auth.scheme}' needs a token"
     if auth.scheme == "basic" and (not auth.username or auth.password is None):
         return "auth scheme 'basic' needs username and password"
     if auth.scheme == "hmac" and not auth.hmac_secret:
@@ -43,16 +43,21 @@ def _same(given: str, expected: str) -> bool:
 
 
 def _expected_authorization(auth: HttpAuth) -> str:
-    if auth.scheme == "bearer":
+    if auth.scheme in ("bearer", "token"):
         assert auth.token is not None
-        return f"Bearer {auth.token.get_secret_value()}"
+        return f"{_SCHEMES[auth.scheme]} {auth.token.get_secret_value()}"
     assert auth.username is not None and auth.password is not None
     raw = f"{auth.username}:{auth.password.get_secret_value()}".encode()
     return "Basic " + base64.b64encode(raw).decode("ascii")
 
 
+_SCHEMES = {"bearer": "Bearer", "token": "Token", "basic": "Basic"}
+"""The ``Authorization`` scheme word of each header-checked scheme (``Token <token>``:
+Django REST framework and others)."""
+
+
 def check_header_auth(auth: HttpAuth, sid: str, headers: Mapping[str, str]) -> None:
-    """Bearer/basic checked completely, HMAC only for presence (it needs the body).
+    """Bearer/token/basic checked completely, HMAC only for presence (it needs the body).
 
     Raises :class:`Reject` (401 missing, 403 wrong) naming source ``sid``."""
     if auth.scheme == "none":
@@ -67,7 +72,7 @@ def check_header_auth(auth: HttpAuth, sid: str, headers: Mapping[str, str]) -> N
                 {"WWW-Authenticate": sig},
             )
         return
-    scheme = "Bearer" if auth.scheme == "bearer" else "Basic"
+    scheme = _SCHEMES[auth.scheme]
     challenge = {"WWW-Authenticate": f'{scheme} realm="crowdhub ingest {sid}"'}
     prefix, _, value = headers.get("Authorization", "").partition(" ")
     if prefix.lower() != scheme.lower():

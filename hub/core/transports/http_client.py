@@ -65,10 +65,11 @@ def auth_headers(auth: HttpAuth | None, body: bytes = b"") -> dict[str, str]:
     of ``body`` in ``auth.hmac_header``. Raises TransportError when a secret is missing."""
     if auth is None or auth.scheme == "none":
         return {}
-    if auth.scheme == "bearer":
+    if auth.scheme in ("bearer", "token"):
         if not auth.token:
-            raise TransportError("http auth scheme 'bearer' needs a token")
-        return {"Authorization": f"Bearer {auth.token.get_secret_value()}"}
+            raise TransportError(f"http auth scheme '{auth.scheme}' needs a token")
+        prefix = "Bearer" if auth.scheme == "bearer" else "Token"
+        return {"Authorization": f"{prefix} {auth.token.get_secret_value()}"}
     if auth.scheme == "basic":
         if auth.username is None or auth.password is None:
             raise TransportError("http auth scheme 'basic' needs username and password")

@@ -8,19 +8,20 @@ config time, so a typo is reported before the hub starts::
 
 from __future__ import annotations
 
-__all__ = ["Expr", "GenericJsonConfig", "MeasurementName"]
+__all__ = ["Expr", "GenericJsonConfig", "LineDirection", "MeasurementName"]
 
 from typing import Annotated, Any, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 import hub
+from hub.privacy import MAX_EXTRA_TEXT
 from hub.site import ID_PATTERN
 from hub.transports import HttpAuth
 
-from .expressions import ExpressionError, TimeFormat, compile_expression
+from .expressions import ExpressionError, TimeFormat, compile_expression, selects_structure
 
 MeasurementName = Literal["crossing", "occupancy", "devices", "density"]
 _VALUE_FIELDS: dict[str, tuple[str, ...]] = {
@@ -47,9 +48,37 @@ def _problem(message: str) -> PydanticCustomError:
     return PydanticCustomError("generic_json", "{detail}", {"detail": message})
 
 
+_DROP_FIELDS_GONE = (
+    "removed: generic_json forwards only what the config names (the counts, times and "
+    "mapped ids its expressions select, and each `extras` entry), so nothing is left to "
+    "drop; delete drop_fields, and list every value you want kept as "
+    'extras = { name = "expression" }'
+)
+
+
+class LineDirection(BaseModel):
+    """How an azimuth (degrees of walking direction) maps onto one line's in/out."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    in_: float = Field(
+        alias="in",
+        ge=0,
+        lt=360,
+        description="azimuth of walking 'in' over this line (degrees, 0 = north, clockwise)",
+    )
+    tolerance: float = Field(
+        default=45.0,
+        gt=0,
+        le=90,
+        description="degrees either side of `in` (and of its opposite, 'out') still counted",
+    )
+
+
 def _auth_problem(auth: HttpAuth) -> str | None:
-    if auth.scheme == "bearer" and not auth.token:
-        return "auth.scheme = 'bearer' needs auth.token (e.g. token = \"${INGEST_TOKEN}\")"
+    if auth.scheme in ("bearer", "token") and not auth.token:
+        return (
+            f"auth.scheme = '{auth.scheme}' needs auth.token (e.g. token = \"${{INGEST_TOKEN}}\")"
+        )
     if auth.scheme == "basic" and (not auth.username or auth.password is None):
         return "auth.scheme = 'basic' needs auth.username and auth.password"
     if auth.scheme == "hmac" and not auth.hmac_secret:
@@ -73,7 +102,7 @@ class GenericJsonConfig(hub.SourceConfig):
     qos: Literal[0, 1, 2] = Field(default=0, description="MQTT subscription QoS")
     auth: HttpAuth = Field(
         default_factory=HttpAuth,
-        description="HTTP push authentication (bearer/basic/hmac/none); secrets via ${ENV}",
+        description="HTTP push authentication (bearer/token/basic/hmac/none); secrets via ${ENV}",
     )
     content_types: tuple[str, ...] = Field(
         default=("application/json",), description="HTTP content types accepted"
@@ -84,10 +113,10 @@ class GenericJsonConfig(hub.SourceConfig):
     )
 
     # -- what the JSON means -----------------------------------------------------------------
-    drop_fields: tuple[str, ...] = Field(
-        default=(),
-        description="dotted paths removed from every payload before anything else "
-        "('*' matches every key or list element): the way to get rid of identifiers",
+    drop_fields: Any = Field(
+        default=None,
+        description="removed: only what the expressions select is forwarded (an allowlist)",
+        exclude=True,
     )
     items: Expr | None = Field(
         default=None,
@@ -123,7 +152,11 @@ class GenericJsonConfig(hub.SourceConfig):
     out: Expr | None = Field(
         default=None, description="crossings in the 'out' direction (crossing)"
     )
-    count: Expr | None = Field(default=None, description="people/devices (occupancy, devices)")
+    count: Expr | None = Field(
+        default=None,
+        description="people/devices (occupancy, devices); people per reading with "
+        "direction_expr (crossing; default 1)",
+    )
     value: Expr | None = Field(default=None, description="people per m² (density)")
     scale: float = Field(
         default=1.0, gt=0, description="multiply every value by this (counts are then rounded)"
@@ -137,6 +170,17 @@ class GenericJsonConfig(hub.SourceConfig):
         default=None,
         description="expression whose change means the device reset its totals "
         "(e.g. a start time); a decreasing total is always a reset",
+    )
+
+    direction_expr: Expr | None = Field(
+        default=None,
+        description="expression yielding the walking direction as an azimuth in degrees "
+        "(crossing): mapped to in/out per line with `directions`",
+    )
+    directions: dict[Annotated[str, Field(pattern=ID_PATTERN)], LineDirection] = Field(
+        default_factory=dict,
+        description="site line id -> {in = <azimuth of 'in'>, tolerance = <degrees>}: "
+        "an azimuth within tolerance of `in` is in, of its opposite out, else undirected",
     )
 
     # -- when ----------------------------------------------------------------------------
@@ -167,6 +211,11 @@ class GenericJsonConfig(hub.SourceConfig):
         description="length of the interval a count covers when the payload gives only an "
         "instant, or no time at all (then it ends at the receive time)",
     )
+    interval_expr: Expr | None = Field(
+        default=None,
+        description="expression for the interval length, seconds or an ISO 8601 duration "
+        "(e.g. 'interval'); overrides interval_s per reading",
+    )
     time_fallback: bool = Field(
         default=False,
         description="use the receive time when a configured time expression yields "
@@ -192,7 +241,8 @@ class GenericJsonConfig(hub.SourceConfig):
     extras: dict[str, Expr] = Field(
         default_factory=dict,
         description="name -> expression copied into the event's extras (a list of "
-        "expressions uses the expression as the name); identifier-like values are removed",
+        f"expressions uses the expression as the name): scalars only (text up to "
+        f"{MAX_EXTRA_TEXT} characters, numbers, booleans); anything else is removed",
     )
     max_count: float | None = Field(
         default=None, ge=0, description="a value above this is SUSPECT (ABOVE_MAXIMUM)"
@@ -214,10 +264,22 @@ class GenericJsonConfig(hub.SourceConfig):
 
     @field_validator("drop_fields")
     @classmethod
-    def _drop_paths(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for path in value:
-            if not path or any(not part for part in path.split(".")):
-                raise _problem(f"{path!r} is not a dotted path like 'a.b.c'")
+    def _drop_fields_gone(cls, value: Any) -> Any:
+        if value is not None:
+            raise _problem(_DROP_FIELDS_GONE)
+        return value
+
+    @field_validator("extras")
+    @classmethod
+    def _extras_scalar(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, text in value.items():
+            what = selects_structure(text)
+            if what is not None:
+                raise _problem(
+                    f"{name} = {text!r} selects {what}; an extras value is one scalar "
+                    f"(text up to {MAX_EXTRA_TEXT} characters, a number, a boolean): select "
+                    "one value, e.g. length(...) to count a list"
+                )
         return value
 
     @field_validator("timezone")
@@ -242,6 +304,21 @@ class GenericJsonConfig(hub.SourceConfig):
             if problem:
                 raise _problem(problem)
         given = {name for name in ("in", "out", "count", "value") if self._expr(name)}
+        if self.direction_expr is not None:
+            if self.in_ is not None or self.out is not None:
+                raise _problem("give `in`/`out` or `direction_expr`, not both")
+            if not self.directions:
+                raise _problem(
+                    "direction_expr needs `directions`: per line, the azimuth of 'in' "
+                    "(e.g. directions = { main-door = { in = 90, tolerance = 45 } })"
+                )
+            if "measurement" in fields and self.measurement != "crossing":
+                raise _problem("direction_expr gives crossings: set measurement = 'crossing'")
+            if self.cumulative:
+                raise _problem("direction_expr counts per reading: cumulative = true cannot apply")
+            given = given - {"count"} | {"in", "out"}
+        elif self.directions:
+            raise _problem("`directions` is used with direction_expr; set it or remove this")
         if self.measurement_expr is not None:
             if "measurement" in fields:
                 raise _problem("give `measurement` or `measurement_expr`, not both")
@@ -264,6 +341,8 @@ class GenericJsonConfig(hub.SourceConfig):
                 raise _problem("a crossing needs `line` or `line_expr`")
             if m != "crossing" and not (self.zone or self.zone_expr or self.line or self.line_expr):
                 raise _problem(f"a {m} reading needs `zone` or `zone_expr`")
+        if self.interval_expr is not None and self.time_format == "iso_interval":
+            raise _problem("time_format = 'iso_interval' gives the interval; remove interval_expr")
         if self.line is not None and self.line_expr is not None:
             raise _problem("give `line` or `line_expr`, not both")
         if self.zone is not None and self.zone_expr is not None:
@@ -285,8 +364,9 @@ class GenericJsonConfig(hub.SourceConfig):
 
     def site_refs(self) -> list[tuple[str, str]]:
         """Line/zone ids in ``map``, so the core checks them against the site at config time."""
+        refs = [("line", line) for line in self.directions]
         if self.line_expr is not None and self.zone_expr is None:
-            return [("line", v) for v in self.map.values()]
+            refs += [("line", v) for v in self.map.values()]
         if self.zone_expr is not None and self.line_expr is None:
-            return [("zone", v) for v in self.map.values()]
-        return []
+            refs += [("zone", v) for v in self.map.values()]
+        return refs

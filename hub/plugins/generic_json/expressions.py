@@ -23,7 +23,9 @@ __all__ = [
     "ExpressionFailed",
     "TimeFormat",
     "compile_expression",
+    "parse_duration",
     "parse_interval",
+    "selects_structure",
     "to_number",
 ]
 
@@ -171,6 +173,59 @@ def compile_expression(text: str) -> Expression:
     return Expression(text, _getter_n(keys), fast=True)
 
 
+# -- what an expression can be seen to select ----------------------------------------------
+
+_PROJECTION = "a list (a projection: `[]`, `[*]`, `*`, a slice or a filter `[?...]`)"
+_LIST_FUNCTIONS = frozenset({"keys", "values", "sort", "sort_by", "to_array", "map", "reverse"})
+
+
+def _selects(node: Any) -> str | None:
+    if not isinstance(node, dict):
+        return None
+    kind = node.get("type")
+    children = node.get("children") or []
+    if kind in ("projection", "value_projection", "filter_projection", "flatten"):
+        return _PROJECTION
+    if kind == "multi_select_list":
+        return "a list (a multiselect `[a, b]`)"
+    if kind == "multi_select_dict":
+        return "an object (a multiselect `{a: b}`)"
+    if kind in ("current", "identity"):
+        return "the whole document (`@`)"
+    if kind == "literal":
+        value = node.get("value")
+        if isinstance(value, list):
+            return "a list (a literal)"
+        return "an object (a literal)" if isinstance(value, dict) else None
+    if kind in ("subexpression", "pipe") and children:
+        return _selects(children[-1])
+    if kind in ("or_expression", "and_expression"):
+        return next((w for w in map(_selects, children) if w), None)
+    if kind == "function_expression":
+        name = node.get("value")
+        if name in _LIST_FUNCTIONS:
+            return f"a list ({name}())"
+        if name == "merge":
+            return "an object (merge())"
+        if name == "join":
+            return "text joined from a list (join())"
+        if name == "to_string" and children and _selects(children[0]):
+            return "a list or object written as text (to_string())"
+        if name == "not_null":
+            return next((w for w in map(_selects, children) if w), None)
+    return None
+
+
+def selects_structure(text: str) -> str | None:
+    """What ``text`` can be *seen* to select when it is a list or an object (or text made
+    of one): e.g. ``"a list (a projection ...)"``; None when it may yield a scalar."""
+    try:
+        parsed = jmespath.compile(text)
+    except jp_exc.JMESPathError:
+        return None
+    return _selects(getattr(parsed, "parsed", None))
+
+
 # -- numbers -------------------------------------------------------------------------------
 
 
@@ -226,6 +281,24 @@ def _iso(text: str, tz: tzinfo) -> datetime:
         return parse_timestamp(text, where="interval", tz=tz, form="iso")
     except MalformedInput as err:
         raise ValueError(str(err)) from None
+
+
+def parse_duration(value: Any) -> timedelta:
+    """An interval length: seconds (a number or numeric string) or an ISO 8601 duration
+    (``PT15M``). Raises ValueError unless it is positive and at most 31 days."""
+    try:
+        if type(value) is str and value.strip().startswith("P"):
+            seconds = _duration(value.strip()).total_seconds()
+        else:
+            seconds = float(to_number(value))
+    except OverflowError:
+        seconds = math.inf
+    if not 0 < seconds <= _LONGEST.total_seconds():
+        raise ValueError("not a length between 0 s and 31 days")
+    return timedelta(seconds=seconds)
+
+
+_LONGEST = timedelta(days=31)
 
 
 def _duration(text: str) -> timedelta:

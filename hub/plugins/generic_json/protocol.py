@@ -1,22 +1,28 @@
 """The sans-io mapping engine of ``generic_json``: a JSON document in, readings out.
 
-:class:`Mapper` applies a :class:`~.config.GenericJsonConfig` to parsed JSON:
+:class:`Mapper` applies a :class:`~.config.GenericJsonConfig` to parsed JSON. Only
+what the expressions select is used (an allowlist: nothing else of the payload
+reaches an event):
 
-1. ``drop_fields`` are deleted from the document (before anything else);
-2. ``device`` and ``sequence`` are read from the whole message: a repeated
+1. ``device`` and ``sequence`` are read from the whole message: a repeated
    sequence number drops the message as a duplicate, a skipped one flags every
    reading of the message with ``SEQUENCE_GAP``;
-3. with ``items``, every element of that list becomes one reading, and the
+2. with ``items``, every element of that list becomes one reading, and the
    other expressions are evaluated against ``{"item": <element>, "message":
    <whole document>}``; without ``items`` they see the document itself;
-4. per reading: measurement, line/zone (through ``map``), values (numbers or
-   numeric strings, times ``scale``), time, cumulative totals to deltas with
-   reset detection, plausibility, key and extras.
+3. per reading: measurement, place (crossings need a line, zone readings a
+   zone; a line whose zone is not the reading's zone is refused), values
+   (numbers or numeric strings, times ``scale``; or an azimuth mapped to in/out
+   per line), time and interval length, cumulative totals to deltas with reset
+   detection, plausibility, key and extras (scalars only).
 
-State (sequence numbers, last totals, last values) is kept per *stream*: the
-``device`` value (default: the MQTT topic) plus measurement and line/zone.
-Nothing here does I/O; the caller passes the receive time. Error messages name
-the config field and never contain payload values.
+Sequence numbers and cumulative totals are only *looked at* while mapping; the
+changes are kept in :attr:`MapResult.pending` and applied by :meth:`Mapper.commit`
+once the hub accepted the events, so a refused message retried later is not a
+duplicate. State is kept per *stream*: the ``device`` value (default: the MQTT
+topic) plus measurement and line/zone. Nothing here does I/O; the caller passes
+the receive time. Error messages name the config field and never contain
+payload values.
 """
 
 from __future__ import annotations
@@ -26,8 +32,8 @@ __all__ = ["MapResult", "Mapper", "Reading"]
 
 import json
 import re
-from collections.abc import Collection
-from datetime import UTC, datetime, timedelta, tzinfo
+from collections.abc import Collection, Hashable, Mapping
+from datetime import UTC, datetime, tzinfo
 from typing import Any, cast
 
 from hub.errors import MalformedInput
@@ -39,15 +45,20 @@ from hub.quality import (
     Plausibility,
     SequenceTracker,
     Verdict,
-    parse_timestamp,
     worst_quality,
 )
 from hub.site import ID_PATTERN
 
 from .config import GenericJsonConfig, MeasurementName
-from .expressions import TIME_FORMS, Expression, compile_expression, parse_interval, to_number
-from .fields import drop_path, find_identifier, safe_repr
+from .expressions import (
+    Expression,
+    compile_expression,
+    to_number,
+)
+from .fields import extra_values, safe_repr, side_of
 from .reading import MapResult, Reading
+from .reading import ReadingProblem as _Problem
+from .timing import Timing
 
 _ID = re.compile(ID_PATTERN)
 _decode_json = json.JSONDecoder().decode
@@ -55,15 +66,17 @@ _MEASUREMENTS: frozenset[str] = frozenset({"crossing", "occupancy", "devices", "
 _INTERVAL = frozenset({"crossing", "devices"})
 
 
-class _Problem(Exception):
-    """One reading cannot be built (message names the config field)."""
+_DROP = object()
+"""A place value missing from ``map`` with ``unmapped = 'drop'``: skip the reading."""
 
 
 class Mapper:
     """Applies one source's mapping to JSON documents. Keeps per-stream state.
 
     ``tz`` is used for times without an offset; ``lines``/``zones`` are the site's
-    ids (a line/zone value without ``map`` must be one of them when given).
+    ids (a line/zone value without ``map`` must be one of them when given);
+    ``line_zones`` the zone of each site line (a reading whose zone differs from its
+    line's is refused; a zone reading with only a line takes its line's zone).
     """
 
     def __init__(
@@ -73,6 +86,7 @@ class Mapper:
         tz: tzinfo = UTC,
         lines: Collection[str] = (),
         zones: Collection[str] = (),
+        line_zones: Mapping[str, str | None] | None = None,
         max_streams: int = 10_000,
     ) -> None:
         c = config
@@ -81,7 +95,6 @@ class Mapper:
         def comp(text: str | None) -> Expression | None:
             return None if text is None else compile_expression(text)
 
-        self._drop_paths = tuple(tuple(p.split(".")) for p in c.drop_fields)
         self._items = comp(c.items)
         self._measurement_expr = comp(c.measurement_expr)
         self._line_expr = comp(c.line_expr)
@@ -91,19 +104,18 @@ class Mapper:
         self._count = comp(c.count)
         self._value = comp(c.value)
         self._reset_marker = comp(c.reset_marker)
-        self._time = comp(c.time)
-        self._time_from = comp(c.time_from)
-        self._time_to = comp(c.time_to)
+        self._timing = Timing(c, tz)
         self._sequence = comp(c.sequence)
         self._key = comp(c.key)
         self._device = comp(c.device)
         self._extras = tuple((name, compile_expression(e)) for name, e in c.extras.items())
-        self._tz = tz
-        self._interval = timedelta(seconds=c.interval_s)
+        self._direction = comp(c.direction_expr)
+        self._directions = {line: (d.in_, d.tolerance) for line, d in c.directions.items()}
         self._scale = c.scale
         self._map = dict(c.map)
         self._lines = frozenset(lines)
         self._zones = frozenset(zones)
+        self._line_zones: Mapping[str, str | None] = line_zones or {}
         self._max_streams = max_streams
         self._sequences: dict[str, SequenceTracker] = {}
         self._totals = CumulativeCounter(max_streams)
@@ -128,19 +140,26 @@ class Mapper:
             raise MalformedInput(f"payload is not valid JSON ({detail}{where})") from None
 
     def map_payload(
-        self, payload: bytes | str, *, received_at: datetime, stream: str = ""
+        self, payload: bytes | str, *, received_at: datetime, stream: str = "", commit: bool = True
     ) -> MapResult:
         """:meth:`decode` then :meth:`map`."""
-        return self.map(self.decode(payload), received_at=received_at, stream=stream)
+        return self.map(self.decode(payload), received_at=received_at, stream=stream, commit=commit)
 
-    def map(self, data: Any, *, received_at: datetime, stream: str = "") -> MapResult:
-        """Map one parsed document (modified in place by ``drop_fields``).
+    def map(
+        self, data: Any, *, received_at: datetime, stream: str = "", commit: bool = True
+    ) -> MapResult:
+        """Map one parsed document. With ``commit=False`` the state changes wait in
+        ``result.pending`` for :meth:`commit` (call it once the hub accepted the events).
 
         Raises MalformedInput when the message as a whole is unusable; per-item
         problems (with ``items``) are returned in ``MapResult.problems``.
         """
-        for path in self._drop_paths:
-            drop_path(data, path)
+        result = self._map_document(data, received_at, stream)
+        if commit:
+            self.commit(result)
+        return result
+
+    def _map_document(self, data: Any, received_at: datetime, stream: str) -> MapResult:
         device = stream
         if self._device is not None:
             dev = self._device.search(data)
@@ -156,14 +175,12 @@ class Mapper:
         if self._sequence is not None:
             seq = self._sequence_number(data)
             state = self._sequences.get(device)
-            if state is None:
-                state = self._sequences[device] = SequenceTracker()
-                self._bound(self._sequences)
-            verdict = state.observe(seq).verdict
+            verdict = Verdict.FIRST if state is None else state.check(seq).verdict
             if verdict is Verdict.DUPLICATE:
                 result.duplicate = True
                 return result
             gap = verdict is Verdict.GAP
+            result.pending.append((("seq", device), lambda: self._record_seq(device, seq)))
         if self._items is None:
             try:
                 reading = self._reading(data, device, seq, gap, received_at, None, result)
@@ -190,7 +207,33 @@ class Mapper:
                 result.readings.append(reading)
         return result
 
+    def commit(self, result: MapResult) -> None:
+        """Apply the state changes of a mapped message: call it once the hub accepted
+        the message's events (``emit`` returned for each). Not calling it leaves the
+        source as if the message never came: a retry is mapped afresh."""
+        pending, result.pending = result.pending, []
+        for _, apply in pending:
+            apply()
+
     # -- helpers ---------------------------------------------------------------------------
+    def _record_seq(self, device: str, seq: int) -> None:
+        state = self._sequences.get(device)
+        if state is None:
+            state = self._sequences[device] = SequenceTracker()
+            self._bound(self._sequences)
+        state.record(seq)
+
+    def _flush(self, result: MapResult, key: Hashable) -> None:
+        """Apply the pending changes of stream ``key`` now (a message naming one stream
+        twice: the second reading builds on the first)."""
+        keep = []
+        for k, apply in result.pending:
+            if k == key:
+                apply()
+            else:
+                keep.append((k, apply))
+        result.pending[:] = keep
+
     def _bound(self, table: dict[Any, Any]) -> None:
         while len(table) > self._max_streams:
             del table[next(iter(table))]
@@ -221,9 +264,14 @@ class Mapper:
             raise _Problem(f"{name}: {safe_repr(n)} is beyond any count (more than 2^63 - 1)")
         return scaled
 
-    def _place(self, expr: Expression, name: str, ctx: Any, known: frozenset[str]) -> str | None:
+    def _place(
+        self, expr: Expression, name: str, ctx: Any, known: frozenset[str], required: bool
+    ) -> str | object | None:
+        """The site id, None (nothing, when not ``required``) or ``_DROP`` (unmapped)."""
         raw = expr.search(ctx)
         if raw is None:
+            if not required:
+                return None
             raise _Problem(f"{name}: expression {expr.text!r} yielded nothing")
         if isinstance(raw, bool) or not isinstance(raw, str | int | float):
             raise _Problem(f"{name}: not a string or number")
@@ -232,7 +280,7 @@ class Mapper:
             site_id = self._map.get(text)
             if site_id is None:
                 if self.config.unmapped == "drop":
-                    return None
+                    return _DROP
                 raise _Problem(
                     f"{name}: device value {safe_repr(text)} is not in `map`; add it "
                     "(or set unmapped = 'drop')"
@@ -243,61 +291,6 @@ class Mapper:
         if not known and _ID.match(text) is None:
             raise _Problem(f"{name}: {safe_repr(text)} is not a valid id; add a `map`")
         return text
-
-    def _time_of(self, expr: Expression, name: str, ctx: Any) -> datetime | None:
-        raw = expr.search(ctx)
-        if raw is None:
-            if self.config.time_fallback:
-                return None
-            raise _Problem(
-                f"{name}: expression {expr.text!r} yielded nothing "
-                "(set time_fallback = true to use the receive time)"
-            )
-        form = TIME_FORMS[self.config.time_format]
-        try:
-            return parse_timestamp(raw, where=name, tz=self._tz, form=form)
-        except MalformedInput as err:
-            raise _Problem(str(err)) from None
-
-    def _times(
-        self,
-        ctx: Any,
-        received_at: datetime,
-    ) -> tuple[datetime | None, datetime | None, datetime, bool]:
-        """(from, to, instant, device_time): from/to set when the device gave an interval."""
-        cfg = self.config
-        if self._time is not None:
-            if cfg.time_format == "iso_interval":
-                raw = self._time.search(ctx)
-                if raw is None and cfg.time_fallback:
-                    return None, None, received_at, False
-                if raw is None:
-                    raise _Problem(f"time: expression {self._time.text!r} yielded nothing")
-                try:
-                    t0, t1 = parse_interval(raw, self._tz)
-                except ValueError as err:
-                    raise _Problem(f"time: {err}") from None
-                return t0, t1, t1, True
-            t = self._time_of(self._time, "time", ctx)
-            return (None, None, received_at, False) if t is None else (None, None, t, True)
-        if self._time_from is not None or self._time_to is not None:
-            start = (
-                None
-                if self._time_from is None
-                else self._time_of(self._time_from, "time_from", ctx)
-            )
-            end = None if self._time_to is None else self._time_of(self._time_to, "time_to", ctx)
-            if start is None and end is None:
-                return None, None, received_at, False
-            if start is None:
-                assert end is not None
-                start = end - self._interval
-            elif end is None:
-                end = start + self._interval
-            if end < start:
-                raise _Problem("time_to: before time_from")
-            return start, end, end, True
-        return None, None, received_at, False
 
     def _reading(
         self,
@@ -321,24 +314,45 @@ class Mapper:
                     "crossing, occupancy, devices, density"
                 )
             m = raw_m
-        # place
-        line = cfg.line
-        zone = cfg.zone
+        # place: a crossing needs a line, a zone reading a zone (or a line, whose zone it is)
+        crossing = m == "crossing"
+        line: str | object | None = cfg.line
+        zone: str | object | None = cfg.zone
         if self._line_expr is not None:
-            line = self._place(self._line_expr, "line_expr", ctx, self._lines)
-            if line is None:
-                return None
+            line = self._place(self._line_expr, "line_expr", ctx, self._lines, crossing)
         if self._zone_expr is not None:
-            zone = self._place(self._zone_expr, "zone_expr", ctx, self._zones)
-            if zone is None:
-                return None
-        if m == "crossing" and line is None:
+            zone = self._place(self._zone_expr, "zone_expr", ctx, self._zones, not crossing)
+        if line is _DROP or zone is _DROP:
+            return None
+        line_id = cast("str | None", line)
+        zone_id = cast("str | None", zone)
+        if crossing and line_id is None:
             raise _Problem("a crossing needs a line: set `line` or `line_expr`")
-        if m != "crossing" and zone is None and line is None:
+        if line_id is not None and line_id in self._line_zones:
+            line_zone = self._line_zones[line_id]
+            if zone_id is None:
+                zone_id = line_zone
+            elif line_zone is not None and zone_id != line_zone:
+                raise _Problem(
+                    f"line {safe_repr(line_id)} belongs to zone {safe_repr(line_zone)}, not "
+                    f"to the reading's zone {safe_repr(zone_id)}: fix `map` or the site's lines"
+                )
+        if not crossing and zone_id is None:
             raise _Problem(f"a {m} reading needs a zone: set `zone` or `zone_expr`")
-        reading = Reading(cast(MeasurementName, m), line=line, zone=zone)
+        reading = Reading(cast(MeasurementName, m), line=line_id, zone=zone_id)
         # values
-        if m == "crossing":
+        if crossing and self._direction is not None:
+            assert line_id is not None
+            people = 1 if self._count is None else round(self._number(self._count, "count", ctx))
+            side = self._side(line_id, ctx)
+            if side is None:
+                result.undirected += 1
+                return None
+            if side == "in":
+                reading.in_ = people
+            else:
+                reading.out = people
+        elif crossing:
             if self._in is None and self._out is None:
                 raise _Problem("a crossing needs `in` and/or `out`")
             if self._in is not None:
@@ -355,8 +369,9 @@ class Mapper:
             n = self._number(self._count, "count", ctx)
             reading.count = float(round(n)) if m == "devices" else float(n)
         # time
-        start, end, instant, device_time = self._times(ctx, received_at)
-        stream = (device, m, line if m == "crossing" else (zone or line))
+        interval = self._timing.interval(ctx)
+        start, end, instant, device_time = self._timing.times(ctx, received_at, interval)
+        stream = (device, m, line_id if crossing else zone_id)
         reasons: list[QualityReason] = []
         if gap:
             reasons.append(QualityReason.SEQUENCE_GAP)
@@ -365,12 +380,10 @@ class Mapper:
             raw_totals = (reading.in_, reading.out) if m == "crossing" else (int(reading.count),)
             marker = None if self._reset_marker is None else self._reset_marker.search(ctx)
             names = ("in", "out") if m == "crossing" else ("count",)
-            delta = self._totals.update(
-                stream,
-                dict(zip(names, raw_totals, strict=True)),
-                at=instant if device_time else None,
-                epoch=marker,
-            )
+            totals = dict(zip(names, raw_totals, strict=True))
+            at = instant if device_time else None
+            self._flush(result, stream)
+            delta = self._totals.check(stream, totals, at=at, epoch=marker)
             if delta.kind is DeltaKind.REPEAT:
                 result.repeats += 1  # the same totals at the same device time: a replay
                 return None
@@ -378,8 +391,9 @@ class Mapper:
                 result.out_of_order += 1  # older than the newest total: nothing new in it
                 return None
             prev_at = self._last_at.get(stream)
-            self._last_at[stream] = instant
-            self._bound(self._last_at)
+            result.pending.append(
+                (stream, lambda: self._record_totals(stream, totals, at, marker, instant))
+            )
             if delta.first:
                 result.baseline += 1
                 return None
@@ -391,14 +405,14 @@ class Mapper:
                 reading.count = float(delta.values["count"])
             if start is None:
                 start = prev_at if prev_at is not None and prev_at < instant else None
-                start = start or instant - self._interval
+                start = start or instant - interval
                 end = instant
         if m in _INTERVAL:
             if start is None or end is None:
                 if cfg.time_is == "start" and device_time:
-                    start, end = instant, instant + self._interval
+                    start, end = instant, instant + interval
                 else:
-                    start, end = instant - self._interval, instant
+                    start, end = instant - interval, instant
             reading.observed_from, reading.observed_to = start, end
         else:
             reading.observed_at = end if end is not None else instant
@@ -440,21 +454,30 @@ class Mapper:
                 parts.append(f"#{idx}")
             reading.key = "/".join(parts) if parts else None
         if self._extras:
-            reading.extras = self._extra_values(ctx, result)
+            reading.extras = extra_values(self._extras, ctx, result.problems)
         return reading
 
-    def _extra_values(self, ctx: Any, result: MapResult) -> dict[str, Any] | None:
-        out: dict[str, Any] = {}
-        for name, expr in self._extras:
-            value = expr.search(ctx)
-            if value is None:
-                continue
-            found = find_identifier(value)
-            if found is not None:
-                result.problems.append(
-                    f"extras.{name}: looks like a {found}; not copied (remove it from extras, "
-                    "or drop the field with drop_fields)"
-                )
-                continue
-            out[name] = value
-        return out or None
+    def _record_totals(
+        self,
+        stream: tuple[str, str, str | None],
+        totals: dict[str, int],
+        at: datetime | None,
+        marker: Any,
+        instant: datetime,
+    ) -> None:
+        self._totals.update(stream, totals, at=at, epoch=marker)
+        self._last_at[stream] = instant
+        self._bound(self._last_at)
+
+    def _side(self, line: str, ctx: Any) -> str | None:
+        """'in', 'out' or None (neither within the line's tolerance) for the azimuth."""
+        assert self._direction is not None
+        conf = self._directions.get(line)
+        if conf is None:
+            raise _Problem(f"directions: no entry for line {safe_repr(line)}; add one")
+        raw = self._direction.search(ctx)
+        try:
+            azimuth = float(to_number(raw))
+        except ValueError as err:
+            raise _Problem(f"direction_expr: {err} (expression {self._direction.text!r})") from None
+        return side_of(azimuth, *conf)

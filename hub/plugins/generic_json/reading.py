@@ -3,8 +3,9 @@ collected with the message's problems and drop counts in a :class:`MapResult`.""
 
 from __future__ import annotations
 
-__all__ = ["MapResult", "Reading"]
+__all__ = ["MapResult", "Reading", "ReadingProblem"]
 
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -12,6 +13,10 @@ from typing import Any
 from hub.events import Crossing, Density, Devices, Occupancy, Quality, QualityReason
 
 from .config import MeasurementName
+
+
+class ReadingProblem(Exception):
+    """One reading cannot be built (the message names the config field, never the value)."""
 
 
 @dataclass(slots=True)
@@ -62,3 +67,16 @@ class MapResult:
     out_of_order: int = 0
     """Cumulative readings older (by device time) than the newest one: no delta, nothing
     emitted (an older total arriving late is never taken as a reset)."""
+    undirected: int = 0
+    """Readings whose azimuth (``direction_expr``) is neither in nor out within the line's
+    tolerance: nothing emitted."""
+    pending: list[tuple[Hashable, Callable[[], None]]] = field(default_factory=list)
+    """State changes (sequence number, cumulative totals) to apply with
+    :meth:`~.protocol.Mapper.commit` once the hub accepted the message's events."""
+
+    @property
+    def used(self) -> bool:
+        """Something in the message was understood (events, a baseline, a replay...)."""
+        return bool(
+            self.readings or self.baseline or self.repeats or self.duplicate or self.undirected
+        )

@@ -35,10 +35,13 @@ class GenericJsonSource(hub.Source[GenericJsonConfig]):
             tz=ZoneInfo(config.timezone or site.timezone),
             lines=[ln.id for ln in site.lines],
             zones=[z.id for z in site.zones],
+            line_zones={ln.id: ln.zone for ln in site.lines},
         )
         self.duplicates = 0
         """Messages dropped as replays: sequence number seen recently, or (cumulative,
         no sequence) the same totals at the same device time."""
+        self.undirected = 0
+        """Readings whose azimuth was neither in nor out (``direction_expr``)."""
         if ctx.provenance.transport is None:  # one kind, two transports: say which per instance
             ctx.provenance = ctx.provenance.model_copy(update={"transport": config.transport})
 
@@ -93,23 +96,30 @@ class GenericJsonSource(hub.Source[GenericJsonConfig]):
         except hub.MalformedInput as err:
             self.ctx.malformed(str(err))
             raise
-        if result.problems and not (
-            result.readings or result.baseline or result.repeats or result.duplicate
-        ):
+        if result.problems and not result.used:
             return IngestResponse(400, "; ".join(result.problems[:5]))
         return None
 
     # -- shared --------------------------------------------------------------------------
     async def handle(self, payload: bytes | str, *, stream: str = "") -> MapResult:
         """Map one payload and emit its events. Raises MalformedInput for an unusable
-        message; per-reading problems are counted here and returned."""
+        message; per-reading problems are counted here and returned.
+
+        Sequence numbers and totals advance only once every event was accepted (each
+        ``emit`` returned) and something in the message was usable: a message refused
+        (400, or cancelled while the outputs were behind) and sent again is mapped afresh.
+        """
         ctx = self.ctx
-        result = self.mapper.map_payload(payload, received_at=ctx.clock.now(), stream=stream)
+        result = self.mapper.map_payload(
+            payload, received_at=ctx.clock.now(), stream=stream, commit=False
+        )
         for problem in result.problems:
             ctx.malformed(problem)
+        self.undirected += result.undirected
         if result.duplicate or (result.repeats and not result.readings):
             self.duplicates += 1
             return result
+        accepted = []
         for r in result.readings:
             try:
                 event = ctx.event(
@@ -126,10 +136,25 @@ class GenericJsonSource(hub.Source[GenericJsonConfig]):
                     extras=r.extras,
                 )
             except ValidationError as err:  # never echo the input values: they may identify
-                where = ", ".join(".".join(map(str, e["loc"])) or "event" for e in err.errors())
-                msg = f"reading rejected by the event schema at {where}"
+                msg = "reading rejected by the event schema: " + "; ".join(
+                    f"{_field(e['loc'])}: {e['msg']}" for e in err.errors(include_input=False)
+                )
                 result.problems.append(msg)
                 ctx.malformed(msg)
                 continue
             await ctx.emit(event)
+            accepted.append(r)
+        result.readings[:] = accepted
+        if result.used:
+            self.mapper.commit(result)
         return result
+
+    def status(self) -> dict[str, int]:
+        """Messages dropped as replays, readings neither in nor out (azimuth)."""
+        return {"duplicates": self.duplicates, "undirected": self.undirected}
+
+
+def _field(loc: tuple[int | str, ...]) -> str:
+    """A schema error location in config words: ``in_`` is the ``in`` value."""
+    text = ".".join(map(str, loc)) or "event"
+    return "in" if text == "in_" else text

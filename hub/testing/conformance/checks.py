@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from hub.events import Event
 from hub.plugin import Source
-from hub.privacy import classify_text, find_identifiers
+from hub.privacy import classify_text, find_identifiers, screen_event
 from hub.testing.conformance.cases import Case, CaseInput, compare_events
 from hub.testing.conformance.config import config_checks
 from hub.testing.conformance.faults import FAULTS, FaultChecks
@@ -301,6 +301,12 @@ class ConformanceRunner(FaultChecks):
             stray = sorted(set(event.extras) - {self.kind})
             if stray:
                 problems.append(f"{where}: extras namespaces {stray}: use only {self.kind!r}")
+            for path, what in screen_event(event).removed:
+                if path.startswith("extras."):
+                    problems.append(
+                        f"{where}: {path} ({what}) is removed by the hub: an extras value "
+                        "is one scalar (text up to 64 characters, a number, a boolean)"
+                    )
             site = run.case.site
             if event.line is not None and site.lines and site.line(event.line) is None:
                 problems.append(f"{where}: line {event.line!r} is not a line of the site")

@@ -134,7 +134,10 @@ def test_inconsistent_configs(changes: dict[str, Any], needle: str) -> None:
 
 def test_field_level_checks() -> None:
     assert error_of(timezone="Mars/Olympus")[1] == "unknown IANA time zone 'Mars/Olympus'"
-    assert "dotted path" in error_of(drop_fields=["a..b"])[1]
+    loc, msg = error_of(drop_fields=["location"])
+    assert loc == ("drop_fields",)
+    assert msg.startswith("removed: generic_json forwards only what the config names")
+    assert 'extras = { name = "expression" }' in msg
     assert error_of(map={"1": "not an id!"}, line=None, line_expr="n")[0] == ("map", "1")
     assert error_of(scale=0)[0] == ("scale",)
     assert error_of(unknown_field=1)[0] == ("unknown_field",)
@@ -204,3 +207,64 @@ def test_readme_embeds_the_sample_verbatim() -> None:
     sample = (PLUGIN_DIR / "sample.toml").read_text(encoding="utf-8").strip()
     readme = (PLUGIN_DIR / "README.md").read_text(encoding="utf-8")
     assert f"```toml\n{sample}\n```" in readme
+
+
+@pytest.mark.parametrize(
+    ("expr", "what"),
+    [
+        ("persons[]", "a list (a projection"),
+        ("persons[*].speed", "a list (a projection"),
+        ("persons[?speed > `1`]", "a list (a projection"),
+        ("*.speed", "a list (a projection"),
+        ("persons[1:3]", "a list (a projection"),
+        ("@", "the whole document"),
+        ("message", None),
+        ("{a: speed, b: distance}", "an object (a multiselect"),
+        ("[speed, distance]", "a list (a multiselect"),
+        ("join(',', names)", "text joined from a list"),
+        ("to_string(persons[])", "a list or object written as text"),
+        ("keys(@)", "a list (keys())"),
+        ("merge(a, b)", "an object (merge())"),
+        ("a || persons[*].t", "a list (a projection"),
+        ("persons | [0:2]", "a list (a projection"),
+        ("`[1, 2]`", "a list (a literal)"),
+    ],
+)
+def test_extras_that_select_a_structure_are_refused(expr: str, what: str | None) -> None:
+    if what is None:  # a plain field may hold anything: removed at run time when not a scalar
+        assert cfg(extras={"x": expr}).extras == {"x": expr}
+        return
+    loc, msg = error_of(extras={"people": expr})
+    assert loc == ("extras",)
+    assert msg.startswith(f"people = {expr!r} selects {what}")
+    assert "one scalar" in msg
+
+
+@pytest.mark.parametrize("expr", ["length(persons)", "persons[0].speed", "meta.fw", "`3`"])
+def test_extras_selecting_one_value_are_accepted(expr: str) -> None:
+    assert cfg(extras={"x": expr}).extras == {"x": expr}
+
+
+def test_direction_and_interval_settings() -> None:
+    ok = cfg(
+        **{"in": None, "out": None}, direction_expr="heading", directions={"gate-a": {"in": 90}}
+    )
+    assert ok.directions["gate-a"].tolerance == 45.0
+    assert "not both" in error_of(direction_expr="h", directions={"gate-a": {"in": 90}})[1]
+    assert "needs `directions`" in error_of(**{"in": None, "out": None}, direction_expr="h")[1]
+    assert "used with direction_expr" in error_of(directions={"gate-a": {"in": 90}})[1]
+    loc, _ = error_of(
+        **{"in": None, "out": None}, direction_expr="h", directions={"gate-a": {"in": 400}}
+    )
+    assert loc == ("directions", "gate-a", "in")
+    assert (
+        "iso_interval"
+        in error_of(time="t", time_format="iso_interval", interval_expr="interval")[1]
+    )
+
+
+def test_token_auth_scheme() -> None:
+    c = cfg(transport="http", topics=None, auth={"scheme": "token", "token": "t0k"})
+    assert c.auth.scheme == "token"
+    msg = error_of(transport="http", topics=None, auth={"scheme": "token"})[1]
+    assert msg.startswith("auth.scheme = 'token' needs auth.token")

@@ -23,6 +23,7 @@ SAMPLE = Path(__file__).parents[3] / "hub" / "plugins" / "generic_json" / "sampl
 NOW = datetime(2026, 6, 13, 15, 0, tzinfo=UTC)
 LINES = ("gate-a", "gate-b", "main-door", "side-door", "bridge")
 ZONES = ("hall", "square")
+LINE_ZONES = {"gate-a": "hall", "gate-b": "hall", "main-door": "hall", "side-door": "hall"}
 
 
 def fixture(name: str) -> bytes:
@@ -32,7 +33,13 @@ def fixture(name: str) -> bytes:
 def mapper(tz: Any = UTC, **raw: Any) -> Mapper:
     base: dict[str, Any] = {"id": "dev", "topics": ["t/#"]}
     base.update(raw)
-    return Mapper(GenericJsonConfig.model_validate(base), tz=tz, lines=LINES, zones=ZONES)
+    return Mapper(
+        GenericJsonConfig.model_validate(base),
+        tz=tz,
+        lines=LINES,
+        zones=ZONES,
+        line_zones={**LINE_ZONES, "bridge": None},
+    )
 
 
 def run(m: Mapper, doc: Any, stream: str = "t/1", at: datetime = NOW) -> MapResult:
@@ -253,7 +260,6 @@ def test_fiware_keyvalues_iso_interval() -> None:
         time="dateObserved",
         time_format="iso_interval",
         timezone="UTC",
-        drop_fields=["location"],
     )
     (r,) = run(m, fixture("crowdflowobserved_keyvalues.jsonld")).readings
     assert (r.in_, r.out) == (50, 50)
@@ -496,37 +502,37 @@ def test_vs133_worked_example() -> None:
     assert period.readings == [] and period.problems == [] and not period.duplicate
 
 
-# -- drop_fields, extras, privacy ---------------------------------------------------------
+# -- allowlist, extras, privacy -----------------------------------------------------------
 
 
-def test_drop_fields_run_first() -> None:
+def test_only_what_the_config_names_is_used() -> None:
+    m = crossing(extras={"fw": "meta.fw"})
+    doc = {"serial": "00408C123456", "meta": {"mac": "00:40:8c:12:34:56", "fw": "1.2"}}
+    res = run(m, {**doc, "in": 1, "out": 2})
+    assert res.readings[0].extras == {"fw": "1.2"} and res.problems == []
+
+
+def test_identifier_like_and_structured_extras_are_not_copied() -> None:
     m = crossing(
-        drop_fields=["serial", "meta.mac", "obs.*.clientMac", "nested.*"],
-        extras={"serial": "serial", "mac": "meta.mac", "fw": "meta.fw"},
+        extras={"ap": "ap", "battery": "bat", "who": "who", "people": "people", "txt": "txt"}
     )
     doc = {
-        "serial": "00408C123456",
-        "meta": {"mac": "00:40:8c:12:34:56", "fw": "1.2"},
-        "obs": [{"clientMac": "x", "rssi": 1}],
-        "nested": {"a": 1},
+        "ap": "00:18:0a:13:dd:b0",
+        "bat": 97,
+        "who": {"ip": "10.1.2.3"},
+        "people": [{"t": 1718000000123, "speed": 1.2, "distance": 3.4}],
+        "txt": '[{"t": 1718000000123}]',
         "in": 1,
-        "out": 2,
+        "out": 0,
     }
-    data = json.loads(json.dumps(doc))
-    res = m.map(data, received_at=NOW)
-    assert data == {"meta": {"fw": "1.2"}, "obs": [{"rssi": 1}], "nested": {}, "in": 1, "out": 2}
-    assert res.readings[0].extras == {"fw": "1.2"}
-
-
-def test_identifier_like_extras_are_not_copied() -> None:
-    m = crossing(extras={"ap": "ap", "battery": "bat", "who": "who"})
-    res = run(
-        m, {"ap": "00:18:0a:13:dd:b0", "bat": 97, "who": {"ip": "10.1.2.3"}, "in": 1, "out": 0}
-    )
+    res = run(m, doc)
     assert res.readings[0].extras == {"battery": 97}
-    assert len(res.problems) == 2
-    assert "extras.ap: looks like a MAC address" in res.problems[0]
-    assert all("00:18" not in p and "10.1.2.3" not in p for p in res.problems)
+    assert len(res.problems) == 4
+    assert "extras.ap: a MAC address" in res.problems[0]
+    assert "extras.who: an object" in res.problems[1]
+    assert "extras.people: a list" in res.problems[2]
+    assert "extras.txt: a list or an object written as text" in res.problems[3]
+    assert all("00:18" not in p and "10.1.2.3" not in p and "1718" not in p for p in res.problems)
 
 
 # -- plausibility --------------------------------------------------------------------------
@@ -547,3 +553,147 @@ def test_max_count_and_max_jump() -> None:
     c = crossing(max_count=100)
     assert run(c, {"in": 101, "out": 0}).readings[0].reasons == (QualityReason.ABOVE_MAXIMUM,)
     assert run(c, {"in": 60, "out": 60}).readings[0].reasons == ()
+
+
+# -- issue 9: allowlist, places, time expressions, directions, state after acceptance -------
+
+
+def test_every_item_of_a_multi_item_message_with_the_enclosing_message() -> None:
+    m = mapper(
+        items="lines",
+        line_expr="item.name",
+        **{"in": "item.counts.in", "out": "item.counts.out"},
+        time="message.ts",
+        interval_expr="message.interval",
+        key="join('/', [message.id, item.name])",
+    )
+    doc = {
+        "id": "msg-7",
+        "ts": "2026-06-13T14:00:00Z",
+        "interval": 300,
+        "lines": [
+            {"name": "gate-a", "counts": {"in": 4, "out": 1}},
+            {"name": "gate-b", "counts": {"in": 0, "out": 6}},
+            {"name": "main-door", "counts": {"in": 2, "out": 2}},
+        ],
+    }
+    readings = run(m, doc).readings
+    assert [(r.line, r.in_, r.out) for r in readings] == [
+        ("gate-a", 4, 1),
+        ("gate-b", 0, 6),
+        ("main-door", 2, 2),
+    ]
+    end = datetime(2026, 6, 13, 14, 0, tzinfo=UTC)
+    assert all(r.observed_to == end for r in readings)
+    assert all(r.observed_from == end - timedelta(seconds=300) for r in readings)
+    assert len({r.key for r in readings}) == 3
+
+
+@pytest.mark.parametrize(
+    ("interval", "seconds"), [(60, 60), ("900", 900), ("PT15M", 900), (0.5, 0.5)]
+)
+def test_interval_length_from_the_payload(interval: Any, seconds: float) -> None:
+    m = crossing(time="ts", interval_expr="interval")
+    (r,) = run(m, {"in": 1, "out": 0, "ts": NOW.timestamp(), "interval": interval}).readings
+    assert r.observed_to == NOW and r.observed_from == NOW - timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize("interval", [0, -5, "P", "soon", 1e300, 40 * 86400])
+def test_bad_interval_length_is_malformed(interval: Any) -> None:
+    m = crossing(time="ts", interval_expr="interval")
+    with pytest.raises(MalformedInput, match="interval_expr: "):
+        run(m, {"in": 1, "out": 0, "ts": NOW.timestamp(), "interval": interval})
+
+
+def test_zone_readings_need_only_a_zone_and_crossings_only_a_line() -> None:
+    m = mapper(
+        measurement_expr="kind",
+        line_expr="line",
+        zone_expr="zone",
+        **{"in": "in", "out": "out"},
+        count="n",
+    )
+    (occ,) = run(m, {"kind": "occupancy", "zone": "square", "n": 12}).readings
+    assert (occ.zone, occ.line, occ.count) == ("square", None, 12.0)
+    (cr,) = run(m, {"kind": "crossing", "line": "gate-a", "in": 1, "out": 0}).readings
+    assert (cr.line, cr.zone) == ("gate-a", "hall")  # the line's zone
+    with pytest.raises(MalformedInput, match="belongs to zone 'hall', not to the reading's zone"):
+        run(m, {"kind": "crossing", "line": "gate-a", "zone": "square", "in": 1, "out": 0})
+    with pytest.raises(MalformedInput, match="belongs to zone 'hall'"):
+        run(m, {"kind": "occupancy", "line": "gate-b", "zone": "square", "n": 3})
+    with pytest.raises(MalformedInput, match="line_expr: expression 'line' yielded nothing"):
+        run(m, {"kind": "crossing", "zone": "hall", "in": 1, "out": 0})
+    with pytest.raises(MalformedInput, match="zone_expr: expression 'zone' yielded nothing"):
+        run(m, {"kind": "occupancy", "n": 3})
+
+
+def test_azimuth_maps_to_in_and_out_per_line() -> None:
+    m = mapper(
+        items="passages",
+        line_expr="item.line",
+        direction_expr="item.heading",
+        count="item.n",
+        directions={
+            "gate-a": {"in": 90, "tolerance": 45},
+            "gate-b": {"in": 350, "tolerance": 30},
+        },
+    )
+    doc = {
+        "passages": [
+            {"line": "gate-a", "heading": 120, "n": 3},  # in (30° off 90)
+            {"line": "gate-a", "heading": 265, "n": 2},  # out (5° off 270)
+            {"line": "gate-a", "heading": 0, "n": 7},  # sideways: neither
+            {"line": "gate-b", "heading": 10, "n": 1},  # in (20° off 350, across north)
+            {"line": "gate-b", "heading": 185.5, "n": 4},  # out (15.5° off 170)
+            {"line": "main-door", "heading": 90, "n": 1},  # no directions entry
+        ]
+    }
+    res = run(m, doc)
+    assert [(r.line, r.in_, r.out) for r in res.readings] == [
+        ("gate-a", 3, 0),
+        ("gate-a", 0, 2),
+        ("gate-b", 1, 0),
+        ("gate-b", 0, 4),
+    ]
+    assert res.undirected == 1
+    assert (
+        len(res.problems) == 1 and "directions: no entry for line 'main-door'" in (res.problems[0])
+    )
+
+
+def test_state_advances_only_on_commit() -> None:
+    m = crossing(sequence="seq")
+    first = m.map_payload(
+        '{"seq": 5, "in": 1, "out": 0}', received_at=NOW, stream="t/1", commit=False
+    )
+    assert len(first.readings) == 1 and first.pending
+    again = m.map_payload(
+        '{"seq": 5, "in": 1, "out": 0}', received_at=NOW, stream="t/1", commit=False
+    )
+    assert not again.duplicate and len(again.readings) == 1  # the first was never accepted
+    m.commit(again)
+    assert run(m, {"seq": 5, "in": 1, "out": 0}).duplicate
+    c = crossing(cumulative=True, time="ts")
+    run(c, {"in": 10, "out": 0, "ts": NOW.timestamp()})  # baseline, committed
+    later = {"in": 14, "out": 1, "ts": NOW.timestamp() + 60}
+    refused = c.map_payload(json.dumps(later), received_at=NOW, stream="t/1", commit=False)
+    assert (refused.readings[0].in_, refused.readings[0].out) == (4, 1)
+    (r,) = run(c, later).readings  # the retry: the same delta, not a repeat
+    assert (r.in_, r.out) == (4, 1)
+    assert run(c, later).repeats == 1
+
+
+def test_one_stream_twice_in_one_message_builds_on_the_first() -> None:
+    m = mapper(
+        items="readings",
+        line="gate-a",
+        cumulative=True,
+        **{"in": "item.in", "out": "item.out"},
+        time="item.ts",
+    )
+    t = NOW.timestamp()
+    run(m, {"readings": [{"in": 1, "out": 1, "ts": t}]})
+    res = run(
+        m, {"readings": [{"in": 3, "out": 1, "ts": t + 60}, {"in": 6, "out": 2, "ts": t + 120}]}
+    )
+    assert [(r.in_, r.out) for r in res.readings] == [(2, 0), (3, 1)]

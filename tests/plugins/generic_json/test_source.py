@@ -30,7 +30,6 @@ FIWARE: dict[str, Any] = {
     "transport": "http",
     "auth": {"scheme": "bearer", "token": "s3cret-token"},
     "content_types": ["application/json", "application/ld+json"],
-    "drop_fields": ["location"],
     "line": "main-door",
     "in": "peopleCountTowards",
     "out": "peopleCountAway",
