@@ -47,12 +47,21 @@ def _ttn(**changes: Any) -> bytes:
     return json.dumps(doc).encode()
 
 
+AXIS_OCCUPANCY = {
+    "topic": "axis:CameraApplicationPlatform/ObjectAnalytics/Device1Scenario1",
+    "timestamp": 1708000095000,
+    "message": {"source": {}, "key": {}, "data": {"total": "5", "human": 2147483648}},
+}
+
 REFUSED = [
     *[(name, DEEP, "nested too deeply") for name in ("ttn_uplink", "meraki", "xovis", "axis")],
     *[(name, DEEP, "nested too deeply") for name in ("vivotek", "generic_json[crowdflow_http]")],
     ("ttn_uplink", _ttn(end_device_ids__device_id="pax\ud800"), "not a TTN device id"),
     ("ttn_uplink", _ttn(uplink_message__f_cnt=2**64), "f_cnt is beyond its 32-bit range"),
     ("meraki", json.dumps(MERAKI | {"secret": "\ud800"}).encode(), "wrong secret"),
+    # found by bench/fuzz.py on the live MQTT paths: each killed its source (schema bound 1e9)
+    ("axis", json.dumps(AXIS_OCCUPANCY).encode(), "beyond any plausible count"),
+    ("ttn_uplink", _ttn(uplink_message__decoded_payload__ble="253402300800"), "beyond any"),
 ]
 
 

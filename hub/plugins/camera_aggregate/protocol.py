@@ -34,6 +34,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from hub.errors import MalformedInput
+from hub.events import MAX_PLAUSIBLE_COUNT
 from hub.quality import parse_count, parse_timestamp
 
 AxisClass = Literal["human", "car", "bus", "truck", "motorcycle/bicycle", "unknown", "all"]
@@ -167,11 +168,11 @@ def axis_crossline(msg: AxisMessage) -> AxisCrossline:
     d = msg.data
     if "total" not in d:
         raise MalformedInput(f"{where}: 'total' is missing")
-    totals = {"all": parse_count(d["total"], f"{where} 'total'")}
+    totals = {"all": _plausible(parse_count(d["total"], f"{where} 'total'"), where)}
     for cls in AXIS_CLASSES:
         key = "total" + _cap(cls)
         if key in d:
-            totals[cls] = parse_count(d[key], f"{where} '{key}'")
+            totals[cls] = _plausible(parse_count(d[key], f"{where} '{key}'"), where)
     start = d.get("startTime")
     reason = d.get("reason")
     return AxisCrossline(
@@ -196,6 +197,15 @@ def axis_occupancy(msg: AxisMessage, classes: Sequence[str]) -> int:
                 "set the scenario's classes to what the camera counts"
             )
         count += parse_count(d[key], f"{where} '{key}'")
+    return _plausible(count, where)
+
+
+def _plausible(count: int, where: str) -> int:
+    """``count``, or MalformedInput beyond what any event may carry (the schema's bound)."""
+    if count > MAX_PLAUSIBLE_COUNT:
+        raise MalformedInput(
+            f"{where}: a count of {count} is beyond any plausible count ({MAX_PLAUSIBLE_COUNT})"
+        )
     return count
 
 

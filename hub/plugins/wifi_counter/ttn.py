@@ -27,6 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from hub.errors import MalformedInput
+from hub.events import MAX_PLAUSIBLE_COUNT
 from hub.quality import parse_count, parse_timestamp
 
 from .protocol import COUNTER_PORT, STATUS_PORT, PaxCount, PaxStatus
@@ -161,9 +162,15 @@ def _count(value: Any) -> int | None:
 def decoded_reading(port: int, decoded: dict[str, Any]) -> PaxCount | PaxStatus | None:
     """A reading from a payload formatter's ``decoded_payload``, when it has the
     Paxcounter decoder's fields (``wifi``/``ble``/``pax`` on port 1, the status
-    fields on port 2); ``None`` otherwise (then decode ``frm_payload``)."""
+    fields on port 2); ``None`` otherwise (then decode ``frm_payload``). Counts no event
+    could carry are MalformedInput."""
     if port == COUNTER_PORT:
         wifi, ble, pax = (_count(decoded.get(k)) for k in ("wifi", "ble", "pax"))
+        if max((wifi or 0) + (ble or 0), pax or 0) > MAX_PLAUSIBLE_COUNT:
+            raise MalformedInput(
+                "TTN uplink: decoded_payload wifi/ble/pax beyond any plausible count "
+                f"({MAX_PLAUSIBLE_COUNT})"
+            )
         if wifi is None and ble is None:
             if pax is None:
                 return None
