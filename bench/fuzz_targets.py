@@ -14,7 +14,7 @@ import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields, is_dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -179,14 +179,17 @@ def _meraki() -> Target:
     counter = MerakiCounter(ZoneMapper(default_zone="hall"))
     secrets = {json.loads(s).get("secret", "") for s in seeds}
     secret = next(iter(secrets - {""}), "s3cret")
+    posts = 0
 
     def run(data: bytes) -> Any:
         body = IngestRequest("POST", "/ingest/m", {}, {}, data, "application/json").json()
         if not isinstance(body, dict) or not secret_matches(body.get("secret"), secret):
             raise MalformedInput("wrong secret")
-        result = counter.add(body)
-        if counter.posts % 50 == 0:
-            return result, counter.close({"hall"})
+        nonlocal posts
+        posts += 1
+        result = counter.add(body, RECEIVED)
+        if posts % 50 == 0:
+            return result, counter.close_due(RECEIVED + timedelta(minutes=10))
         return result
 
     return Target("meraki", seeds, run)
