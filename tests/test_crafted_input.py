@@ -53,6 +53,13 @@ AXIS_OCCUPANCY = {
     "message": {"source": {}, "key": {}, "data": {"total": "5", "human": 2147483648}},
 }
 
+VIVOTEK_HUGE = (
+    (FIX / "camera_aggregate/fixtures/vivotek_counting.json")
+    .read_text()
+    .replace('"In": 17', '"In": "253402300800"', 1)
+    .encode()
+)
+
 REFUSED = [
     *[(name, DEEP, "nested too deeply") for name in ("ttn_uplink", "meraki", "xovis", "axis")],
     *[(name, DEEP, "nested too deeply") for name in ("vivotek", "generic_json[crowdflow_http]")],
@@ -62,6 +69,7 @@ REFUSED = [
     # found by bench/fuzz.py on the live MQTT paths: each killed its source (schema bound 1e9)
     ("axis", json.dumps(AXIS_OCCUPANCY).encode(), "beyond any plausible count"),
     ("ttn_uplink", _ttn(uplink_message__decoded_payload__ble="253402300800"), "beyond any"),
+    ("vivotek", VIVOTEK_HUGE, "beyond any plausible count"),  # was an HTTP 500
 ]
 
 

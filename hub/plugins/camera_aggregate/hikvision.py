@@ -27,6 +27,7 @@ from datetime import UTC, datetime, tzinfo
 from typing import Literal
 
 from hub.errors import MalformedInput
+from hub.plugins.camera_aggregate.protocol import plausible_count
 from hub.plugins.camera_aggregate.safexml import parse_xml
 from hub.quality import parse_count, parse_timestamp
 
@@ -183,7 +184,7 @@ def _people_counting(pc: ET.Element, alert: HikAlert, tz: tzinfo) -> HikAlert:
         value = _text(pc, name)
         if value is None:
             raise MalformedInput(f"{where}: <{name}> is missing")
-        counts[name] = parse_count(value, f"{where} <{name}>")
+        counts[name] = plausible_count(parse_count(value, f"{where} <{name}>"), where)
     pass_text = _text(pc, "pass")
     passed = parse_count(pass_text, f"{where} <pass>") if pass_text else None
     method = (_text(pc, "statisticalMethods") or "").lower()

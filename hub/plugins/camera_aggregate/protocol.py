@@ -23,6 +23,7 @@ __all__ = [
     "parse_axis",
     "parse_tz",
     "parse_vivotek",
+    "plausible_count",
 ]
 
 import json
@@ -168,11 +169,11 @@ def axis_crossline(msg: AxisMessage) -> AxisCrossline:
     d = msg.data
     if "total" not in d:
         raise MalformedInput(f"{where}: 'total' is missing")
-    totals = {"all": _plausible(parse_count(d["total"], f"{where} 'total'"), where)}
+    totals = {"all": plausible_count(parse_count(d["total"], f"{where} 'total'"), where)}
     for cls in AXIS_CLASSES:
         key = "total" + _cap(cls)
         if key in d:
-            totals[cls] = _plausible(parse_count(d[key], f"{where} '{key}'"), where)
+            totals[cls] = plausible_count(parse_count(d[key], f"{where} '{key}'"), where)
     start = d.get("startTime")
     reason = d.get("reason")
     return AxisCrossline(
@@ -197,10 +198,10 @@ def axis_occupancy(msg: AxisMessage, classes: Sequence[str]) -> int:
                 "set the scenario's classes to what the camera counts"
             )
         count += parse_count(d[key], f"{where} '{key}'")
-    return _plausible(count, where)
+    return plausible_count(count, where)
 
 
-def _plausible(count: int, where: str) -> int:
+def plausible_count(count: int, where: str) -> int:
     """``count``, or MalformedInput beyond what any event may carry (the schema's bound)."""
     if count > MAX_PLAUSIBLE_COUNT:
         raise MalformedInput(
@@ -293,8 +294,8 @@ def parse_vivotek(doc_or_bytes: Any, default_tz: tzinfo = UTC) -> VivotekReport:
             counts.append(
                 VivotekCount(
                     rule=str(name),
-                    in_=parse_count(fields["In"], f"{where} 'In'"),
-                    out=parse_count(fields["Out"], f"{where} 'Out'"),
+                    in_=plausible_count(parse_count(fields["In"], f"{where} 'In'"), where),
+                    out=plausible_count(parse_count(fields["Out"], f"{where} 'Out'"), where),
                     start=start,
                     end=end,
                 )
