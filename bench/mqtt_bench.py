@@ -155,9 +155,17 @@ def subscriber(port: int, topic_filter: str, qos: int, n: int, idle_s: float) ->
 
 
 def hub_config(
-    directory: Path, port: int, qos: int, protocol: str, overflow: str, queue: str = "durable"
+    directory: Path,
+    port: int,
+    qos: int,
+    protocol: str,
+    overflow: str,
+    queue: str = "durable",
+    zones_on: bool = True,
 ) -> Path:
     zones = "\n".join(f'[[site.zones]]\nid = "z{i}"\narea_m2 = 100.0\n' for i in range(ZONES))
+    if not zones_on:  # no zone stage (the crowd picture)
+        zones += "\n[zones]\nenabled = false\n"
     text = f"""
 [hub]
 data_dir = "{directory}"
@@ -191,7 +199,7 @@ qos = {qos}
 overflow = "{overflow}"
 queue = "{queue}"
 """
-    path = directory / f"hub-qos{qos}-{queue}.toml"
+    path = directory / f"hub-qos{qos}-{queue}-zones-{'on' if zones_on else 'off'}.toml"
     path.write_text(text)
     return path
 
@@ -298,7 +306,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for queue in queues:
                 data = Path(tmp) / f"data-{qos}-{queue}"
                 data.mkdir()
-                cfg = hub_config(data, port, qos, args.protocol, args.overflow, queue)
+                cfg = hub_config(
+                    data, port, qos, args.protocol, args.overflow, queue, args.zones == "on"
+                )
                 hub = start_hub(cfg, port, args.hub_cpu)
                 try:
                     rss = [rss_mb(hub.pid)]  # after warm-up
@@ -315,6 +325,57 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 results[f"qos{qos}"][queue] = {"flood": flood, "steady": steady}
                 report_progress(qos, queue, base, flood, steady)
     return results
+
+
+def compare_zones(args: argparse.Namespace) -> dict[str, Any]:
+    """QoS 0 floods through a hub without and with the zone stage, alternating, same broker."""
+    from hub.testing.mosquitto import Mosquitto
+
+    queue = "durable" if args.queue == "both" else args.queue
+    cpu: dict[str, list[float]] = {"off": [], "on": []}
+    rate: dict[str, list[float]] = {"off": [], "on": []}
+    with (
+        tempfile.TemporaryDirectory(prefix="mqtt-bench-") as tmp,
+        Mosquitto(Path(tmp) / "broker", extra_config=BROKER_CONFIG) as broker,
+    ):
+        for r in range(args.rounds):
+            for mode in ("off", "on"):
+                data = Path(tmp) / f"data-{r}-{mode}"
+                data.mkdir()
+                on = mode == "on"
+                cfg = hub_config(data, broker.port, 0, args.protocol, args.overflow, queue, on)
+                hub = start_hub(cfg, broker.port, args.hub_cpu)
+                try:
+                    m = measure(broker.port, "hub/events/#", 0, args.n, 0, hub.pid)
+                finally:
+                    hub.terminate()
+                    hub.wait(30)
+                cpu[mode].append(m["hub_cpu_us_per_msg"])
+                rate[mode].append(m["rate"])
+                print(
+                    f"round {r + 1} zones {mode}: {m['rate']:,.0f} msg/s, "
+                    f"{m['hub_cpu_us_per_msg']:.1f} µs/msg, lost {m['lost']}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    return {"n": args.n, "rounds": args.rounds, "queue": queue, "cpu_us_per_msg": cpu, "rate": rate}
+
+
+def zones_table(r: dict[str, Any]) -> str:
+    def median(xs: list[float]) -> float:
+        return sorted(xs)[len(xs) // 2]
+
+    off, on = r["cpu_us_per_msg"]["off"], r["cpu_us_per_msg"]["on"]
+    rows = [f"| hub (QoS 0 flood, {r['queue']} queue) | runs, µs/msg | median µs/msg |"]
+    rows.append("| --- | --- | --- |")
+    for name, xs in (("without zone stage", off), ("with zone stage", on)):
+        rows.append(f"| {name} | {' / '.join(f'{x:.1f}' for x in xs)} | {median(xs):.1f} |")
+    pairs = [b - a for a, b in zip(off, on, strict=True)]
+    rows.append(
+        f"\nzone stage: {median(on) - median(off):+.1f} µs/msg (medians); per round "
+        + ", ".join(f"{d:+.1f}" for d in pairs)
+    )
+    return "\n".join(rows)
 
 
 def report_progress(
@@ -397,11 +458,27 @@ def main() -> None:
         default="both",
         help="the outputs' queue class (default both: CPU per event compared in one run)",
     )
+    p.add_argument(
+        "--zones",
+        choices=["on", "off", "compare"],
+        default="on",
+        help="the zone stage (the crowd picture) in the hub: on (default, as shipped), off, "
+        "or compare: only QoS 0 floods, without and with it, alternating --rounds times "
+        "(durable queue unless --queue memory)",
+    )
+    p.add_argument("--rounds", type=int, default=3, help="--zones compare: rounds (default 3)")
     p.add_argument("--json", type=Path, help="also write the raw results here")
     args = p.parse_args()
     if not Path("/proc/self/stat").exists():
         raise SystemExit("needs Linux /proc for CPU accounting")
     started = time.monotonic()
+    if args.zones == "compare":
+        results = compare_zones(args)
+        results["wall_s"] = round(time.monotonic() - started, 1)
+        print(zones_table(results))
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2))
+        return
     results = run(args)
     results["wall_s"] = round(time.monotonic() - started, 1)
     print(table(results))

@@ -3,7 +3,7 @@
 ::
 
     source.emit ─▶ stage 1 ─▶ stage 2 ─▶ … ─▶ FanOut ─▶ one queue per sink (hub.core.bus)
-                  (privacy)  (clock)  (later: privacy policy per view, zone model, …)
+                  (privacy)  (clock)  (zones: the crowd picture; later: policy per view, …)
 
 A :class:`Stage` is a small synchronous object: ``handle(event, source)``
 returns the events to pass on — ``(event,)`` to pass it, ``()`` to drop it, a
@@ -332,8 +332,16 @@ class Pipeline:
             )
         fan_out.kept(events)
 
-    def emitter(self, source: str) -> Emit:
-        """The coroutine function that takes ``source``'s events into the pipeline."""
+    def emitter(self, source: str, *, after: str | None = None) -> Emit:
+        """The coroutine function that takes ``source``'s events into the pipeline.
+
+        ``after``: enter behind the stage of that name (a stage's derived events, such
+        as the zone model's, pass only the stages that follow it).
+        """
+        if after is not None:
+            names = [s.name for s in self.stages]
+            rest = self.stages[names.index(after) + 1 :]
+            return Pipeline(rest, self.fan_out).emitter(source)
         deliver = self.deliver
         if len(self.stages) == 1:
             handle = self.stages[0].handle
