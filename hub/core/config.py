@@ -30,12 +30,14 @@ from hub.core.config_checks import (
 )
 from hub.core.config_hints import did_you_mean, duplicate_key_problem, model_at, unknown_key_message
 from hub.core.plugins import Registry
+from hub.core.view_config import forget_unset_tokens, token_problems, views_and_problems
 from hub.errors import ConfigError, ConfigProblem
 from hub.plugin import SinkConfig, SourceConfig, TransportConfig
 from hub.site import Site
+from hub.views import View
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-TOP_LEVEL = ("hub", "plugins", "site", "transports", "sources", "sinks")
+TOP_LEVEL = ("hub", "plugins", "site", "views", "transports", "sources", "sinks")
 
 
 class HubSettings(BaseModel):
@@ -83,6 +85,7 @@ class HubConfig:
     sources: dict[str, list[SourceConfig]] = field(default_factory=dict)
     sinks: dict[str, list[SinkConfig]] = field(default_factory=dict)
     path: Path | None = None
+    views: tuple[View, ...] = ()
 
     @property
     def data_dir(self) -> Path:
@@ -298,9 +301,11 @@ def load_config(path: str | Path, registry: Registry) -> HubConfig:
     """Read, substitute, validate. Raises ConfigError with every problem found."""
     path = Path(path)
     raw = read_toml(path)
-    problems: list[ConfigProblem] = []
     refs: dict[str, str] = {}
+    problems, tokens_checked = token_problems(raw.get("views"))
     raw = substitute_env(raw, "", problems, refs)
+    problems = [p for p in problems if p.location not in tokens_checked]
+    forget_unset_tokens(raw, tokens_checked)
     cfg = validate_config(raw, registry, problems, env_refs=refs)
     if cfg is not None:
         cfg.path = path.resolve()
@@ -380,9 +385,13 @@ def validate_config(
     problems.extend(duplicate_ids("sources", sources))
     problems.extend(duplicate_ids("sinks", sinks))
     _check_transports(registry, transports, sources, sinks, problems)
+    views, view_problems = views_and_problems(raw.get("views"), site, sinks, registry.sinks)
+    problems.extend(view_problems)
     if settings is None or plugin_settings is None or site is None:
         return None
-    return HubConfig(settings, plugin_settings, site, transports, sources, sinks)
+    config = HubConfig(settings, plugin_settings, site, transports, sources, sinks)
+    config.views = tuple(views)
+    return config
 
 
 def _site(raw: Any, problems: list[ConfigProblem]) -> Site | None:

@@ -22,6 +22,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from hub.core.bus import SINK_STATES
+from hub.core.view_metrics import view_families
 
 __all__ = ["SINK_DROP_REASONS", "SOURCE_STATES", "HubCollector", "render_metrics"]
 
@@ -58,6 +59,7 @@ class HubCollector(Collector):
         status = self.status()
         yield from self._sources(status["sources"])
         yield from self._sinks(status["sinks"])
+        yield from view_families(status.get("views", {}), status.get("retention", {}))
 
         dl = CounterMetricFamily(
             "crowdhub_dead_letters",

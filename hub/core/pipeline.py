@@ -3,7 +3,10 @@
 ::
 
     source.emit ─▶ stage 1 ─▶ stage 2 ─▶ … ─▶ FanOut ─▶ one queue per sink (hub.core.bus)
-                  (privacy)  (clock)  (later: privacy policy per view, zone model, …)
+                  (privacy)  (clock)  (zone model, …)
+
+The hub's fan-out goes through the views (:mod:`hub.core.view_routing`): one
+policy stage per view, each feeding the queues of the sinks that name it.
 
 A :class:`Stage` is a small synchronous object: ``handle(event, source)``
 returns the events to pass on — ``(event,)`` to pass it, ``()`` to drop it, a
@@ -181,21 +184,22 @@ class FanOut:
         """Deliver to these sinks from now on (the ones that opened)."""
         self._targets = [(r.measurements, r.queue) for r in runners]
 
-    def offer(self, event: Event) -> list[SinkQueue] | None:
+    def offer(self, event: Event) -> list[tuple[SinkQueue, Event]] | None:
         """Queue ``event`` for every sink without waiting.
 
-        Returns the queues that refused it (``overflow = "block"`` and full); the
-        caller awaits their ``put`` so only the emitting source waits.
+        Returns the queues that refused it (``overflow = "block"`` and full), each
+        with the event it refused (a fan-out through views hands each sink its
+        view's copy); the caller awaits their ``put`` so only the emitting source waits.
         """
-        blocked: list[SinkQueue] | None = None
+        blocked: list[tuple[SinkQueue, Event]] | None = None
         for accepts, queue in self._targets:
             if (accepts is None or event.measurement.type in accepts) and not queue.put_nowait(
                 event
             ):
                 if blocked is None:
-                    blocked = [queue]
+                    blocked = [(queue, event)]
                 else:
-                    blocked.append(queue)
+                    blocked.append((queue, event))
         return blocked
 
 
@@ -228,8 +232,8 @@ class Pipeline:
                 for out in handle(event, source):
                     blocked = offer(out)
                     if blocked:
-                        for queue in blocked:
-                            await queue.put(out)
+                        for queue, refused in blocked:
+                            await queue.put(refused)
 
             return emit_one_stage
 
@@ -239,7 +243,7 @@ class Pipeline:
             for out in run_stages(event, source):
                 blocked = offer(out)
                 if blocked:
-                    for queue in blocked:
-                        await queue.put(out)
+                    for queue, refused in blocked:
+                        await queue.put(refused)
 
         return emit

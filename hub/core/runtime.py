@@ -7,7 +7,8 @@ the privacy screen (values that are not allowed are removed from the one field a
 counted; an event with an identifier where nothing can be removed is dead-lettered,
 field path and identifier type only, never the value, and reaches no sink), the
 clock check (``clock_skew``, or dead-lettered far ahead of the hub clock), then the
-fan-out into each sink's queue (:mod:`hub.core.bus`).
+fan-out through the views (:mod:`hub.core.view_routing`: one policy stage per view)
+into each sink's queue (:mod:`hub.core.bus`).
 
 A stop (SIGTERM/SIGINT) is honoured in every state: while outputs are still
 being opened or retried, the hub stops without starting the sources. Events a
@@ -36,9 +37,10 @@ from hub.core.backoff import Backoff
 from hub.core.bus import SinkRunner, make_queue
 from hub.core.config import HubConfig
 from hub.core.metrics import render_metrics
-from hub.core.pipeline import ClockCheck, DeadLetters, FanOut, Pipeline, PrivacyCheck
+from hub.core.pipeline import ClockCheck, DeadLetters, Pipeline, PrivacyCheck
 from hub.core.plugins import Registry
 from hub.core.supervisor import SourceSupervisor
+from hub.core.view_routing import ViewRouting
 from hub.errors import HubError, SinkError, TransportError
 from hub.plugin import SinkContext, SourceContext, Transport, TransportContext
 from hub.site import Site
@@ -67,7 +69,7 @@ class Hub:
         self.transports: dict[tuple[str, str], Transport[Any]] = {}
         self.runners: list[SinkRunner] = []
         self.supervisors: list[SourceSupervisor] = []
-        self.fan_out = FanOut()
+        self.fan_out = self.views = ViewRouting(config, self.clock)
         self.pipeline = Pipeline(
             [
                 PrivacyCheck(self._dead_letter_log, self._removed),
@@ -210,6 +212,7 @@ class Hub:
             "transports": transports,
             "dead_letters": dict(self.dead_letters),
             "removed_fields": dict(self.removed),
+            **self.views.status(),
         }
 
     def write_status(self) -> None:
@@ -326,6 +329,7 @@ class Hub:
         timeout = self.config.hub.shutdown_timeout_s
         async with asyncio.TaskGroup() as sink_tg:
             sink_tasks = [sink_tg.create_task(r.run(), name=f"sink:{r.label}") for r in runners]
+            views = sink_tg.create_task(self.views.run(self._dead_letter_log.path), name="views")
             await self._call_hooks("startup")
             # everything built so far (modules, plugins, config) lives for the whole run:
             # keep it out of the garbage collector's scans of the per-event garbage
@@ -347,9 +351,12 @@ class Hub:
                 log.info("stopping: sources first, then flushing outputs")
                 for task in tasks:
                     task.cancel()
+            views.cancel()
+            await self.views.finish(timeout)
             for r in runners:
                 r.close_input()
             await _drain(sink_tasks, timeout)
+            self.views.close()
         for r in runners:
             r.give_up(f"did not finish flushing within {timeout:g} s")
             r.queue.close()

@@ -252,5 +252,6 @@ def test_fan_out_offer_reports_only_blocking_full_queues(overflow: str) -> None:
     fan_out = FanOut()
     fan_out.connect([full])
     assert fan_out.offer(occupancy(1)) is None
-    blocked = fan_out.offer(occupancy(2))
-    assert blocked == ([full.queue] if overflow == "block" else None)
+    second = occupancy(2)
+    blocked = fan_out.offer(second)
+    assert blocked == ([(full.queue, second)] if overflow == "block" else None)

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +61,8 @@ class SinkRunner:
         self.stats = SinkStats(dropped=self.queue.dropped)
         self._closing = False
         self._closed = asyncio.Event()
+        self.on_written: Callable[[Sequence[Event]], None] | None = None
+        """Called with each batch the sink took (the audit of what went where)."""
         types = config.measurements
         self.measurements: frozenset[str] | None = frozenset(types) if types else None
 
@@ -182,4 +185,6 @@ class SinkRunner:
             self.stats.state = "running"
             self.stats.events_out += len(batch)
             self.stats.batches += 1
+            if self.on_written is not None:
+                self.on_written(batch)
             queue.ack(len(batch))
