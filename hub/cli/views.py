@@ -30,6 +30,7 @@ _AGO = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|min|h|d)$")
 _UNIT_S = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
 _SHOWN_FIRST = ("seq", "time", "kind")
 _NOT_SHOWN = ("prev", "hash")
+_ORDER = ("view", "sink", "events", "zones", "lines", "measurements", "from", "to", "policy")
 
 
 def parse_when(text: str, now: datetime | None = None) -> datetime:
@@ -52,7 +53,9 @@ def _audit_path(args: argparse.Namespace) -> Path | str:
 def _line(rec: dict[str, Any]) -> str:
     head = f"#{rec.get('seq')} {rec.get('time')} {rec.get('kind', '?'):<6}"
     rest = []
-    for key, value in rec.items():
+    keys = [k for k in _ORDER if k in rec] + sorted(set(rec) - set(_ORDER))
+    for key in keys:
+        value = rec[key]
         if key in _SHOWN_FIRST or key in _NOT_SHOWN:
             continue
         if isinstance(value, list):

@@ -24,6 +24,7 @@ batch is retried later (:class:`~hub.errors.SinkUnavailable`).
     broker = "default"
     topic = "crowdhub/{site}/{zone}/{measurement}"
     qos = 1
+    view = "internal"               # it leaves the machine: name a view (docs/privacy.md)
 """
 
 from __future__ import annotations
