@@ -8,7 +8,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint typecheck unit env mosquitto bench clean
+.PHONY: demo test lint typecheck unit env mosquitto browser bench clean
 
 $(BIN)/hub: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,14 @@ mosquitto:
 			apt-get install -y -qq mosquitto >/dev/null; \
 	fi
 
+# The dashboard's browser tests drive Debian's chromium through chromedriver (selenium, dev extra).
+browser:
+	@if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then \
+		echo "installing chromium and chromium-driver (Debian packages) for the browser tests"; \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	fi
+
 lint: env
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -36,7 +44,7 @@ lint: env
 typecheck: env
 	$(BIN)/mypy
 
-unit: env mosquitto
+unit: env mosquitto browser
 	$(BIN)/pytest
 
 test: lint typecheck unit
@@ -47,4 +55,4 @@ bench: env mosquitto
 	$(BIN)/python bench/client_bench.py
 
 clean:
-	rm -rf $(VENV) demo-data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) demo-data test-artifacts .pytest_cache .mypy_cache .ruff_cache

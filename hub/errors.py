@@ -18,7 +18,8 @@ never has to know which library sits underneath.
     ├── SinkError                   raised by a sink's ``write``
     │   ├── SinkUnavailable         retry the same batch later (5xx, timeout, disk busy)
     │   ├── SinkRejected            the output refuses this batch for good (4xx):
-    │   │                           dropped with a reason, counted
+    │   │                           dropped with a reason, counted; or only some
+    │   │                           events of it (``events``), the rest is written
     │   └── QueueUnavailable        an output's durable queue cannot keep events
     │                               (read-only or full disk, file deleted): what it
     │                               refused was not kept; acknowledge nothing upstream
@@ -49,6 +50,7 @@ __all__ = [
     "TransportError",
 ]
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -122,7 +124,17 @@ class SinkUnavailable(SinkError):
 
 
 class SinkRejected(SinkError):
-    """The output refuses this batch permanently; it is dropped with this reason."""
+    """The output refuses this batch permanently; it is dropped with this reason.
+
+    ``events``, when given, maps the ``event_id`` of each refused event to why
+    (a value the output cannot store, say) and means the *other* events of the
+    batch were written: the core acknowledges the batch, and dead-letters and
+    counts only these. Without it the whole batch is refused.
+    """
+
+    def __init__(self, message: str, *, events: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.events: dict[str, str] | None = None if events is None else dict(events)
 
 
 class QueueUnavailable(SinkError):

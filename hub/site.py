@@ -7,7 +7,7 @@ widths and the per-zone settings from here.
 
 from __future__ import annotations
 
-__all__ = ["ID_PATTERN", "Line", "Site", "Zone"]
+__all__ = ["ID_PATTERN", "Line", "Sensor", "Site", "SitePlan", "Zone"]
 
 import difflib
 from functools import cache
@@ -15,6 +15,8 @@ from typing import Annotated, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from hub.site_geometry import LonLat, PlanXY, SitePlan, check_geometry
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 _Id = Annotated[str, Field(pattern=ID_PATTERN, description="short id: letters, digits, _.:-")]
@@ -54,6 +56,13 @@ class Zone(BaseModel):
         description="how counted sensors combine: 'sum' (each covers a part of the zone), "
         "'max' or 'mean' (they cover the same area)",
     )
+    # where it is drawn on the dashboard's map (hub.site_geometry); optional
+    polygon: tuple[LonLat, ...] | None = Field(
+        default=None, description="outline as WGS84 [longitude, latitude] points (GeoJSON order)"
+    )
+    plan_polygon: tuple[PlanXY, ...] | None = Field(
+        default=None, description="outline as [x, y] pixels on the site plan image"
+    )
 
 
 class Line(BaseModel):
@@ -73,6 +82,28 @@ class Line(BaseModel):
     stale_after_s: float | None = Field(
         default=None, gt=0, description="counts older than this make the line unknown (grey)"
     )
+    # the counting line on the dashboard's map; its "in" arrow points into `zone`
+    path: tuple[LonLat, ...] | None = Field(
+        default=None, description="the line as WGS84 [longitude, latitude] points"
+    )
+    plan_path: tuple[PlanXY, ...] | None = Field(
+        default=None, description="the line as [x, y] pixels on the site plan image"
+    )
+
+
+class Sensor(BaseModel):
+    """Where a device (a source instance, by its id) is, for the dashboard's map."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    id: _Id = Field(description="the source instance id ([[sources.<kind>]] id)")
+    name: str = Field(default="", description="human-readable name")
+    zone: _Id | None = Field(default=None, description="the zone it covers, if one")
+    position: LonLat | None = Field(
+        default=None, description="WGS84 [longitude, latitude] (GeoJSON order)"
+    )
+    plan_position: PlanXY | None = Field(
+        default=None, description="[x, y] pixels on the site plan image"
+    )
 
 
 class Site(BaseModel):
@@ -84,6 +115,20 @@ class Site(BaseModel):
     timezone: str = Field(default="UTC", description="IANA time zone for local-time devices")
     zones: tuple[Zone, ...] = ()
     lines: tuple[Line, ...] = ()
+    sensors: tuple[Sensor, ...] = Field(default=(), description="device positions for the map")
+    plan: SitePlan | None = Field(
+        default=None, description="a site-plan image the map draws on instead of a world map"
+    )
+    tiles: str | None = Field(
+        default=None,
+        description="a local map tile URL template ({z}/{x}/{y}) for WGS84 geometry; "
+        "none: a plain background",
+    )
+
+    @model_validator(mode="after")
+    def _check_geometry(self) -> Self:
+        check_geometry(self.plan, self.tiles, self.zones, self.lines, self.sensors)
+        return self
 
     @field_validator("timezone")
     @classmethod

@@ -106,14 +106,37 @@ class Message:
 
 @runtime_checkable
 class MessageTransport(Protocol):
-    """``ctx.mqtt(broker_id)``: one shared connection to one broker."""
+    """``ctx.mqtt(broker_id)``: one shared connection to one broker.
+
+    **Acknowledgement contract** (QoS 1/2). A received message is acknowledged to
+    the broker only after the consumer has *handled* it, and handling ends when
+    the consumer asks the iterator for the next message (or leaves the
+    ``subscribe()`` context normally). So the plain loop ::
+
+        async with mqtt.subscribe(["paxout/+"], qos=1) as messages:
+            async for msg in messages:
+                for event in parse(msg.payload):
+                    await self.ctx.emit(event)
+
+    acknowledges each message only after every ``emit()`` for it returned; a
+    message whose handling had not ended when the hub stopped or the process
+    died is delivered again (at least once; the broker keeps it with a
+    persistent session). Hence: emit everything a message yields *before*
+    taking the next one; do not hand messages to another task and go on
+    iterating (they would be acknowledged before they are kept); a malformed
+    message that you count and skip is handled. Leaving the context with an
+    exception (a crash, the cancel at shutdown) acknowledges nothing that was
+    not handled: those messages are held for the restarted source and the
+    subscription stays with the broker. QoS 0 messages are never acknowledged.
+    """
 
     def subscribe(
         self, filters: Sequence[str], *, qos: int = 0, queue_size: int = 10_000
     ) -> AbstractAsyncContextManager[AsyncIterator[Message]]:
         """Subscribe to topic filters (wildcards, ``$share/<group>/...``) for as long as
         the context is open; iterate to receive the messages whose topic matches.
-        Subscriptions survive reconnects (the transport resubscribes)."""
+        Subscriptions survive reconnects (the transport resubscribes when the broker
+        did not keep them). Acknowledgement: see the class docstring."""
         ...
 
     async def publish(

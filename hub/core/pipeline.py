@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Protocol
 
@@ -118,7 +118,8 @@ class ClockCheck:
 class DeadLetters:
     """Where withheld events go: counted by identifier type, one log line each, and one
     JSON line in ``data_dir/deadletter.jsonl`` (field path and identifier type, never the
-    value). ``on_source(source)`` counts them per source."""
+    value). ``on_source(source)`` counts them per source. Events an output refused
+    one by one go to the same file (:meth:`refused`)."""
 
     def __init__(self, data_dir: Path, clock: Clock, on_source: Callable[[str], None]) -> None:
         self.path = data_dir / "deadletter.jsonl"
@@ -159,6 +160,29 @@ class DeadLetters:
             "reason": note or "identifier in event",
             "findings": [{"field": p, "problem" if note else "identifier": k} for p, k in findings],
         }
+        self._write(record)
+
+    def refused(self, output: str, event: Event, reason: str) -> None:
+        """Record one event an output refused for good (a value it cannot store).
+
+        The record keeps the whole event (it passed the privacy check, as everything
+        the outputs get), so it can be looked at and fed again. Counted by the output
+        (``dropped.rejected``), logged by its runner.
+        """
+        self._write(
+            {
+                "time": self.clock.now().isoformat(),
+                "output": output,
+                "source": event.source,
+                "kind": event.kind,
+                "event_id": event.event_id,
+                "measurement": event.measurement.type,
+                "reason": reason,
+                "event": json.loads(event.model_dump_json()),
+            }
+        )
+
+    def _write(self, record: Mapping[str, object]) -> None:
         try:
             if self._file is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -121,7 +121,9 @@ class Hub:
                 )
                 queue = make_queue(kind, scfg, cfg.data_dir)
                 label = f"sinks.{kind}[{scfg.id}]"
-                self.runners.append(SinkRunner(scls(scfg, sctx), scfg, label, queue))
+                sink = scls(scfg, sctx)
+                refused = self._dead_letter_log.refused
+                self.runners.append(SinkRunner(sink, scfg, label, queue, dead_letter=refused))
         self.fan_out.connect(self.runners)
         for kind, items2 in cfg.sources.items():
             src_cls, info = self.registry.sources[kind]

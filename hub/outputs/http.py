@@ -15,8 +15,19 @@ hub's sink runner retries, with the hub's one backoff policy (``retry_initial_s`
 ``retry_max_s``). Timeouts, connection errors, 408, 429 and 5xx raise
 :class:`~hub.errors.SinkUnavailable`; a ``Retry-After`` (seconds or an HTTP
 date, on 429 or 503) is passed on as ``retry_after``, which the runner waits at
-least. Any other status (other 4xx, 3xx) raises :class:`~hub.errors.SinkRejected`
-with the status and a short reason: the batch is dropped and counted.
+least. Any other status (other 4xx, 3xx) raises :class:`~hub.errors.SinkRejected`:
+the batch is dropped and counted.
+
+Deduplication: delivery is at-least-once (a retry after a lost answer, a
+restart with a durable queue). Every event keeps its stable ``event_id``; the
+``Idempotency-Key`` header is the same for the same batch. A receiver that
+stores by ``event_id`` (or remembers keys) stores each event once.
+
+Errors never carry secrets or the receiver's answer (they reach the log,
+``status.json`` and ``/healthz``): the URL is shown with its query values and
+user info masked (``?token=***``), an answer as its status code, standard reason
+phrase and length only, and configured header values and auth secrets are
+masked in any other text (:mod:`hub.outputs.redact`).
 
 Requests go through the shared ``http_client`` transport (``transport`` names
 its instance), like a third-party sink would.
@@ -42,13 +53,13 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Self, cast
-from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
 import hub
-from hub.errors import DeviceUnavailable, SinkRejected, SinkUnavailable
+from hub.errors import DeviceUnavailable, SinkRejected, SinkUnavailable, TransportError
 from hub.events import Event
+from hub.outputs.redact import Secrets, describe_answer, redact_url
 from hub.plugin import Sink, SinkConfig
 from hub.transports import HttpAuth, HttpClient
 
@@ -122,17 +133,6 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
-def _safe_url(url: str) -> str:
-    """The URL without credentials or query (either may hold secrets)."""
-    u = urlsplit(url)
-    return f"{u.scheme}://{u.hostname}{'' if u.port is None else f':{u.port}'}{u.path}"
-
-
-def _short(body: bytes, limit: int = 160) -> str:
-    text = " ".join(body.decode("utf-8", errors="replace").split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def encode_batch(batch: Sequence[Event]) -> bytes:
     """The request body: ``{"events": [...]}``."""
     return b'{"events":[' + b",".join(e.model_dump_json().encode() for e in batch) + b"]}"
@@ -150,6 +150,11 @@ class WebhookSink(Sink[WebhookConfig]):
     def required_transports(cls, config: Any) -> Sequence[tuple[str, str | None]]:
         return [("http_client", cast(WebhookConfig, config).transport)]
 
+    def __init__(self, config: WebhookConfig, ctx: hub.SinkContext) -> None:
+        super().__init__(config, ctx)
+        self._secrets = Secrets.of(urls=[config.url], headers=config.headers, auth=config.auth)
+        self._where = f"http[{ctx.instance}] ({redact_url(config.url)})"
+
     def _client(self) -> HttpClient:
         return self.ctx.http_client(self.config.transport)
 
@@ -157,7 +162,7 @@ class WebhookSink(Sink[WebhookConfig]):
         if not batch:
             return
         c = self.config
-        name = f"http[{self.ctx.instance}]"
+        name = self._where
         key = hashlib.blake2b(
             "\x1f".join(e.event_id for e in batch).encode(), digest_size=16
         ).hexdigest()
@@ -176,25 +181,21 @@ class WebhookSink(Sink[WebhookConfig]):
                 auth=c.auth,
                 allow_redirects=False,
             )
-        except DeviceUnavailable as err:
-            raise SinkUnavailable(f"{name}: {err}") from err
+        except (DeviceUnavailable, TransportError) as err:
+            raise SinkUnavailable(f"{name}: {self._secrets.scrub(str(err))}") from None
         status = resp.status
         if 200 <= status < 300:
             return
         if status == 429 or status >= 500 or status == 408:
             retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-            what = (
-                "answered 429 Too Many Requests"
-                if status == 429
-                else f"answered {status}: {_short(resp.body)}"
-            )
+            what = f"answered {describe_answer(status, resp.body)}"
             if retry_after is not None:
                 what += f", Retry-After {retry_after:g} s"
             raise SinkUnavailable(f"{name}: {what}", retry_after=retry_after)
         raise SinkRejected(
-            f"{name}: {_safe_url(c.url)} refused the batch of {len(batch)} events with "
-            f"HTTP {status}: {_short(resp.body) or 'no reason given'}; "
-            "check the URL, credentials and the receiver's expected format"
+            f"{name}: the receiver refused the batch of {len(batch)} events: "
+            f"{describe_answer(status, resp.body)}; check the URL, credentials and the "
+            "receiver's expected format (answers are never shown: they may echo credentials)"
         )
 
 

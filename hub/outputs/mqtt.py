@@ -11,6 +11,14 @@ connection named by ``broker``: it returns once written (QoS 0) or
 acknowledged by the broker (QoS 1/2). While the broker is unreachable the
 batch is retried later (:class:`~hub.errors.SinkUnavailable`).
 
+Deduplication: delivery is at-least-once (a batch whose acknowledgement was
+lost is published again; a durable queue sends what was not acknowledged again
+after a restart; QoS 1 itself may redeliver). Every payload carries the event's
+stable ``event_id`` (the same for every copy of one event); a subscriber that
+keeps the ids it has seen (or stores by ``event_id``) handles each event once.
+Errors name the output and repeat the transport's error, which never carries
+the broker password.
+
 .. code-block:: toml
 
     [[transports.mqtt]]

@@ -11,6 +11,18 @@ The full event is kept as JSON in ``event``. All database work runs in one
 worker thread; ``close()`` commits and checkpoints, so nothing written is lost
 on a clean shutdown.
 
+A value the database cannot hold (an integer beyond 64 bits, say) refuses
+that one event, never the batch: the batch is written again row by row, the
+events that fail are reported with :class:`~hub.errors.SinkRejected` (``events``
+maps each ``event_id`` to the reason; the core dead-letters and counts them)
+and the rest is stored. Nothing is retried forever behind a bad event.
+
+The file is checked before and after each batch (one ``stat``): when another
+program deleted or replaced it while the hub ran, the write raises
+:class:`~hub.errors.SinkUnavailable` naming the file, the database is created
+anew at ``path`` and the batch is written again there, so nothing is
+acknowledged that went into a file nobody can read.
+
 Retention (data minimisation): raw events are kept ``keep_raw_days`` (default
 30), then folded into quarter-hour aggregates (``aggregates_15min``) kept
 ``keep_aggregates_days``; the purge runs on its own every ``purge_interval_s``
@@ -20,6 +32,7 @@ and at open, and is counted in ``purged`` (see :mod:`hub.outputs.sqlite_retentio
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -30,7 +43,7 @@ from typing import Any
 from pydantic import Field
 
 import hub
-from hub import Event, Sink, SinkConfig, SinkUnavailable
+from hub import Event, Sink, SinkConfig, SinkRejected, SinkUnavailable
 from hub.outputs.sqlite_retention import PurgeResult, purge
 
 SCHEMA = """
@@ -63,6 +76,24 @@ INSERT = (
     " line, measurement, count_in, count_out, count, value, quality, received_ms, event)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+
+
+DATA_ERRORS = (
+    OverflowError,  # an int beyond 64 bits
+    ValueError,  # a string SQLite cannot encode
+    sqlite3.IntegrityError,
+    sqlite3.InterfaceError,  # a value of a type SQLite cannot bind
+    sqlite3.DataError,
+)
+"""Errors that belong to one row's values, not to the database: that row is refused."""
+
+
+class FileLost(Exception):
+    """The database file at ``path`` is no longer the one the sink opened."""
+
+
+def _reason(err: BaseException) -> str:
+    return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
 
 
 def _ms(t: Any) -> int | None:
@@ -136,6 +167,8 @@ class SqliteSink(Sink[SqliteConfig]):
         self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"sqlite-{config.id}")
         self.purged = {"runs": 0, "raw_deleted": 0, "aggregates_deleted": 0}
         self._next_purge = 0.0
+        self._file_id: tuple[int, int] | None = None
+        self._name = f"sqlite[{ctx.instance}]"
 
     async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
@@ -147,7 +180,23 @@ class SqliteSink(Sink[SqliteConfig]):
         db.execute(f"PRAGMA synchronous={self.config.synchronous}")
         db.executescript(SCHEMA)
         self._db = db
+        self._file_id = self._identity()
         self._purge_if_due()
+
+    def _identity(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return (st.st_dev, st.st_ino)
+
+    def _check_file(self) -> None:
+        """Raise FileLost (and forget the connection) when the file was deleted or replaced."""
+        if self._db is None or self._identity() == self._file_id:
+            return
+        db, self._db = self._db, None
+        db.close()
+        raise FileLost(str(self.path))
 
     def purge_now(self) -> PurgeResult:
         """Run the retention purge (in the worker thread) and count it."""
@@ -178,28 +227,76 @@ class SqliteSink(Sink[SqliteConfig]):
         try:
             await self._call(self._open)
         except sqlite3.Error as err:
-            raise SinkUnavailable(f"cannot open {self.path}: {err}") from err
+            raise SinkUnavailable(
+                f"{self._name}: cannot open {self.path}: {err}; check that the data dir is "
+                "writable and the file is an SQLite database"
+            ) from err
 
-    def _write(self, rows: list[tuple[Any, ...]]) -> None:
+    def _write(self, rows: list[tuple[Any, ...]]) -> dict[str, str]:
+        """Store ``rows`` in one transaction; return ``{event_id: reason}`` of refused rows."""
+        self._check_file()
         if self._db is None:
             self._open()
         assert self._db is not None
         db = self._db
+        refused: dict[str, str] = {}
         db.execute("BEGIN")
         try:
-            db.executemany(INSERT, rows)
+            try:
+                db.executemany(INSERT, rows)
+            except DATA_ERRORS:
+                db.execute("ROLLBACK")
+                db.execute("BEGIN")
+                refused = self._insert_one_by_one(db, rows)
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:
+                db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
+        self._check_file()  # committed into a file someone deleted meanwhile: write it again
         self._purge_if_due()
+        return refused
+
+    @staticmethod
+    def _insert_one_by_one(db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> dict[str, str]:
+        refused: dict[str, str] = {}
+        for r in rows:
+            try:
+                db.execute(INSERT, r)
+            except DATA_ERRORS as err:
+                refused[r[0]] = _reason(err)
+        return refused
 
     async def write(self, batch: Sequence[Event]) -> None:
-        rows = [row(e) for e in batch]
+        rows = []
+        refused: dict[str, str] = {}
+        for e in batch:
+            try:
+                rows.append(row(e))
+            except DATA_ERRORS as err:
+                refused[e.event_id] = _reason(err)
         try:
-            await self._call(self._write, rows)
+            refused.update(await self._call(self._write, rows))
+        except FileLost:
+            raise SinkUnavailable(
+                f"{self._name}: {self.path} was deleted or replaced while the hub ran (by "
+                "another program?); what it held is gone with it. A new database is created "
+                "there and this batch written again. Keep other programs from deleting the "
+                "file; copy it with `sqlite3 <file> '.backup <copy>'`"
+            ) from None
         except sqlite3.Error as err:
-            raise SinkUnavailable(f"cannot write {self.path}: {err}") from err
+            raise SinkUnavailable(
+                f"{self._name}: cannot write {self.path}: {err}; check free disk space and "
+                "that the file is writable"
+            ) from err
+        if refused:
+            first = next(iter(refused.values()))
+            raise SinkRejected(
+                f"{self._name}: {len(refused)} of {len(batch)} event(s) hold a value "
+                f"{self.path.name} cannot store ({first}); they were left out, the other "
+                f"{len(batch) - len(refused)} are stored",
+                events=refused,
+            )
 
     def _close(self) -> None:
         if self._db is not None:

@@ -93,6 +93,7 @@ class MqttLink:
                 "port": port,
                 "protocol": protocol,
                 "client_id": f"sim-{name}-{secrets.token_hex(3)}",
+                "clean_start": True,  # a throwaway id: no session for the broker to keep
                 "username": username,
                 "password": password,
                 "reconnect_initial_s": 0.2,

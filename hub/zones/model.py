@@ -384,6 +384,10 @@ class ZoneModel:
     def lines(self) -> dict[str, LineView]:
         return dict(self._line_views)
 
+    def sources(self) -> dict[str, tuple[float, dict[str, float]]]:
+        """Per zone: its stale limit (s) and the sources feeding it -> last seen (POSIX s)."""
+        return {k: (z.stale, dict(z.inputs.seen)) for k, z in self._zones.items()}
+
     def open_alerts(self) -> list[AlertRecord]:
         return sorted(self.alerts.open.values(), key=lambda a: a.since)
 

@@ -84,7 +84,7 @@ def test_stop_while_an_output_retries_opening(tmp_path: Path, sig: signal.Signal
     assert took < 10, f"took {took:.1f} s to stop"
     assert (
         "sinks.sqlite[db]: stop requested while retrying to open this output (1 attempt(s), "
-        "last: cannot open " in text
+        "last: sqlite[db]: cannot open " in text
     )
     assert "stopping without starting the sources" in text
     assert "hub running" not in text

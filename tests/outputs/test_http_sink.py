@@ -113,9 +113,9 @@ async def test_5xx_and_408_leave_the_retry_to_the_runner(
     rec.script = [(status, {})]
     sink, clock = make_sink(url=url)
     start = clock.monotonic()
-    with pytest.raises(SinkUnavailable, match=f"answered {status}: reason for {status}") as err:
+    with pytest.raises(SinkUnavailable, match=f"answered HTTP {status} [A-Z]") as err:
         await sink.write(events())
-    assert err.value.retry_after is None
+    assert err.value.retry_after is None and "reason for" not in str(err.value)
     assert len(rec.requests) == 1  # one write, one attempt: no retry loop inside the sink
     assert clock.monotonic() == start
 
@@ -220,10 +220,11 @@ async def test_gives_up_on_4xx(
     rec, url = receiver
     rec.script = [(status, {})]
     sink, _ = make_sink(url=url + "?key=secret")
-    with pytest.raises(SinkRejected, match=f"HTTP {status}: reason for {status}") as err:
+    with pytest.raises(SinkRejected, match=f"HTTP {status} [A-Z]") as err:
         await sink.write(events())
     assert len(rec.requests) == 1
-    assert "secret" not in str(err.value)
+    assert "secret" not in str(err.value) and "?key=***" in str(err.value)
+    assert "reason for" not in str(err.value)  # the receiver's answer is never copied
 
 
 async def test_hmac_signed_batch_into_the_hub_ingest_server(

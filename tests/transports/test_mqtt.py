@@ -327,7 +327,7 @@ async def test_a_slow_subscriber_applies_backpressure_without_loss(tmp_path: Pat
 async def _backpressure(broker: Mosquitto) -> None:
     sub, pub = transport(broker, "sub"), transport(broker, "pub", max_queued=50)
     total = 3000
-    async with running(sub, pub), sub.subscribe(["bulk/#"], qos=1, queue_size=20) as messages:
+    async with running(sub, pub), sub.subscribe(["bulk/#"], qos=1, queue_size=10) as messages:
         await wait_until(lambda: pub.connected, "publisher connected")
         await pub.publish_many([("bulk/x", str(i).encode()) for i in range(total)], qos=1)
         await wait_until(lambda: sub.health()["backlogged"], "acknowledgements held back")

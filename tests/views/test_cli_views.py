@@ -168,6 +168,5 @@ def test_status_shows_the_views_outputs_name(tmp_path: Path) -> None:
     proc = hub_cmd("status", "--data-dir", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[1:] == [
-        "  view   public               2 output(s)     in=120 out=8 filtered=70 suppressed=2 "
-        "held=1"
+        "  view   public               2 output(s)     in=120 out=8 filtered=70 suppressed=2 held=1"
     ]

@@ -243,8 +243,10 @@ async def through_mqtt(sent: list[Event], broker: Mosquitto) -> list[dict[str, A
             MqttSinkConfig(id="feed", view="x"), sink_context("mqtt", transports=lookup)
         )
         await sink.open()
-        async with mqtt.subscribe(["crowdhub/#"], qos=1) as messages:
-            await sink.write(sent)
+        async with mqtt.subscribe(["crowdhub/#"], qos=1) as messages, asyncio.TaskGroup() as tg:
+            # read while writing: QoS 1 is acknowledged only once handled, so unread
+            # messages wait in the broker, which keeps 1,000 per client by default
+            tg.create_task(sink.write(sent))
             async with asyncio.timeout(10):
                 async for msg in messages:
                     got.append(json.loads(msg.payload))

@@ -16,12 +16,15 @@ from hub.errors import SinkRejected, SinkUnavailable
 from hub.events import Event
 from hub.plugin import Sink, SinkConfig
 
-__all__ = ["SINK_STATES", "SinkRunner", "SinkStats"]
+__all__ = ["SINK_STATES", "RefusedEvent", "SinkRunner", "SinkStats"]
 
 log = logging.getLogger("hub.bus")
 
 SINK_STATES = ("starting", "running", "retrying", "disabled", "stopped")
 """Every state a sink runner reports (``hub status``, ``crowdhub_sink_state``)."""
+
+RefusedEvent = Callable[[str, Event, str], None]
+"""``(output label, event, reason)``: record one event an output refused (dead letter)."""
 
 SHUTDOWN_TRIES = 3
 """Tries left to a failing output once the hub stops, each after at most 0.5 s."""
@@ -50,11 +53,17 @@ class SinkRunner:
     """
 
     def __init__(
-        self, sink: Sink[Any], config: SinkConfig, label: str, queue: SinkQueue | None = None
+        self,
+        sink: Sink[Any],
+        config: SinkConfig,
+        label: str,
+        queue: SinkQueue | None = None,
+        dead_letter: RefusedEvent | None = None,
     ) -> None:
         self.sink = sink
         self.config = config
         self.label = label
+        self.dead_letter = dead_letter
         if queue is None:  # not `queue or ...`: an empty queue is falsy
             queue = MemoryQueue(config.queue_size, config.overflow, label)
         self.queue: SinkQueue = queue
@@ -135,17 +144,14 @@ class SinkRunner:
             if linger and len(queue) < cfg.batch_size and not self._closing:
                 await asyncio.sleep(linger)
             batch = queue.peek_batch(cfg.batch_size)
+            written: int | None = None  # None: all of it
             try:
                 await self.sink.write(batch)
             except SinkRejected as err:
-                self.stats.errors += 1
-                self.stats.dropped["rejected"] += len(batch)
-                self.stats.last_error = str(err)
-                log.error(
-                    "%s: output refused %d event(s), dropped: %s", self.label, len(batch), err
-                )
+                written = self._rejected(batch, err)
                 queue.ack(len(batch))
-                continue
+                if not written:
+                    continue
             except asyncio.CancelledError:
                 raise
             except Exception as err:
@@ -183,8 +189,42 @@ class SinkRunner:
                 down = False
             policy.reset()
             self.stats.state = "running"
-            self.stats.events_out += len(batch)
+            if written is None:  # the whole batch (a partial one is counted and acked above)
+                self.stats.events_out += len(batch)
+                self.stats.batches += 1
+                if self.on_written is not None:
+                    self.on_written(batch)
+                queue.ack(len(batch))
+
+    def _rejected(self, batch: Sequence[Event], err: SinkRejected) -> int:
+        """Count (and dead-letter) what the output refused; return how many it wrote.
+
+        ``err.events`` names single refused events (the rest of the batch was written,
+        the output works): each is dead-lettered with its reason. Without it the whole
+        batch was refused: dropped and counted as before.
+        """
+        self.stats.errors += 1
+        self.stats.last_error = str(err)
+        if err.events is None:
+            self.stats.dropped["rejected"] += len(batch)
+            log.error("%s: output refused %d event(s), dropped: %s", self.label, len(batch), err)
+            return 0
+        refused = [e for e in batch if e.event_id in err.events]
+        self.stats.dropped["rejected"] += len(refused)
+        written = len(batch) - len(refused)
+        log.error(
+            "%s: output refused %d of %d event(s), dead-lettered: %s",
+            self.label,
+            len(refused),
+            len(batch),
+            err,
+        )
+        if self.dead_letter is not None:
+            for event in refused:
+                self.dead_letter(self.label, event, err.events[event.event_id])
+        if written:
+            self.stats.events_out += written
             self.stats.batches += 1
             if self.on_written is not None:
-                self.on_written(batch)
-            queue.ack(len(batch))
+                self.on_written([e for e in batch if e.event_id not in err.events])
+        return written

@@ -416,7 +416,10 @@ class HttpIngestServer(Transport[HttpServerConfig]):
             msg = "http[%s]: handler of source %r raised %s at %s (a plugin bug)"
             self.ctx.log.error(msg, self.config.id, sid, type(err).__name__, where)
             raise Reject(500, f"source {sid!r} failed on this request; see the hub log") from None
-        route.accepted += 1
+        if resp is not None and resp.status >= 400:
+            route.rejected[resp.status] += 1  # the source refused it (e.g. 403, 422)
+        else:
+            route.accepted += 1
         if resp is None:
             return web.Response(status=204)
         body = resp.body.encode("utf-8") if isinstance(resp.body, str) else resp.body

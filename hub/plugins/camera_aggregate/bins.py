@@ -54,7 +54,8 @@ class BinAggregator:
         self._closed: OrderedDict[tuple[str, datetime], int] = OrderedDict()
         self._remember = remember
 
-    def _start(self, when: datetime) -> datetime:
+    def slot(self, when: datetime) -> datetime:
+        """The start of the interval ``when`` falls in."""
         secs = self.interval.total_seconds()
         ts = when.timestamp()
         return datetime.fromtimestamp(ts - ts % secs, UTC)
@@ -69,7 +70,7 @@ class BinAggregator:
         extra: Mapping[str, int] | None = None,
     ) -> Bin:
         """Add counts observed at ``when`` (zero counts still mark the bin as observed)."""
-        start = self._start(when)
+        start = self.slot(when)
         slot = (line, start)
         b = self._open.get(slot)
         if b is None:

@@ -5,6 +5,10 @@ Hikvision ISAPI and VIVOTEK pushes over HTTP (``/ingest/<source id>``).
 Cumulative totals become crossings per ``interval_s``; interval reports become
 one crossing each; occupancy is emitted as it arrives. Camera identities
 (serials, MAC and IP addresses, device ids) never leave this module.
+
+Sequence numbers, dedup keys and cumulative totals advance only once the hub
+took a message's events (:mod:`.delivery`): a push refused with ``400`` or
+``503`` and sent again is accepted, not dropped as a duplicate.
 """
 
 from __future__ import annotations
@@ -12,15 +16,16 @@ from __future__ import annotations
 __all__ = ["CameraAggregateSource"]
 
 import asyncio
+import time
 from collections import Counter
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import Any, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import hub
-from hub.events import Crossing, Event, Occupancy, QualityReason
-from hub.plugins.camera_aggregate.bins import Bin, BinAggregator, DeviceClock
+from hub.events import Event, Occupancy, QualityReason
+from hub.plugins.camera_aggregate.bins import BinAggregator
 from hub.plugins.camera_aggregate.config import (
     AxisScenario,
     CameraAggregateConfig,
@@ -31,6 +36,7 @@ from hub.plugins.camera_aggregate.config import (
     split_directions,
     unknown_places,
 )
+from hub.plugins.camera_aggregate.delivery import Delivery, Planned
 from hub.plugins.camera_aggregate.hikvision import HikAlert, HikRealTime, parse_body
 from hub.plugins.camera_aggregate.protocol import (
     AxisCrossline,
@@ -40,6 +46,7 @@ from hub.plugins.camera_aggregate.protocol import (
     parse_axis,
     parse_vivotek,
 )
+from hub.plugins.camera_aggregate.vivotek import parse_vivotek_csv
 from hub.privacy import classify_text
 from hub.quality import (
     CumulativeCounter,
@@ -58,7 +65,9 @@ from hub.transports import (
 )
 
 _HIK_TYPES = ("application/xml", "text/xml", "multipart/form-data", "multipart/mixed")
-_VIVOTEK_TYPES = ("application/json", "text/plain")
+_VIVOTEK_TYPES = ("application/json", "text/plain", "text/csv", "application/csv")
+_BURST_S = 60.0
+_Commit = Callable[[], None] | None
 
 
 class CameraAggregateSource(hub.Source[CameraAggregateConfig]):
@@ -82,10 +91,17 @@ class CameraAggregateSource(hub.Source[CameraAggregateConfig]):
         self._seen = SeenKeys(config.dedupe_window)
         self._bins = BinAggregator(config.interval_s, config.grace_s)
         self._plausible = Plausibility(config.max_count, config.max_jump)
+        self._out = Delivery(
+            ctx,
+            config.device,
+            "mqtt" if config.device == "axis" else "http",
+            self._bins,
+            self._seen,
+            self._plausible,
+        )
         self._cameras: dict[str, int] = {}
-        self._gaps: set[Hashable] = set()
-        self._device_clock = DeviceClock()
         self._logged: set[str] = set()
+        self._bursts: dict[str, tuple[float, int]] = {}
         self._tick_s = max(0.05, min(1.0, config.interval_s / 10))
         self.stats: Counter[str] = Counter()
         """Messages received, and ignored/deduplicated input by reason (status, tests)."""
@@ -106,10 +122,21 @@ class CameraAggregateSource(hub.Source[CameraAggregateConfig]):
             self.ctx.log.warning(
                 "camera_aggregate[%s]: %s is not defined in [site]", self.ctx.instance, place
             )
-        if self.config.device == "axis":
-            await self._run_axis()
-        else:
-            await self._run_http()
+        try:
+            if self.config.device == "axis":
+                await self._run_axis()
+            else:
+                await self._run_http()
+        except asyncio.CancelledError:
+            # a clean stop: the open intervals go out as incomplete, not thrown away
+            left = await self._out.flush_open()
+            if left:
+                self.ctx.log.warning(
+                    "camera_aggregate[%s]: %d interval(s) could not be handed over at stop",
+                    self.ctx.instance,
+                    left,
+                )
+            raise
 
     async def _run_axis(self) -> None:
         mqtt = self.ctx.mqtt(self.config.broker)
@@ -150,11 +177,7 @@ class CameraAggregateSource(hub.Source[CameraAggregateConfig]):
         test or conformance clock that moves wakes it exactly when the interval is due."""
         while True:
             await self.ctx.clock.sleep(self._tick_s)
-            await self._emit_all(self._due())
-
-    async def _emit_all(self, events: Iterable[Event]) -> None:
-        for event in events:
-            await self.ctx.emit(event)
+            await self._out.flush()
 
     async def _on_message(self, msg: Message) -> None:
         self.stats["messages"] += 1
@@ -162,23 +185,25 @@ class CameraAggregateSource(hub.Source[CameraAggregateConfig]):
             self.stats["other_topic"] += 1
             return
         try:
-            events = self._axis(msg)
+            planned = self._axis(msg)
         except hub.MalformedInput as err:
             self.ctx.malformed(f"device 'axis': {err}")
             return
-        await self._emit_all(events)
+        await self._out.deliver(planned)
+        await self._out.flush()
 
     async def _on_request(self, request: IngestRequest) -> IngestResponse:
         self.stats["messages"] += 1
         try:
             if self.config.device == "hikvision":
-                events = self._hikvision(request)
+                planned, commit = self._hikvision(request)
             else:
-                events = self._vivotek(request)
+                planned, commit = self._vivotek(request), None
         except hub.MalformedInput as err:
             self.ctx.malformed(f"device '{self.config.device}': {err}")
             raise
-        await self._emit_all(events)
+        await self._out.deliver(planned, commit)
+        await self._out.flush()
         return IngestResponse(200, "OK")
 
     # -- shared helpers --------------------------------------------------------------
@@ -189,61 +214,20 @@ class CameraAggregateSource(hub.Source[CameraAggregateConfig]):
             self._logged.add(once_key)
             self.ctx.log.info("camera_aggregate[%s]: %s", self.ctx.instance, message)
 
+    def _warn(self, reason: str, message: str) -> None:
+        """Count input that yields nothing and should not; a WARNING once per burst."""
+        self.stats[reason] += 1
+        now = time.monotonic()
+        last, suppressed = self._bursts.get(reason, (-1e9, 0))
+        if now - last < _BURST_S:
+            self._bursts[reason] = (last, suppressed + 1)
+            return
+        more = f" (+{suppressed} more since)" if suppressed else ""
+        self.ctx.log.warning("camera_aggregate[%s]: %s%s", self.ctx.instance, message, more)
+        self._bursts[reason] = (now, 0)
+
     def _observe(self, device_time: datetime) -> None:
-        self._device_clock.observe(device_time, self.ctx.clock.monotonic())
-
-    def _due(self) -> list[Event]:
-        now = self._device_clock.now(self.ctx.clock.monotonic())
-        return [] if now is None else [self._bin_event(b) for b in self._bins.due(now)]
-
-    def _take_gap(self, stream: Hashable) -> list[QualityReason]:
-        if stream in self._gaps:
-            self._gaps.discard(stream)
-            return [QualityReason.SEQUENCE_GAP]
-        return []
-
-    def _bin_event(self, b: Bin) -> Event:
-        reasons = sorted({*b.reasons, *self._plausible.count(b.in_ + b.out)})
-        extras: dict[str, Any] = {"device": self.config.device, "messages": b.messages}
-        if b.revision:
-            extras["revision"] = b.revision
-        extras.update(b.extra)
-        return self.ctx.event(
-            Crossing(in_=b.in_, out=b.out),
-            key=b.key,
-            observed_from=b.start,
-            observed_to=b.end,
-            line=b.line,
-            quality=worst_quality(reasons),
-            quality_reasons=reasons,
-            extras=extras,
-        )
-
-    def _interval_event(
-        self,
-        key: str,
-        line: str,
-        start: datetime,
-        end: datetime,
-        in_: int,
-        out: int,
-        reasons: list[QualityReason],
-        sequence: int | None = None,
-        extras: dict[str, Any] | None = None,
-    ) -> Event:
-        """A crossing for a device-reported interval (Hikvision timeRange, VIVOTEK)."""
-        reasons = [*reasons, *self._plausible.count(in_ + out), *self._plausible.change(in_ + out)]
-        return self.ctx.event(
-            Crossing(in_=in_, out=out),
-            key=key,
-            observed_from=start,
-            observed_to=end,
-            line=line,
-            quality=worst_quality(reasons),
-            quality_reasons=sorted(set(reasons)),
-            sequence=sequence,
-            extras={"device": self.config.device, **(extras or {})},
-        )
+        self._out.clock.observe(device_time, self.ctx.clock.monotonic())
 
     # -- AXIS --------------------------------------------------------------------------
     def _camera(self, topic: str) -> int:
@@ -251,7 +235,7 @@ class CameraAggregateSource(hub.Source[CameraAggregateConfig]):
         prefix = topic.split("/event/", 1)[0]
         return self._cameras.setdefault(prefix, len(self._cameras) + 1)
 
-    def _axis(self, msg: Message) -> list[Event]:
+    def _axis(self, msg: Message) -> list[Planned]:
         m = parse_axis(msg.topic, msg.payload)
         sc = self._scenarios.get((m.channel, m.scenario))
         label = f"AXIS scenario {m.scenario} (channel {m.channel})"
@@ -261,7 +245,7 @@ class CameraAggregateSource(hub.Source[CameraAggregateConfig]):
                 f"axis:{m.channel}:{m.scenario}",
                 f"{label} is not configured; its messages are ignored",
             )
-            return self._due()
+            return []
         shape = axis_shape(m)
         if shape == "trigger":
             self._ignore(
@@ -269,7 +253,7 @@ class CameraAggregateSource(hub.Source[CameraAggregateConfig]):
                 f"axis-trigger:{m.channel}:{m.scenario}",
                 f"{label} sends only active on/off, not counts; ignored",
             )
-            return self._due()
+            return []
         self._observe(m.timestamp)
         if sc.type == "occupancy":
             if shape == "crossline":
@@ -277,17 +261,15 @@ class CameraAggregateSource(hub.Source[CameraAggregateConfig]):
                     f"{label} is configured as occupancy but sends crossline counting "
                     "totals; set type = 'crossline'"
                 )
-            return [
-                self._axis_occupancy(m.timestamp, sc, axis_occupancy(m, sc.classes), m.channel),
-                *self._due(),
-            ]
+            count = axis_occupancy(m, sc.classes)
+            return [(self._axis_occupancy(m.timestamp, sc, count, m.channel), None)]
         self._axis_crossline(msg, sc, self._camera(msg.topic), axis_crossline(m), m.timestamp)
-        return self._due()
+        return []
 
     def _axis_occupancy(self, when: datetime, sc: AxisScenario, count: int, channel: int) -> Event:
         stream = ("axis-occupancy", channel, sc.scenario)
         reasons = self._plausible.level(stream, count)
-        return self.ctx.event(
+        return self._out.event(
             Occupancy(count=count),
             key=f"{channel}:{sc.scenario}:{int(when.timestamp() * 1000)}",
             observed_at=when,
@@ -300,6 +282,11 @@ class CameraAggregateSource(hub.Source[CameraAggregateConfig]):
     def _axis_crossline(
         self, msg: Message, sc: AxisScenario, camera: int, cl: AxisCrossline, when: datetime
     ) -> None:
+        """One message per crossing: the crossing of ``reason`` happened at ``when`` and goes
+        into the interval of ``when``. A step of more than one (messages lost, the hub was
+        away, a reset) also holds crossings whose time is only known to lie after the
+        previous message: in the same interval they join it; spread over several
+        intervals they go out as one ``sequence_gap`` crossing over that span."""
         delta = self._totals.update(
             (camera, sc.channel, sc.scenario), cl.totals, at=when, epoch=cl.start_time
         )
@@ -307,24 +294,36 @@ class CameraAggregateSource(hub.Source[CameraAggregateConfig]):
             # an older message after a newer one (redelivery, camera retry): nothing new
             self.stats[f"crossline_{delta.kind}"] += 1
             return
+        own = 1 if "all" in sc.classes or cl.reason in sc.classes else 0
         if delta.first:
             if msg.retain:
                 return  # an old retained message: only the baseline
-            # one message per crossing: the first one we see is the crossing of `reason`
-            n = 1 if "all" in sc.classes or cl.reason in sc.classes else 0
+            n = own
         elif "all" in sc.classes:
             n = delta.values.get("all", 0)
         else:
             n = sum(delta.values.get(c, 0) for c in sc.classes)
+        own = min(own, n)
         reasons = [QualityReason.COUNTER_RESET] if delta.reset else []
-        reasons += self._plausible.change(n)
-        in_, out = split_directions(sc.direction, n, 0)
         line = sc.line or self.config.line
         assert line is not None  # checked by the config
+        rest = n - own
+        since = delta.since
+        if rest and (since is None or self._bins.slot(since) != self._bins.slot(when)):
+            self.stats["crossline_unbinned"] += rest
+            in_, out = split_directions(sc.direction, rest, 0)
+            self._out.queue(
+                [self._out.spread_event(line, in_, out, since, when, reasons, sc.scenario)]
+            )
+            n = own
+        elif rest:
+            reasons.append(QualityReason.SEQUENCE_GAP)
+        reasons += self._plausible.change(n)
+        in_, out = split_directions(sc.direction, n, 0)
         self._bins.add(line, when, in_, out, reasons)
 
     # -- Hikvision ---------------------------------------------------------------------
-    def _hikvision(self, request: IngestRequest) -> list[Event]:
+    def _hikvision(self, request: IngestRequest) -> tuple[list[Planned], _Commit]:
         ctype = next(
             (v for k, v in request.headers.items() if k.lower() == "content-type"),
             request.content_type,
@@ -337,7 +336,7 @@ class CameraAggregateSource(hub.Source[CameraAggregateConfig]):
                 f"hik-type:{kind[:40]}",
                 f"Hikvision {kind[:40]!r} alerts are not people counting; ignored",
             )
-            return self._due()
+            return [], None
         mapping = hikvision_channel(self.config, alert.channel, alert.region)
         label = f"Hikvision channel {alert.channel}" + (
             f" region {alert.region}" if alert.region is not None else ""
@@ -348,49 +347,51 @@ class CameraAggregateSource(hub.Source[CameraAggregateConfig]):
                 f"hik:{alert.channel}:{alert.region}",
                 f"{label} is not configured; its alerts are ignored",
             )
-            return self._due()
-        stream = (alert.channel, alert.region)
+            return [], None
+        reasons: list[QualityReason] = []
+        tracker: SequenceTracker | None = None
         if not alert.retransmission:
             if alert.date_time is not None:
                 self._observe(alert.date_time)
             if alert.active_post_count is not None:
                 # one push counter per channel (regions of a channel share it)
                 tracker = self._sequences.setdefault(alert.channel, SequenceTracker())
-                result = tracker.observe(alert.active_post_count, alert.date_time)
+                if tracker.check(alert.active_post_count, alert.date_time).verdict is Verdict.GAP:
+                    reasons.append(QualityReason.SEQUENCE_GAP)
+        else:
+            reasons.append(QualityReason.RETRANSMISSION)
+
+        def record() -> None:
+            if tracker is not None and alert.active_post_count is not None:
+                result = tracker.record(alert.active_post_count, alert.date_time)
                 self.stats[f"sequence_{result.verdict}"] += 1
-                if result.verdict is Verdict.GAP:
-                    self._gaps.add(alert.channel)
+
         line = mapping.line or self.config.line
         assert line is not None  # checked by the config
         if isinstance(alert.counting, HikRealTime):
-            events = self._hik_realtime(alert, alert.counting, mapping, line, stream)
-        else:
-            tr = alert.counting
-            region = "" if alert.region is None else str(alert.region)
-            if not self._seen.add(("hik", alert.channel, region, tr.start)):
-                self.stats["duplicate_bin"] += 1
-                return self._due()
-            reasons = self._take_gap(alert.channel)
-            if alert.retransmission:
-                reasons.append(QualityReason.RETRANSMISSION)
-            in_, out = split_directions(mapping.enter, tr.enter, tr.exit)
-            extras: dict[str, Any] = {"method": "timeRange", "isapi": alert.namespace}
-            if tr.pass_ is not None:
-                extras["pass"] = tr.pass_
-            events = [
-                self._interval_event(
-                    f"{alert.channel}:{region}:{tr.start.isoformat()}",
-                    line,
-                    tr.start,
-                    tr.end,
-                    in_,
-                    out,
-                    reasons,
-                    alert.active_post_count,
-                    extras,
-                )
-            ]
-        return [*events, *self._due()]
+            return self._hik_realtime(alert, alert.counting, mapping, line, reasons, record)
+        tr = alert.counting
+        region = "" if alert.region is None else str(alert.region)
+        key = ("hik", alert.channel, region, tr.start)
+        if not self._seen.add(key):
+            self.stats["duplicate_bin"] += 1
+            return [], record
+        in_, out = split_directions(mapping.enter, tr.enter, tr.exit)
+        extras: dict[str, Any] = {"method": "timeRange", "isapi": alert.namespace}
+        if tr.pass_ is not None:
+            extras["pass"] = tr.pass_
+        event = self._out.interval_event(
+            f"{alert.channel}:{region}:{tr.start.isoformat()}",
+            line,
+            tr.start,
+            tr.end,
+            in_,
+            out,
+            reasons,
+            alert.active_post_count,
+            extras,
+        )
+        return [(event, key)], record
 
     def _hik_realtime(
         self,
@@ -398,84 +399,86 @@ class CameraAggregateSource(hub.Source[CameraAggregateConfig]):
         rt: HikRealTime,
         mapping: HikvisionChannel,
         line: str,
-        stream: tuple[int, int | None],
-    ) -> list[Event]:
+        reasons: list[QualityReason],
+        record: Callable[[], None],
+    ) -> tuple[list[Planned], _Commit]:
         totals = {"enter": rt.enter, "exit": rt.exit}
         if rt.pass_ is not None:
             totals["pass"] = rt.pass_
         epoch = rt.local_date if self.config.daily_reset else None
-        delta = self._totals.update(("hik-rt", stream), totals, at=rt.time, epoch=epoch)
-        if delta.kind is DeltaKind.OUT_OF_ORDER:
-            self.stats["realtime_out_of_order"] += 1
-            return []  # an older running total (e.g. retransmitted): nothing new in it
-        if delta.kind is DeltaKind.REPEAT:
-            self.stats["realtime_repeat"] += 1
-            return []  # the same push again: it observed nothing (no zero-count interval)
+        stream = ("hik-rt", (alert.channel, alert.region))
+        delta = self._totals.check(stream, totals, at=rt.time, epoch=epoch)
+        if delta.kind in (DeltaKind.OUT_OF_ORDER, DeltaKind.REPEAT):
+            # an older running total (retransmitted), or the same push again: nothing new
+            self.stats[f"realtime_{delta.kind}"] += 1
+            return [], record
         self._observe(rt.time)
-        events: list[Event] = []
+        planned: list[Planned] = []
         if mapping.occupancy_zone:
             raw = rt.enter - rt.exit if mapping.enter == "in" else rt.exit - rt.enter
             occ_reasons = [QualityReason.DERIVED]
             if raw < 0:
                 occ_reasons.append(QualityReason.CLAMPED)
             occ_reasons += self._plausible.count(max(raw, 0))
-            events.append(
-                self.ctx.event(
-                    Occupancy(count=max(raw, 0)),
-                    key=f"{alert.channel}:{alert.region}:{rt.time.isoformat()}",
-                    observed_at=rt.time,
-                    zone=mapping.occupancy_zone,
-                    quality=worst_quality(occ_reasons),
-                    quality_reasons=occ_reasons,
-                    sequence=alert.active_post_count,
-                    extras={"device": "hikvision", "method": "realTime"},
-                )
+            occupancy = self._out.event(
+                Occupancy(count=max(raw, 0)),
+                key=f"{alert.channel}:{alert.region}:{rt.time.isoformat()}",
+                observed_at=rt.time,
+                zone=mapping.occupancy_zone,
+                quality=worst_quality(occ_reasons),
+                quality_reasons=occ_reasons,
+                sequence=alert.active_post_count,
+                extras={"device": "hikvision", "method": "realTime"},
             )
-        if delta.first:
-            return events  # the running total is only the baseline
-        enter, exit_ = delta.values.get("enter", 0), delta.values.get("exit", 0)
-        reasons = self._take_gap(alert.channel)
-        if delta.reset:
-            reasons.append(QualityReason.COUNTER_RESET)
-        if alert.retransmission:
-            reasons.append(QualityReason.RETRANSMISSION)
-        reasons += self._plausible.change(enter + exit_)
-        in_, out = split_directions(mapping.enter, enter, exit_)
-        extra = {"pass": delta.values["pass"]} if "pass" in delta.values else None
-        self._bins.add(line, rt.time, in_, out, reasons, extra)
-        return events
+            planned.append((occupancy, None))
+
+        def commit() -> None:
+            """Once the hub took the occupancy: the running total becomes the baseline."""
+            record()
+            step = self._totals.update(stream, totals, at=rt.time, epoch=epoch)
+            if not step.counts:
+                return  # the first running total (only the baseline), or raced by a retry
+            enter, exit_ = step.values.get("enter", 0), step.values.get("exit", 0)
+            bin_reasons = [*reasons, *([QualityReason.COUNTER_RESET] if step.reset else [])]
+            bin_reasons += self._plausible.change(enter + exit_)
+            in_, out = split_directions(mapping.enter, enter, exit_)
+            extra = {"pass": step.values["pass"]} if "pass" in step.values else None
+            self._bins.add(line, rt.time, in_, out, bin_reasons, extra)
+
+        return planned, commit
 
     # -- VIVOTEK -----------------------------------------------------------------------
-    def _vivotek(self, request: IngestRequest) -> list[Event]:
-        report = parse_vivotek(request.json(), self._tz)
+    def _vivotek(self, request: IngestRequest) -> list[Planned]:
+        ctype = (request.content_type or "").split(";", 1)[0].strip().lower()
+        body = request.body.lstrip()
+        if ctype.endswith("csv") or (ctype == "text/plain" and not body.startswith(b"{")):
+            report = parse_vivotek_csv(request.body, self._tz)
+        else:
+            report = parse_vivotek(request.json(), self._tz)
         if report.other_rules:
             self.stats["other_rule_type"] += report.other_rules
-        events: list[Event] = []
+        planned: list[Planned] = []
         for c in report.counts:
             rule: VivotekRule | None = self._rules.get(c.rule)
             if rule is None:
-                self._ignore(
+                known = ", ".join(safe_name(r) for r in sorted(self._rules)[:5])
+                self._warn(
                     "unknown_rule",
-                    f"viv:{c.rule[:64]}",
-                    f"VIVOTEK rule {safe_name(c.rule)} is not configured; ignored",
+                    f"VIVOTEK rule {safe_name(c.rule)} matches no configured rule "
+                    f"({known}); its counts are dropped: set 'rule' to the RuleName exactly "
+                    "as the camera sends it",
                 )
                 continue
             self._observe(c.end)
-            if not self._seen.add(("viv", c.rule, c.start)):
+            key = ("viv", c.rule, c.start)
+            if not self._seen.add(key):
                 self.stats["duplicate_bin"] += 1
                 continue
             line = rule.line or self.config.line
             assert line is not None  # checked by the config
             in_, out = split_directions(rule.enter, c.in_, c.out)
-            events.append(
-                self._interval_event(
-                    f"{c.rule}|{c.start.isoformat()}",
-                    line,
-                    c.start,
-                    c.end,
-                    in_,
-                    out,
-                    [],
-                )
+            event = self._out.interval_event(
+                f"{c.rule}|{c.start.isoformat()}", line, c.start, c.end, in_, out, []
             )
-        return [*events, *self._due()]
+            planned.append((event, key))
+        return planned

@@ -210,6 +210,8 @@ class CountBin:
     readings: int = 0
     unreliable: int = 0
     partial: bool = False
+    cut: bool = False
+    """Cut short by the device going away or the hub stopping (emitted ``incomplete``)."""
     temperatures: list[float] = field(default_factory=list)
 
 
@@ -283,7 +285,7 @@ class IntervalCounter:
         if self._open_start > b.start:
             b.start, b.partial = self._open_start, True
         if end < b.end:
-            b.end, b.partial = end, True
+            b.end, b.partial, b.cut = end, True, True
         return b
 
     def finish(self, last_t: float) -> list[CountBin]:

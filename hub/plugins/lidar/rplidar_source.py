@@ -92,10 +92,11 @@ class RplidarSource(hub.Source[RplidarConfig]):
                 finally:
                     with contextlib.suppress(Exception):
                         await port.write(RPLIDAR_STOP)
-        except DeviceUnavailable:
+        except (DeviceUnavailable, asyncio.CancelledError):
+            # the device went away or the hub stops: the open window goes out, incomplete
             est = self._window.finish()
             if est is not None:
-                await self.ctx.emit(self._occupancy(est))
+                await self.ctx.emit(self._occupancy(est, incomplete=True))
             raise
 
     async def _rplidar_start(self, port: ByteStream, decoder: RplidarDecoder) -> None:
@@ -138,13 +139,15 @@ class RplidarSource(hub.Source[RplidarConfig]):
                 if est is not None:
                     await self.ctx.emit(self._occupancy(est))
 
-    def _occupancy(self, est: OccupancyEstimate) -> hub.Event:
+    def _occupancy(self, est: OccupancyEstimate, *, incomplete: bool = False) -> hub.Event:
         cfg = self.config
         quality, reasons = plausibility(cfg, est.count, previous=self._last_occupancy)
         self._last_occupancy = est.count
         if quality == hub.Quality.OK:
             quality = hub.Quality.ESTIMATED
         reasons.insert(0, hub.QualityReason.DERIVED)
+        if incomplete:  # the window was cut short
+            reasons.append(hub.QualityReason.INCOMPLETE)
         return self.ctx.event(
             hub.Occupancy(count=est.count),
             key=f"{_dt(est.window_start).isoformat()}/{_dt(est.t).isoformat()}",

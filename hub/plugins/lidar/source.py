@@ -89,7 +89,8 @@ class _Beams:
         return min(t for t in self.last_t if t is not None)
 
     def restart(self) -> list[CountBin]:
-        """The device went away: close what we have; frame clocks and detectors restart."""
+        """The device went away or the hub stops: close what we have (the interval cut
+        short is ``partial`` and last); frame clocks and detectors restart."""
         bins: list[CountBin] = []
         last = max((t for t in self.last_t if t is not None), default=None)
         if last is not None:
@@ -141,11 +142,15 @@ class TfLunaSource(hub.Source[TfLunaConfig]):
                     await self._read_beam(0, ports[0], beams)
                 else:
                     async with asyncio.TaskGroup() as tg:
-                        for i, port in enumerate(ports):
-                            tg.create_task(
-                                self._read_beam(i, port, beams),
-                                name=f"tfluna[{self.ctx.instance}].beam-{_BEAMS[i]}",
-                            )
+                        tg.create_task(
+                            self._read_beam(1, ports[1], beams),
+                            name=f"tfluna[{self.ctx.instance}].beam-{_BEAMS[1]}",
+                        )
+                        # beam A is read in this task, inside the group's body: on Python
+                        # 3.11 a child failing while the parent waits in the group's exit
+                        # leaves the parent task marked as cancelling, and the supervisor
+                        # then takes the DeviceUnavailable for a stop (no retry, no log)
+                        await self._read_beam(0, ports[0], beams)
         except DeviceUnavailable:
             await self._emit_bins(beams.restart())
             raise
@@ -155,6 +160,10 @@ class TfLunaSource(hub.Source[TfLunaConfig]):
                 raise
             await self._emit_bins(beams.restart())
             raise err from None
+        except asyncio.CancelledError:
+            # a clean stop: the open interval goes out (incomplete), not thrown away
+            await self._emit_bins(beams.restart())
+            raise
 
     async def _read_beam(self, i: int, port: ByteStream, st: _Beams) -> None:
         decoder, clock, detector = st.decoders[i], st.clocks[i], st.detectors[i]
@@ -237,6 +246,10 @@ class TfLunaSource(hub.Source[TfLunaConfig]):
             extras["temperature_c"] = round(statistics.fmean(b.temperatures), 1)
         if b.partial:
             extras["partial"] = True
+        if b.cut:  # the device went away or the hub stopped inside this interval
+            reasons.append(hub.QualityReason.INCOMPLETE)
+            if quality == hub.Quality.OK:
+                quality = hub.Quality.ESTIMATED
         return self.ctx.event(
             hub.Crossing(in_=in_, out=out),
             key=_dt(b.start).isoformat(),

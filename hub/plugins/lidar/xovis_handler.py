@@ -74,8 +74,17 @@ class XovisHandler:
         self.plausible = Plausibility(config.max_count, config.max_jump)
         self.duplicates = 0
         self.live_rejected = 0
+        self.packages = 0
+        """Logics packages whose records the hub took."""
         self._unmapped_logged: set[int] = set()
         self._live_last: datetime | None = None
+
+    def status(self) -> dict[str, int]:
+        return {
+            "packages": self.packages,
+            "live_rejected": self.live_rejected,
+            "duplicates": self.duplicates,
+        }
 
     # -- transports --------------------------------------------------------------------------
     async def run_http(self) -> None:
@@ -158,11 +167,16 @@ class XovisHandler:
                     self.ctx.malformed(str(err))
                     continue
                 events.append((key, event))
-        if tracker is not None and pkg.package_id is not None:
-            tracker.record(pkg.package_id, pkg.sensor_time)
         for key, event in events:
             self.seen.add(key)
-            await self.ctx.emit(event)
+            try:
+                await self.ctx.emit(event)
+            except BaseException:
+                self.seen.discard(key)  # not taken (503): the retry must be accepted
+                raise
+        if tracker is not None and pkg.package_id is not None:
+            tracker.record(pkg.package_id, pkg.sensor_time)
+        self.packages += 1
 
     def _target(self, logic: XovisLogicData) -> XovisLogic | None:
         for m in self.config.logics:

@@ -41,6 +41,10 @@ class XovisSource(hub.Source[XovisConfig]):
     def retired_kind_hint(cls, kind: str, table: Mapping[str, Any]) -> str | None:
         return lidar_hint(kind, table)
 
+    def status(self) -> Mapping[str, Any]:
+        """Refused live pushes (422), records already emitted, malformed records."""
+        return self._xovis.status()
+
     async def run(self) -> None:
         if self.config.transport == "mqtt":
             await self._xovis.run_mqtt()

@@ -44,6 +44,8 @@ from .protocol import (
 )
 from .ttn import decoded_reading, parse_ttn_uplink, ttn_topic
 
+_TTN_COUNTERS = ("uplinks", "duplicate", "mac_only", "out_of_order", "restart", "gap")
+
 
 @dataclass
 class _Device:
@@ -90,6 +92,9 @@ class WifiCounterSource(hub.Source[WifiCounterConfig]):
         return self.stats["duplicate"]
 
     def status(self) -> Mapping[str, Any]:
+        """Counters for ``hub status``; the TTN ones are always shown (0 included)."""
+        if self.config.device == "paxcounter" and self.config.input == "ttn":
+            return {k: self.stats[k] for k in _TTN_COUNTERS} | dict(self.stats)
         return dict(self.stats)
 
     @classmethod
@@ -150,28 +155,21 @@ class WifiCounterSource(hub.Source[WifiCounterConfig]):
                     self.ctx.malformed(str(err))
 
     async def _ttn_message(self, topic: str, body: bytes) -> None:
+        """One uplink. The frame counter is only *checked* here and recorded once the
+        uplink was handled (its event taken by the hub): a frame refused as malformed
+        and published again (e.g. after the payload formatter was fixed) is accepted."""
         up = parse_ttn_uplink(body, topic)
+        self.stats["uplinks"] += 1
         name = up.device_id or ""
         dev = self._device(name)
         stamp = up.received_at.isoformat() if up.received_at else ""
-        verdict = dev.seq.observe(up.f_cnt, up.received_at)
+        verdict = dev.seq.check(up.f_cnt, up.received_at)
         if verdict.duplicate:
             self.stats["duplicate"] += 1
             self.ctx.log.debug("%s[%s]: repeated TTN uplink dropped", self.kind, self.ctx.instance)
             return
-        if verdict.verdict is Verdict.GAP:
-            dev.missed += verdict.missed
-            dev.gap_pending = True
-        elif verdict.verdict is Verdict.OUT_OF_ORDER:
-            self.stats["out_of_order"] += 1
-        elif verdict.verdict is Verdict.RESTART:
-            self.stats["restart"] += 1
-            self.ctx.log.info(
-                "%s[%s]: TTN frame counter restarted (device rejoined or rebooted)",
-                self.kind,
-                self.ctx.instance,
-            )
         if up.f_port == 0:
+            self._ttn_record(dev, up.f_cnt, up.received_at)
             self.stats["mac_only"] += 1
             return  # MAC-only frame: no application payload
         reading: PaxReading | None = None
@@ -184,9 +182,13 @@ class WifiCounterSource(hub.Source[WifiCounterConfig]):
                         f"TTN uplink on port {up.f_port}: decoded_payload lacks the Paxcounter "
                         "fields; set the Paxcounter payload formatter or ttn_payload='auto'"
                     )
+                self._ttn_record(dev, up.f_cnt, up.received_at)
                 return
             reading = decode_payload(up.f_port, up.payload, self.config.encoding)
         t = up.received_at or self.ctx.clock.now()
+        if verdict.verdict is Verdict.GAP:
+            dev.missed += verdict.missed
+            dev.gap_pending = True
         await self._handle(
             reading,
             dev,
@@ -196,6 +198,21 @@ class WifiCounterSource(hub.Source[WifiCounterConfig]):
             key=f"{name}|{up.f_cnt}|{stamp}",
             device_time=up.received_at,
         )
+        self._ttn_record(dev, up.f_cnt, up.received_at)
+
+    def _ttn_record(self, dev: _Device, f_cnt: int, at: datetime | None) -> None:
+        verdict = dev.seq.record(f_cnt, at).verdict
+        if verdict is Verdict.GAP:
+            self.stats["gap"] += 1
+        elif verdict is Verdict.OUT_OF_ORDER:
+            self.stats["out_of_order"] += 1
+        elif verdict is Verdict.RESTART:
+            self.stats["restart"] += 1
+            self.ctx.log.info(
+                "%s[%s]: TTN frame counter restarted (device rejoined or rebooted)",
+                self.kind,
+                self.ctx.instance,
+            )
 
     async def _run_serial(self) -> None:
         assert self.config.serial is not None  # checked by the config model
@@ -258,14 +275,16 @@ class WifiCounterSource(hub.Source[WifiCounterConfig]):
     ) -> None:
         cfg = self.config
         wifi, ble = reading.wifi, reading.ble
+        commit_totals: dict[str, int] | None = None
         reasons: list[hub.QualityReason] = []
         extras: dict[str, Any] = {}
         start = t - timedelta(seconds=cfg.cycle_s)
         if cfg.counter_mode == "cumulative":
             totals = {"wifi": wifi} if ble is None else {"wifi": wifi, "ble": ble}
-            delta = dev.cumulative.update("", totals, at=device_time)
+            delta = dev.cumulative.check("", totals, at=device_time)
             if not delta.counts:
                 if delta.first:
+                    dev.cumulative.update("", totals, at=device_time)
                     dev.last_total_at = t  # first total: baseline only
                 else:  # an older total after a newer one, or a replay: no delta
                     self.stats[str(delta.kind)] += 1
@@ -276,7 +295,7 @@ class WifiCounterSource(hub.Source[WifiCounterConfig]):
                 reasons.append(hub.QualityReason.COUNTER_RESET)
             elif dev.last_total_at is not None and dev.last_total_at < t:
                 start = dev.last_total_at  # a delta spans every cycle since the last total read
-            dev.last_total_at = t
+            commit_totals = totals
         count = wifi + (ble or 0)
         reasons += dev.plausibility.level("", count)
         if dev.gap_pending:
@@ -313,6 +332,9 @@ class WifiCounterSource(hub.Source[WifiCounterConfig]):
             transport=transport,
         )
         await self.ctx.emit(event)
+        if commit_totals is not None:  # the hub took it: the total becomes the baseline
+            dev.cumulative.update("", commit_totals, at=device_time)
+            dev.last_total_at = t
 
     async def _emit_status(
         self,

@@ -62,9 +62,10 @@ async def running(
     config: dict[str, Any],
     transports: Callable[[str, str | None], Transport[Any]],
     clock: Any = None,
+    collector: EventCollector | None = None,
 ) -> AsyncIterator[tuple[CameraAggregateSource, EventCollector]]:
     """Run a source from a config dict until the block ends (then cancel and await it)."""
-    collector = EventCollector()
+    collector = collector or EventCollector()
     cfg = CameraAggregateConfig.model_validate(config)
     ctx = source_context(
         "camera_aggregate", cfg.id, site=SITE, emit=collector, transports=transports, clock=clock

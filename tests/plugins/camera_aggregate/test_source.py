@@ -79,20 +79,32 @@ async def test_axis_crossline_intervals_resets_and_privacy(
         for topic, payload in axis_sequence():
             assert await mqtt.inject(topic, payload) == 1
         # the 12:26 interval closes as soon as a message from 12:27 arrives (grace 0)
-        (first,) = await out.wait_for(1)
+        first, spread = await out.wait_for(2)
         fake_clock.advance(60)  # device clock moves past 12:28: the ticker closes 12:27
-        events = await out.wait_for(2)
+        events = await out.wait_for(3)
     assert first.line == "gate-a" and first.zone == "plaza"
     assert first.observed_from == datetime(2024, 2, 15, 12, 26, tzinfo=UTC)
     assert first.observed_to == datetime(2024, 2, 15, 12, 27, tzinfo=UTC)
     # first message seen: its own crossing (reason human); the car does not count
     assert (xing(first).in_, xing(first).out) == (1, 0)
     assert first.quality == Quality.OK
-    second = events[1]
-    # +3 (lost messages) + 2 since the new startTime + 1 + 1 since the total went down
-    assert (xing(second).in_, xing(second).out) == (7, 0)
+    # 12:27:10 reports +3: its own crossing is at 12:27:10, two lost messages lie somewhere
+    # after 12:26:52 (the previous message), across the 12:27 boundary: not binned, flagged
+    assert (xing(spread).in_, spread.observed_from, spread.observed_to) == (
+        2,
+        datetime(2024, 2, 15, 12, 26, 52, tzinfo=UTC),
+        datetime(2024, 2, 15, 12, 27, 10, tzinfo=UTC),
+    )
+    assert spread.quality == Quality.ESTIMATED
+    assert spread.quality_reasons == (QualityReason.SEQUENCE_GAP,)
+    assert spread.extras["camera_aggregate"]["unbinned"] is True
+    assert src.stats["crossline_unbinned"] == 2
+    second = events[2]
+    # 1 (own) + 2 since the new startTime (after 12:27:10: this interval) + 1 + 1 since
+    # the total went down
+    assert (xing(second).in_, xing(second).out) == (5, 0)
     assert second.quality == Quality.ESTIMATED
-    assert second.quality_reasons == (QualityReason.COUNTER_RESET,)
+    assert second.quality_reasons == (QualityReason.COUNTER_RESET, QualityReason.SEQUENCE_GAP)
     assert second.extras["camera_aggregate"]["messages"] == 4
     assert src.ctx.counters.malformed == 0
     _no_identifiers(events, caplog, SERIAL)
@@ -177,9 +189,12 @@ async def test_axis_retained_message_is_only_a_baseline(fake_clock: SteppedClock
         await mqtt.inject(topic, third[1])
         await wait_until(lambda: src.stats["messages"] == 2)
         fake_clock.advance(3600)
-        events = await out.wait_for(1)
+        events = await out.wait_for(2)
+    # +3 since the retained baseline: the message's own crossing in its interval, the two
+    # others somewhere after the baseline's time (12:26:45): not binned
     assert [(xing(e).in_, e.observed_from) for e in events] == [
-        (3, datetime(2024, 2, 15, 12, 27, tzinfo=UTC))
+        (2, datetime(2024, 2, 15, 12, 26, 45, tzinfo=UTC)),
+        (1, datetime(2024, 2, 15, 12, 27, tzinfo=UTC)),
     ]
 
 
@@ -213,10 +228,10 @@ async def test_axis_plausibility_limits(fake_clock: SteppedClock) -> None:
             await mqtt.inject(topic, payload)
         await wait_until(lambda: src.stats["messages"] == 6)
         fake_clock.advance(600)
-        events = await out.wait_for(2)
+        events = await out.wait_for(3)
     assert events[0].quality == Quality.OK
-    assert events[1].quality == Quality.SUSPECT
-    assert QualityReason.ABOVE_MAXIMUM in events[1].quality_reasons
+    assert events[2].quality == Quality.SUSPECT  # 5 crossings in 12:27
+    assert QualityReason.ABOVE_MAXIMUM in events[2].quality_reasons
 
 
 async def test_axis_broker_loss_raises_device_unavailable(fake_clock: SteppedClock) -> None:

@@ -3,8 +3,11 @@
 
 * :mod:`.client`: :class:`MqttTransport`, one shared connection per broker
   (implements :class:`hub.transports.MessageTransport`);
+* :mod:`.dial`: opening a connection (TCP/TLS, CONNECT, CONNACK and the broker's limits);
 * :mod:`.connection`: one connection as an asyncio protocol;
-* :mod:`.routing`: subscriptions, message routing and flow control;
+* :mod:`.session`: what outlives a connection (packet ids, messages in flight
+  both ways, the subscriptions the broker holds);
+* :mod:`.routing`: subscriptions, routing, acknowledgement after handling, flow control;
 * :mod:`.codec`: MQTT 3.1.1/5 packets, sans-io;
 * :mod:`.broker` + :mod:`.broker_packets`: the embedded broker for demos and
   small sites.

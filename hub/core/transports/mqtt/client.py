@@ -17,10 +17,24 @@ Behaviour:
 * **subscriptions** (``+``, ``#``, ``$share/<group>/<filter>``) are routed by
   matching the topic against each subscriber's filters; each subscriber has a
   bounded buffer, and a full buffer pauses reading the socket (backpressure to
-  the broker) instead of dropping. QoS 1/2 messages are acknowledged once in a
-  buffer; QoS 2 duplicates are delivered once;
+  the broker) instead of dropping. A QoS 1/2 message is acknowledged to the
+  broker only once its subscriber has handled it (asked for the next message,
+  see :mod:`.routing`); QoS 2 is delivered once, also across reconnects;
+* **sessions** (:mod:`.session`): with a fixed ``client_id`` the session is
+  persistent by default (``clean_start = false``, MQTT 5 session expiry one
+  day), so the broker queues what is published while the hub is away; messages
+  that arrive before their source subscribed are held, not dropped. When the
+  broker kept the session (``session present``) nothing is subscribed again and
+  unacknowledged publishes are re-sent with DUP; else everything is subscribed
+  again and waiting publishes fail (the caller publishes again);
+* **the broker's limits** (MQTT 5 CONNACK): Server Keep Alive replaces
+  ``keepalive_s``; publishes above Maximum QoS are sent at that QoS, retain is
+  left off when Retain Available is 0 (each logged once); a publish larger than
+  the broker's Maximum Packet Size raises :class:`~hub.errors.TransportError`.
+  We accept packets up to ``max_packet_bytes`` (MQTT 5 tells the broker; a larger
+  one closes the connection, logged once, and it is retried);
 * **reconnects** with jittered exponential backoff (:mod:`hub.core.backoff`),
-  resubscribing every open subscription; subscribers just wait meanwhile.
+  resubscribing what the broker does not hold; subscribers just wait meanwhile.
   Logged once when lost, once when back;
 * **publishing** raises :class:`~hub.errors.DeviceUnavailable` while
   disconnected and :class:`~hub.errors.AuthenticationFailed` while the broker
@@ -36,7 +50,7 @@ __all__ = ["MqttTransport", "MqttTransportConfig"]
 import asyncio
 import contextlib
 import ipaddress
-import ssl
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -51,8 +65,10 @@ from hub.transports import Message
 
 from . import codec
 from .config import MqttTransportConfig
-from .connection import Batch, Connection, consume
+from .connection import Connection
+from .dial import dial
 from .routing import Router, Subscription
+from .session import Batch, Outgoing, Session, consume
 
 
 def _describe(host: str) -> str:
@@ -78,9 +94,13 @@ class MqttTransport(Transport[MqttTransportConfig]):
         self._connected = asyncio.Event()
         self._changed = asyncio.Event()
         """Set (and replaced) whenever a connection attempt ends or a connection is lost."""
-        self._router = Router(self.label, ctx.log)
+        self.session = Session(self.label, persistent=config.persistent)
+        self._router = Router(self.label, ctx.log, self.session, config.unrouted_hold_s)
         self._failure: HubError | None = None
         self._stopped = False
+        self._warned: set[str] = set()
+        self._refusing = False
+        """The last connection ended because we refused an oversized packet."""
         self.connects = 0
         self.published = 0
         self.down_since: float | None = None
@@ -105,7 +125,10 @@ class MqttTransport(Transport[MqttTransportConfig]):
             "received": router.received,
             "unrouted": router.unrouted,
             "published": self.published,
-            "inflight": len(conn.inflight) if conn else 0,
+            "persistent_session": self.session.persistent,
+            "inflight": len(self.session.outgoing),
+            "unacknowledged": len(self.session.incoming),
+            "held": len(router.held),
             "backlogged": router.backlogged,
             "paused": bool(conn and conn.paused),
             "dropped": router.dropped,
@@ -113,83 +136,8 @@ class MqttTransport(Transport[MqttTransportConfig]):
         }
 
     # -- connection management -----------------------------------------------------------
-    def _ssl_context(self) -> ssl.SSLContext:
-        cfg = self.config
-        try:
-            context = ssl.create_default_context(cafile=cfg.ca_file)
-            if cfg.cert_file is not None:
-                context.load_cert_chain(cfg.cert_file, cfg.key_file)
-        except (OSError, ssl.SSLError) as err:
-            raise TransportError(f"{self.label}: cannot load TLS files: {err}") from err
-        return context
-
     async def _open(self) -> Connection:
-        cfg = self.config
-        loop = asyncio.get_running_loop()
-        context = self._ssl_context() if cfg.tls else None
-        conn: Connection | None = None
-        try:
-            async with asyncio.timeout(cfg.connect_timeout_s):
-                _, conn = await loop.create_connection(
-                    lambda: Connection(
-                        self._router,
-                        label=self.label,
-                        v5=cfg.protocol == "5",
-                        max_inflight=cfg.max_queued,
-                        write_buffer_bytes=cfg.write_buffer_bytes,
-                    ),
-                    cfg.host,
-                    cfg.effective_port,
-                    ssl=context,
-                    server_hostname=(cfg.server_name or cfg.host) if context else None,
-                )
-                password = cfg.password.get_secret_value().encode() if cfg.password else None
-                conn.write(
-                    codec.connect_packet(
-                        client_id=cfg.client_id,
-                        v5=conn.v5,
-                        keepalive=cfg.keepalive_s,
-                        clean_start=cfg.clean_start,
-                        username=cfg.username,
-                        password=password,
-                        session_expiry=cfg.session_expiry_s,
-                    )
-                )
-                _, code, props = await conn.connack
-        except BaseException as err:
-            self._close(conn)
-            if isinstance(err, ssl.SSLError):
-                raise DeviceUnavailable(
-                    f"{self.label}: TLS handshake failed ({err.reason or err}); check ca_file, "
-                    "the broker's certificate name and the client certificate"
-                ) from err
-            if isinstance(err, TimeoutError):
-                raise DeviceUnavailable(
-                    f"{self.label}: no answer within {cfg.connect_timeout_s:g} s"
-                ) from err
-            if isinstance(err, OSError):
-                raise DeviceUnavailable(
-                    f"{self.label}: cannot connect ({err.strerror or err}); is the broker running?"
-                ) from err
-            raise
-        if code != 0:
-            self._close(conn)
-            text = codec.reason_text(code, conn.v5)
-            if code in (codec.AUTH_REASONS if conn.v5 else {4, 5}):
-                raise AuthenticationFailed(
-                    f"{self.label}: broker refused our credentials ({text}); check username "
-                    "and password (or the client certificate)"
-                )
-            raise DeviceUnavailable(f"{self.label}: broker refused the connection ({text})")
-        if 0x21 in props:
-            conn.max_inflight = max(1, min(cfg.max_queued, props[0x21]))
-        conn.sub_ids = props.get(0x29, 1) == 1
-        return conn
-
-    @staticmethod
-    def _close(conn: Connection | None) -> None:
-        if conn is not None and conn.transport is not None:
-            conn.transport.abort()
+        return await dial(self.config, self.label, self._router, self.session)
 
     async def run(self) -> None:
         cfg, log = self.config, self.ctx.log
@@ -211,9 +159,15 @@ class MqttTransport(Transport[MqttTransportConfig]):
                     refused = isinstance(err, AuthenticationFailed)
                     wait = retry.slowest() if refused else retry.next_delay()
                 else:
-                    retry.reset()
+                    if not self._refusing:
+                        retry.reset()
                     await self._serve(conn)
-                    wait = backoff_delay(0, cfg.reconnect_initial_s, cfg.reconnect_max_s)
+                    self._refusing = conn.refused_packet
+                    wait = (
+                        retry.next_delay()
+                        if conn.refused_packet
+                        else backoff_delay(0, cfg.reconnect_initial_s, cfg.reconnect_max_s)
+                    )
                 await asyncio.sleep(wait)
         finally:
             self._shutdown()
@@ -224,12 +178,20 @@ class MqttTransport(Transport[MqttTransportConfig]):
         self._conn = conn
         self._router.attach(conn)
         self.connects += 1
+        resent = self.session.resume(conn, conn.session_present)
+        quiet = self._refusing  # refused a packet again: said so the first time
         if self.down_since is not None and self.connects > 1:
-            log.warning(
-                "%s: connected again after %.1f s", self.label, time.monotonic() - self.down_since
+            log.log(
+                logging.DEBUG if quiet else logging.WARNING,
+                "%s: connected again after %.1f s%s",
+                self.label,
+                time.monotonic() - self.down_since,
+                self._session_note(conn, resent),
             )
         elif self.connects == 1:
-            log.info("%s: connected (MQTT %s)", self.label, cfg.protocol)
+            log.info(
+                "%s: connected (MQTT %s)%s", self.label, cfg.protocol, self._session_note(conn, 0)
+            )
         self._failure = None
         self.down_since = None
         try:
@@ -255,19 +217,32 @@ class MqttTransport(Transport[MqttTransportConfig]):
                 self._failure = DeviceUnavailable(
                     f"{self.label}: connection lost ({conn.close_reason})"
                 )
-                log.warning("%s; reconnecting", self._failure)
+                again = conn.refused_packet and self._refusing
+                log.log(
+                    logging.DEBUG if again else logging.WARNING, "%s; reconnecting", self._failure
+                )
+
+    def _session_note(self, conn: Connection, resent: int) -> str:
+        if not self.session.persistent:
+            return ""
+        if not conn.session_present:
+            return "; new session"
+        return f"; session resumed ({resent} unacknowledged publish(es) re-sent)"
 
     async def _keepalive(self, conn: Connection) -> None:
-        ka = self.config.keepalive_s
+        """Ping when we have sent nothing for half the keep-alive (the broker's Server Keep
+        Alive when it sets one); give up when the broker is silent for 1.5 times it
+        (not while we have paused reading ourselves)."""
+        ka = conn.keepalive
         while not conn.lost.done():
             if not ka:
                 await conn.lost
                 return
             await asyncio.wait({conn.lost}, timeout=ka / 2)
             now = time.monotonic()
-            if now - conn.last_rx > 1.5 * ka:
+            if now - conn.last_rx > 1.5 * ka and not conn.paused:
                 conn.abort(f"no packet from the broker for {1.5 * ka:g} s")
-            elif now - conn.last_tx >= ka / 2:
+            elif now - conn.last_tx >= ka / 2 - 0.05:
                 conn.write(codec.PINGREQ_BYTES)
 
     def _signal(self) -> None:
@@ -277,18 +252,21 @@ class MqttTransport(Transport[MqttTransportConfig]):
     def _shutdown(self) -> None:
         self._stopped = True
         self._signal()
-        self._router.fail_all(DeviceUnavailable(f"{self.label}: transport stopped"))
+        stopped = DeviceUnavailable(f"{self.label}: transport stopped")
+        self._router.fail_all(stopped)
+        self.session.stop(stopped)
 
     # -- subscriptions -------------------------------------------------------------------
     async def _ensure(self, conn: Connection, wanted: dict[str, int]) -> None:
-        missing = [(f, q) for f, q in wanted.items() if conn.subscribed.get(f, -1) < q]
+        session = self.session
+        missing = [(f, q) for f, q in wanted.items() if session.subscribed.get(f, -1) < q]
         if not missing:
             return
         limit = self.config.connect_timeout_s
         if conn.v5 and conn.sub_ids:  # one SUBSCRIBE per filter, each with its own id
             builders = [
                 partial(
-                    codec.subscribe_packet, filters=[fq], v5=True, sub_id=conn.new_sub_id(fq[0])
+                    codec.subscribe_packet, filters=[fq], v5=True, sub_id=session.new_sub_id(fq[0])
                 )
                 for fq in missing
             ]
@@ -301,7 +279,7 @@ class MqttTransport(Transport[MqttTransportConfig]):
             if code >= 0x80:
                 refused.append((f, code))
             else:
-                conn.subscribed[f] = q
+                session.subscribed[f] = q
         if refused:
             f, code = refused[0]
             text = codec.reason_text(code, True)
@@ -309,11 +287,15 @@ class MqttTransport(Transport[MqttTransportConfig]):
             raise cls(f"{self.label}: broker refused the subscription to {f!r} ({text})")
 
     async def _resubscribe(self, conn: Connection) -> None:
+        wanted = self._router.wanted()
+        stale = [f for f in self.session.stale if f not in wanted]
+        if stale:  # an UNSUBSCRIBE the last connection did not see answered
+            conn.unsubscribe(stale)
         try:
-            await self._ensure(conn, self._router.wanted())
+            await self._ensure(conn, wanted)
         except (AuthenticationFailed, TransportError) as err:
             for sub in self._router.subs:
-                if any(conn.subscribed.get(f, -1) < sub.qos for f in sub.filters):
+                if any(self.session.subscribed.get(f, -1) < sub.qos for f in sub.filters):
                     sub.fail(err)
 
     async def _wait_subscribed(self, sub: Subscription) -> None:
@@ -359,18 +341,23 @@ class MqttTransport(Transport[MqttTransportConfig]):
         router = self._router
         sub = Subscription(router, tuple(dict.fromkeys(filters)), qos, max(1, queue_size))
         router.add(sub)
+        handled = False
         try:
             await self._wait_subscribed(sub)
             yield sub
+            handled = True  # left normally: the message last taken is handled
         finally:
-            router.remove(sub)
+            router.remove(sub, handled)
             conn, still = self._conn, router.wanted()
             unused = [f for f in sub.filters if f not in still]
-            if conn is not None and not conn.closed and unused:
+            # Left by an exception (the hub stops, the source crashed): the broker keeps
+            # the subscription, so what comes meanwhile is held for a restarted source
+            # or, once the hub is gone, queued in a persistent session.
+            if handled and unused:
                 for f in unused:
-                    conn.subscribed.pop(f, None)
-                pid = conn.next_pid()  # UNSUBACK is not awaited; the id is free again at once
-                conn.write(codec.unsubscribe_packet(pid, unused, conn.v5))
+                    self.session.subscribed.pop(f, None)
+                if conn is not None and not conn.closed:
+                    conn.unsubscribe(unused)  # its packet id stays taken until the UNSUBACK
 
     def subscribe(
         self, filters: Sequence[str], *, qos: int = 0, queue_size: int = 10_000
@@ -399,6 +386,8 @@ class MqttTransport(Transport[MqttTransportConfig]):
         """Publish a batch in one write; return when written (QoS 0) or acknowledged."""
         if qos not in (0, 1, 2):
             raise TransportError(f"{self.label}: QoS must be 0, 1 or 2, not {qos}")
+        if not messages:
+            return
         conn = self._conn
         if conn is None and self.connects == 0 and self._failure is None and not self._stopped:
             # starting up: wait for the first connection attempt instead of failing at once
@@ -408,9 +397,24 @@ class MqttTransport(Transport[MqttTransportConfig]):
                     await changed.wait()
         conn = self._require()
         v5, encode = conn.v5, codec.encode_publish
-        for topic, _ in messages:
+        for topic, payload in messages:
             if not topic or "+" in topic or "#" in topic:
                 raise TransportError(f"{self.label}: {topic!r} is not a valid topic to publish to")
+            if len(payload) + len(topic) + 16 > conn.max_out_packet:
+                size = len(encode(topic.encode(), payload, qos, retain, 1, v5))
+                if size > conn.max_out_packet:
+                    raise TransportError(
+                        f"{self.label}: a message of {size:,} bytes to {topic!r} exceeds the "
+                        f"broker's maximum packet size ({conn.max_out_packet:,} bytes)"
+                    )
+        if qos > conn.max_qos:
+            self._warn_once(
+                "qos", f"the broker allows QoS {conn.max_qos} at most; publishing at it"
+            )
+            qos = conn.max_qos
+        if retain and not conn.retain_ok:
+            self._warn_once("retain", "the broker does not keep retained messages; retain is off")
+            retain = False
         if qos == 0:
             conn.write(b"".join([encode(t.encode(), p, 0, retain, 0, v5) for t, p in messages]))
             self.published += len(messages)
@@ -422,8 +426,10 @@ class MqttTransport(Transport[MqttTransportConfig]):
         batch = Batch(len(messages), loop.create_future())
         batch.future.add_done_callback(consume)
         chunk: list[bytes] = []
+        session = self.session
+        outgoing = session.outgoing
         for topic, payload in messages:
-            while len(conn.inflight) >= conn.max_inflight:
+            while len(outgoing) >= conn.max_inflight:
                 if chunk:
                     conn.write(b"".join(chunk))
                     chunk.clear()
@@ -433,17 +439,26 @@ class MqttTransport(Transport[MqttTransportConfig]):
                     break
             if conn.closed:
                 break
-            pid = conn.next_pid()
-            conn.inflight[pid] = batch
+            pid = session.next_pid()
+            packet = encode(topic.encode(), payload, qos, retain, pid, v5)
+            outgoing[pid] = Outgoing(batch, packet)
             if conn.paused:
                 conn.set_reading(True)
-            chunk.append(encode(topic.encode(), payload, qos, retain, pid, v5))
+            chunk.append(packet)
         if chunk:
             conn.write(b"".join(chunk))
         if conn.closed and not batch.future.done():
-            raise DeviceUnavailable(f"{self.label}: connection lost while publishing")
+            # the rest was not sent; what was is re-sent if the session resumes
+            batch.future.set_exception(
+                DeviceUnavailable(f"{self.label}: connection lost while publishing")
+            )
         await batch.future
         self.published += len(messages)
+
+    def _warn_once(self, key: str, text: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            self.ctx.log.warning("%s: %s", self.label, text)
 
 
 @hub.hookimpl

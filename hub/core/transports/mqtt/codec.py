@@ -14,6 +14,7 @@ from __future__ import annotations
 
 __all__ = [
     "AUTH_REASONS",
+    "PacketTooLarge",
     "ProtocolViolation",
     "StreamDecoder",
     "check_filter",
@@ -91,6 +92,10 @@ class ProtocolViolation(Exception):
     """The peer sent bytes that are not valid MQTT; the connection must be closed."""
 
 
+class PacketTooLarge(ProtocolViolation):
+    """The peer announced a packet larger than we accept; the connection must be closed."""
+
+
 def reason_text(code: int, v5: bool = True) -> str:
     """Human text for a CONNACK/SUBACK/PUBACK reason code."""
     if not v5:
@@ -134,6 +139,7 @@ def connect_packet(
     password: bytes | None = None,
     session_expiry: int = 0,
     receive_maximum: int = 65_535,
+    max_packet: int = 0,
 ) -> bytes:
     flags = 0x02 if clean_start else 0
     if username is not None:
@@ -147,6 +153,8 @@ def connect_packet(
             props += b"\x11" + struct.pack("!I", session_expiry)
         if receive_maximum != 65_535:
             props += b"\x21" + struct.pack("!H", receive_maximum)
+        if max_packet:
+            props += b"\x27" + struct.pack("!I", max_packet)
         body += encode_vbi(len(props)) + props
     body += encode_str(client_id.encode())
     if username is not None:
@@ -181,13 +189,16 @@ def pid_packet(kind: int, pid: int) -> bytes:
 def subscribe_packet(
     pid: int, filters: list[tuple[str, int]], v5: bool, sub_id: int | None = None
 ) -> bytes:
-    """SUBSCRIBE; ``sub_id`` (MQTT 5) comes back in every PUBLISH this subscription matches."""
+    """SUBSCRIBE; ``sub_id`` (MQTT 5) comes back in every PUBLISH this subscription matches.
+    MQTT 5 asks for retained messages only when the subscription is new (retain handling
+    1), so subscribing again to a filter a resumed session holds sends no duplicates."""
     body = struct.pack("!H", pid)
     if v5:
         props = b"\x0b" + encode_vbi(sub_id) if sub_id else b""
         body += encode_vbi(len(props)) + props
+    options = 0x10 if v5 else 0
     for topic_filter, qos in filters:
-        body += encode_str(topic_filter.encode()) + bytes((qos,))
+        body += encode_str(topic_filter.encode()) + bytes((qos | options,))
     return encode_packet(0x82, body)
 
 
@@ -202,14 +213,38 @@ def unsubscribe_packet(pid: int, filters: list[str], v5: bool) -> bytes:
 
 
 class StreamDecoder:
-    """Splits the byte stream from the broker into ``(first byte, body)`` packets."""
+    """Splits the byte stream from the broker into ``(first byte, body)`` packets.
 
-    def __init__(self, max_packet: int = MAX_PACKET) -> None:
+    Linear in the bytes fed: the chunks of a packet that is still incomplete are
+    kept in a list and joined once, when the whole packet is there. A packet
+    announced larger than ``max_packet`` bytes (fixed header included) raises
+    :class:`PacketTooLarge` as soon as its length is read, before its body; the
+    packets before it are returned first (the error is then in :attr:`error` and
+    raised by the next call).
+    """
+
+    def __init__(self, max_packet: int = MAX_PACKET + 5) -> None:
         self._buf = b""
+        self._parts: list[bytes] = []
+        self._have = 0
+        self._need = 0
+        """Bytes the incomplete packet at the start of the buffer needs (0: unknown)."""
         self.max_packet = max_packet
+        self.error: ProtocolViolation | None = None
 
     def feed(self, data: bytes) -> list[tuple[int, bytes]]:
-        buf = self._buf + data if self._buf else data
+        if self.error is not None:
+            raise self.error
+        if self._need:
+            self._parts.append(data)
+            self._have += len(data)
+            if self._have < self._need:
+                return []
+            buf = b"".join(self._parts)
+            self._parts.clear()
+            self._need = 0
+        else:
+            buf = self._buf + data if self._buf else data
         out: list[tuple[int, bytes]] = []
         pos, end = 0, len(buf)
         while end - pos >= 2:
@@ -231,10 +266,23 @@ class StreamDecoder:
                     if b < 128:
                         break
                 start = i
-                if length > self.max_packet:
-                    raise ProtocolViolation(f"packet of {length} bytes exceeds the limit")
+                if length + start - pos > self.max_packet:
+                    self.error = PacketTooLarge(
+                        f"a packet of {length + start - pos:,} bytes (the limit is "
+                        f"{self.max_packet:,})"
+                    )
+                    if not out:
+                        raise self.error
+                    self._buf = b""
+                    return out
             stop = start + length
             if stop > end:
+                if stop - pos > 65_536:  # a large packet: collect its chunks, join once
+                    self._parts = [buf[pos:]]
+                    self._have = end - pos
+                    self._need = stop - pos
+                    self._buf = b""
+                    return out
                 break
             out.append((buf[pos], buf[start:stop]))
             pos = stop

@@ -30,16 +30,18 @@ class MqttTransportConfig(TransportConfig):
         max_length=128,
         description="MQTT client id (default: crowdhub-<random>); unique per connection",
     )
-    clean_start: bool = Field(
-        default=True,
-        description="start a fresh session on every connect (false: the broker keeps our "
-        "subscriptions and queued QoS 1/2 messages while we are away)",
+    clean_start: bool | None = Field(
+        default=None,
+        description="start a fresh session on every connect; default: false when client_id "
+        "is set (a persistent session: the broker keeps our subscriptions and queues QoS 1/2 "
+        "messages while the hub is away), true with the random default client_id",
     )
-    session_expiry_s: int = Field(
-        default=0,
+    session_expiry_s: int | None = Field(
+        default=None,
         ge=0,
         le=0xFFFFFFFF,
-        description="MQTT 5: how long the broker keeps the session after a disconnect",
+        description="MQTT 5: how long the broker keeps a persistent session after a "
+        "disconnect; default 86400 (one day) when persistent, else 0",
     )
     username: str | None = Field(default=None, description="user name, if the broker needs one")
     password: SecretStr | None = Field(
@@ -72,6 +74,19 @@ class MqttTransportConfig(TransportConfig):
         le=65_000,
         description="QoS 1/2 publishes sent but not yet acknowledged; more wait (backpressure)",
     )
+    max_packet_bytes: int = Field(
+        default=1 << 20,
+        ge=1024,
+        le=268_435_460,
+        description="largest packet accepted from the broker (MQTT 5 tells the broker, "
+        "which then drops larger messages; 3.1.1: the connection is closed and retried)",
+    )
+    unrouted_hold_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="how long QoS 1/2 messages that arrive before their source subscribed "
+        "(a resumed session) are held unacknowledged before they are dropped",
+    )
     write_buffer_bytes: int = Field(
         default=1 << 20,
         ge=4096,
@@ -87,6 +102,19 @@ class MqttTransportConfig(TransportConfig):
         if self.password is not None and self.username is None:
             raise ValueError("password needs username")
         return self
+
+    @property
+    def persistent(self) -> bool:
+        """Whether the broker keeps our session between connections."""
+        if self.clean_start is not None:
+            return not self.clean_start
+        return "client_id" in self.model_fields_set
+
+    @property
+    def effective_session_expiry(self) -> int:
+        if self.session_expiry_s is not None:
+            return self.session_expiry_s
+        return 86_400 if self.persistent else 0
 
     @property
     def effective_port(self) -> int:

@@ -1,13 +1,15 @@
-"""One MQTT connection as an asyncio protocol, and the acknowledgement bookkeeping.
+"""One MQTT connection as an asyncio protocol.
 
 Private to :mod:`.client` (which documents the behaviour); packets are built and
-parsed by :mod:`.codec`. Received messages go to a :class:`Receiver` (the
-transport's :class:`.routing.Router`); the connection knows nothing else of it.
+parsed by :mod:`.codec`; what outlives the connection (packet ids, messages in
+flight both ways, subscriptions the broker holds) is the :class:`.session.Session`.
+Received messages go to a :class:`Receiver` (the transport's
+:class:`.routing.Router`); the connection knows nothing else of it.
 """
 
 from __future__ import annotations
 
-__all__ = ["Batch", "Connection", "Receiver", "consume"]
+__all__ = ["Connection", "Receiver"]
 
 import asyncio
 import contextlib
@@ -20,43 +22,16 @@ from hub.errors import AuthenticationFailed, DeviceUnavailable, HubError, Transp
 from hub.transports import Message
 
 from . import codec
+from .session import Incoming, Session, consume
 
 
 class Receiver(Protocol):
     """Where a connection delivers received PUBLISH messages."""
 
-    backlogged: bool
-    """True while a subscriber's buffer is full: QoS 1/2 acknowledgements are held back."""
-
-    def deliver(self, msg: Message, ids: tuple[int, ...]) -> None:
-        """One received message; ``ids``: MQTT 5 subscription identifiers it matched."""
+    def deliver(self, msg: Message, ids: tuple[int, ...], rec: Incoming | None) -> None:
+        """One received message; ``ids``: MQTT 5 subscription identifiers it matched;
+        ``rec``: its acknowledgement state (QoS 1/2), released by whoever handles it."""
         ...
-
-
-class Batch:
-    """QoS 1/2 publishes of one call, waiting for their acknowledgements."""
-
-    __slots__ = ("error", "future", "remaining")
-
-    def __init__(self, n: int, future: asyncio.Future[None]) -> None:
-        self.remaining = n
-        self.future = future
-        self.error: HubError | None = None
-
-    def done_one(self, error: HubError | None = None) -> None:
-        if error is not None and self.error is None:
-            self.error = error
-        self.remaining -= 1
-        if self.remaining == 0 and not self.future.done():
-            if self.error is not None:
-                self.future.set_exception(self.error)
-            else:
-                self.future.set_result(None)
-
-
-def consume(fut: asyncio.Future[Any]) -> None:
-    if not fut.cancelled():
-        fut.exception()  # retrieved: no "exception was never retrieved" when nobody waits
 
 
 class Connection(asyncio.Protocol):
@@ -65,41 +40,42 @@ class Connection(asyncio.Protocol):
     def __init__(
         self,
         receiver: Receiver,
+        session: Session,
         *,
         label: str,
         v5: bool,
         max_inflight: int,
         write_buffer_bytes: int,
+        max_packet_bytes: int,
     ) -> None:
         loop = asyncio.get_running_loop()
         self.receiver = receiver
+        self.session = session
         self.label = label
         self.v5 = v5
         self.write_buffer_bytes = write_buffer_bytes
-        self.decoder = codec.StreamDecoder()
+        self.decoder = codec.StreamDecoder(max_packet_bytes)
         self.transport: asyncio.Transport | None = None
         self.connack: asyncio.Future[tuple[bool, int, dict[int, Any]]] = loop.create_future()
         self.lost: asyncio.Future[None] = loop.create_future()
         self.closed = False
         self.close_reason = "the broker closed it"
+        self.refused_packet = False
+        """Closed by us: the broker sent a packet larger than we accept."""
         self.last_rx = self.last_tx = time.monotonic()
         self.max_inflight = max_inflight
-        self.inflight: dict[int, Batch] = {}
-        self.acks: dict[int, asyncio.Future[list[int]]] = {}
-        self.qos2_in: set[int] = set()
-        self.deferred: list[bytes] = []
-        """PUBACK/PUBREC held back while a subscriber's buffer is full."""
+        # what the broker allows (MQTT 5 CONNACK properties; set by the transport)
+        self.keepalive = 0
+        self.max_qos = 2
+        self.retain_ok = True
+        self.max_out_packet = codec.MAX_PACKET + 5
+        self.session_present = False
         self.paused = False
-        self.subscribed: dict[str, int] = {}
-        self.filter_of_id: dict[int, str] = {}
-        """MQTT 5 subscription identifier -> filter: routes overlapping subscriptions."""
         self.sub_ids = True
-        self._next_sub_id = 0
         self.has_room = asyncio.Event()
         self.has_room.set()
         self.writable = asyncio.Event()
         self.writable.set()
-        self._next_pid = 0
         self._out = bytearray()
         self._wbuf: list[bytes] = []
         self._loop = loop
@@ -118,16 +94,10 @@ class Connection(asyncio.Protocol):
         if exc is not None and self.close_reason == "the broker closed it":
             self.close_reason = str(exc) or type(exc).__name__
         gone = DeviceUnavailable(f"{self.label}: connection lost ({self.close_reason})")
-        futures: list[asyncio.Future[Any]] = [self.connack, *self.acks.values()]
-        for fut in futures:
-            if not fut.done():
-                fut.set_exception(gone)
-                consume(fut)
-        self.acks.clear()
-        for batch in set(self.inflight.values()):
-            if not batch.future.done():
-                batch.future.set_exception(gone)
-        self.inflight.clear()
+        if not self.connack.done():
+            self.connack.set_exception(gone)
+            consume(self.connack)
+        self.session.lost(self, gone)
         self.has_room.set()
         self.writable.set()
         if not self.lost.done():
@@ -143,56 +113,69 @@ class Connection(asyncio.Protocol):
         self.last_rx = time.monotonic()
         try:
             packets = self.decoder.feed(data)
-            receiver, v5, out = self.receiver, self.v5, self._out
-            deliver = receiver.deliver
+        except codec.PacketTooLarge as err:
+            self.refused_packet = True
+            self.abort(f"refused {err} from the broker; raise max_packet_bytes to accept it")
+            return
+        except codec.ProtocolViolation as err:
+            self.abort(f"protocol error from the broker: {err}")
+            return
+        try:
+            session, out, deliver = self.session, self._out, self.receiver.deliver
+            incoming = session.incoming
             for first, body in packets:
-                if first >> 4 == codec.PUBLISH:
-                    topic, payload, qos, pid, ids = codec.decode_publish(first, body, v5)
-                    if qos == 0:
-                        deliver(Message(topic, payload, 0, bool(first & 1)), ids)
-                    elif qos == 1:
-                        deliver(Message(topic, payload, 1, bool(first & 1)), ids)
-                        ack = codec.pid_packet(codec.PUBACK, pid)
-                        if receiver.backlogged:  # acknowledge once the buffer drains: the
-                            self.deferred.append(ack)  # broker's in-flight window holds
-                        else:  # the rest back
-                            out += ack
-                    else:
-                        if pid not in self.qos2_in:  # else a resend: delivered already
-                            self.qos2_in.add(pid)
-                            deliver(Message(topic, payload, 2, bool(first & 1)), ids)
-                        ack = codec.pid_packet(codec.PUBREC, pid)
-                        if receiver.backlogged:
-                            self.deferred.append(ack)
-                        else:
-                            out += ack
-                else:
+                if first >> 4 != codec.PUBLISH:
                     self._control(first, body)
+                    continue
+                topic, payload, qos, pid, ids = codec.decode_publish(first, body, self.v5)
+                if qos == 0:
+                    deliver(Message(topic, payload, 0, bool(first & 1)), ids, None)
+                    continue
+                rec = incoming.get(pid)
+                if rec is None:
+                    rec = incoming[pid] = Incoming(pid, qos, session.epoch)
+                    deliver(Message(topic, payload, qos, bool(first & 1)), ids, rec)
+                    if rec.holders <= 0 and not rec.parked:
+                        session.settle(rec)  # nobody wants it: acknowledged and dropped
+                elif rec.acked:  # sent again after a reconnect, handled already
+                    if qos == 1:
+                        del incoming[pid]
+                    out += codec.pid_packet(codec.PUBACK if qos == 1 else codec.PUBREC, pid)
+                # else: a subscriber still has it; acknowledged once it is handled
         except codec.ProtocolViolation as err:
             self.abort(f"protocol error from the broker: {err}")
             return
         if out:
             self.write(bytes(out))
             out.clear()
+        if self.decoder.error is not None:  # after the packets before it
+            self.refused_packet = True
+            self.abort(
+                f"refused {self.decoder.error} from the broker; raise max_packet_bytes to accept it"
+            )
 
     def _control(self, first: int, body: bytes) -> None:
-        kind = first >> 4
+        kind, session = first >> 4, self.session
         if kind == codec.PUBACK or kind == codec.PUBCOMP:
             pid, reason = codec.decode_ack(body, self.v5)
             self._acked(pid, reason)
         elif kind == codec.PUBREC:
             pid, reason = codec.decode_ack(body, self.v5)
+            item = session.outgoing.get(pid)
             if reason >= 0x80:
                 self._acked(pid, reason)
-            else:
+            elif item is not None:
+                item.released = True
                 self._out += codec.pid_packet(codec.PUBREL, pid)
         elif kind == codec.PUBREL:
             pid, _ = codec.decode_ack(body, self.v5)
-            self.qos2_in.discard(pid)
+            rec = session.incoming.get(pid)
+            if rec is not None and rec.acked:
+                del session.incoming[pid]
             self._out += codec.pid_packet(codec.PUBCOMP, pid)
         elif kind == codec.SUBACK or kind == codec.UNSUBACK:
             pid, codes = codec.decode_suback(body, self.v5)
-            fut = self.acks.pop(pid, None)
+            fut = session.requests.pop(pid, None)
             if fut is not None and not fut.done():
                 fut.set_result(codes)
         elif kind == codec.CONNACK:
@@ -205,8 +188,8 @@ class Connection(asyncio.Protocol):
             raise codec.ProtocolViolation(f"unexpected packet type {kind}")
 
     def _acked(self, pid: int, reason: int) -> None:
-        batch = self.inflight.pop(pid, None)
-        if batch is None:
+        item = self.session.outgoing.pop(pid, None)
+        if item is None:
             return
         error: HubError | None = None
         if reason >= 0x80:
@@ -216,8 +199,8 @@ class Connection(asyncio.Protocol):
                 if reason in codec.AUTH_REASONS
                 else TransportError(f"{self.label}: broker refused a publish: {text}")
             )
-        batch.done_one(error)
-        if len(self.inflight) < self.max_inflight:
+        item.batch.done_one(error)
+        if len(self.session.outgoing) < self.max_inflight:
             self.has_room.set()
 
     # -- used by the transport -----------------------------------------------------------
@@ -236,14 +219,6 @@ class Connection(asyncio.Protocol):
             self.transport.write(b"".join(chunks) if len(chunks) > 1 else chunks[0])
             self.last_tx = time.monotonic()
 
-    def next_pid(self) -> int:
-        for _ in range(65_535):
-            self._next_pid = self._next_pid % 65_535 + 1
-            pid = self._next_pid
-            if pid not in self.inflight and pid not in self.acks:
-                return pid
-        raise TransportError(f"{self.label}: no free MQTT packet id")
-
     async def request(
         self, packets_for: Sequence[Callable[[int], bytes]], limit_s: float
     ) -> list[list[int]]:
@@ -251,9 +226,9 @@ class Connection(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         futures: list[asyncio.Future[list[int]]] = []
         for packet_for in packets_for:
-            pid = self.next_pid()
+            pid = self.session.next_pid()
             futures.append(loop.create_future())
-            self.acks[pid] = futures[-1]
+            self.session.requests[pid] = futures[-1]
             self.write(packet_for(pid))
         self.set_reading(True)
         try:
@@ -263,10 +238,20 @@ class Connection(asyncio.Protocol):
             self.abort("no SUBACK from the broker")
             raise DeviceUnavailable(f"{self.label}: broker did not answer") from None
 
-    def new_sub_id(self, topic_filter: str) -> int:
-        self._next_sub_id += 1
-        self.filter_of_id[self._next_sub_id] = topic_filter
-        return self._next_sub_id
+    def unsubscribe(self, filters: list[str]) -> None:
+        """Send UNSUBSCRIBE; its packet id stays taken until the UNSUBACK."""
+        session = self.session
+        pid = session.next_pid()
+        fut: asyncio.Future[list[int]] = self._loop.create_future()
+        session.requests[pid] = fut
+        session.stale.update(filters)
+
+        def done(fut: asyncio.Future[list[int]]) -> None:
+            if not fut.cancelled() and fut.exception() is None:
+                session.stale.difference_update(filters)
+
+        fut.add_done_callback(done)
+        self.write(codec.unsubscribe_packet(pid, filters, self.v5))
 
     def abort(self, reason: str) -> None:
         self.close_reason = reason
@@ -279,12 +264,7 @@ class Connection(asyncio.Protocol):
             return
         self.paused = not on
         if on:
+            self.last_rx = time.monotonic()  # silence while paused was ours, not the broker's
             self.transport.resume_reading()
         else:
             self.transport.pause_reading()
-
-    def release_deferred(self) -> None:
-        """Send the acknowledgements held back while a subscriber's buffer was full."""
-        if self.deferred:
-            self.write(b"".join(self.deferred))
-            self.deferred.clear()

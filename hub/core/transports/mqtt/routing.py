@@ -1,12 +1,24 @@
-"""Subscriptions of one MQTT transport: routing received messages, and flow control.
+"""Subscriptions of one MQTT transport: routing, acknowledgement, flow control.
 
 Private to :mod:`.client`. The :class:`Router` is what a :class:`.connection.Connection`
 delivers to (it implements :class:`.connection.Receiver`).
 
-Flow control. A full subscriber buffer marks the router backlogged: QoS 1/2
-acknowledgements are held back (the broker's in-flight window then stops sending
-them), and reading the socket pauses, so QoS 0 waits in TCP buffers. Reading must
-go on while our own publishes or subscriptions wait for acknowledgements on the
+Acknowledgement. A QoS 1/2 message is acknowledged to the broker when every
+subscriber it went to has handled it: a subscriber has handled a message when
+it asks its iterator for the next one, or leaves the ``subscribe()`` context
+normally (its filters are then unsubscribed, unless another subscriber uses
+them). A subscriber that leaves with an exception (a crash, a cancel at shutdown)
+gives its unhandled messages back and keeps its filters subscribed at the broker:
+they are held for a subscriber that comes (a restarted source), as are messages
+that arrive before any subscriber wants them (a persistent session resumes
+before the sources subscribed). Held
+messages are not acknowledged; after ``unrouted_hold_s`` they are acknowledged
+and dropped, counted as ``unrouted`` and logged once per burst.
+
+Flow control. A full subscriber buffer marks the router backlogged and pauses
+reading the socket, so QoS 0 waits in TCP buffers and QoS 1/2 in the broker
+(its in-flight window fills with our unacknowledged messages). Reading must go
+on while our own publishes or subscriptions wait for acknowledgements on the
 same connection (else: deadlock); QoS 0 beyond 4x the buffer is then dropped.
 """
 
@@ -25,6 +37,9 @@ from hub.transports import Message
 
 from . import codec
 from .connection import Connection
+from .session import Incoming, Session
+
+Item = tuple[Message, Incoming | None]
 
 
 class Subscription:
@@ -36,18 +51,22 @@ class Subscription:
         self.qos = qos
         self.size = size
         self.low = size // 2
-        self.items: deque[Message] = deque()
+        self.items: deque[Item] = deque()
+        self.current: Item | None = None
+        """The message last returned to the consumer, not yet handled."""
         self.waiter: asyncio.Future[None] | None = None
         self.error: HubError | None = None
 
-    def put(self, msg: Message) -> None:
+    def put(self, msg: Message, rec: Incoming | None) -> None:
         n = len(self.items)
         if n >= self.size:
-            if msg.qos == 0 and n >= 4 * self.size:
+            if rec is None and n >= 4 * self.size:
                 self.router.drop()  # only while reading cannot pause (see Router.full)
                 return
             self.router.full()
-        self.items.append(msg)
+        if rec is not None:
+            rec.holders += 1
+        self.items.append((msg, rec))
         w = self.waiter
         if w is not None and not w.done():
             w.set_result(None)
@@ -58,10 +77,29 @@ class Subscription:
         if w is not None and not w.done():
             w.set_result(None)
 
+    def close(self, handled: bool) -> list[Item]:
+        """The context ends; ``handled``: the consumer is done with the current message.
+        Returns what the consumer did not handle (to hold for another subscriber)."""
+        back = list(self.items)
+        self.items.clear()
+        cur, self.current = self.current, None
+        if cur is not None:
+            if handled:
+                if cur[1] is not None:
+                    self.router.session.release(cur[1])
+            else:
+                back.insert(0, cur)
+        return back
+
     def __aiter__(self) -> Self:
         return self
 
     async def __anext__(self) -> Message:
+        cur = self.current
+        if cur is not None:  # asking for the next one: the last one is handled
+            self.current = None
+            if cur[1] is not None:
+                self.router.session.release(cur[1])
         items = self.items
         while not items:
             if self.error is not None:
@@ -71,18 +109,22 @@ class Subscription:
                 await self.waiter
             finally:
                 self.waiter = None
-        msg = items.popleft()
+        item = self.current = items.popleft()
         if self.router.backlogged and len(items) <= self.low:
             self.router.maybe_resume()
-        return msg
+        return item[0]
 
 
 class Router:
     """The open subscriptions of one transport and the connection they are served on."""
 
-    def __init__(self, label: str, log: logging.Logger) -> None:
+    def __init__(
+        self, label: str, log: logging.Logger, session: Session, hold_s: float = 30.0
+    ) -> None:
         self.label = label
         self.log = log
+        self.session = session
+        self.hold_s = hold_s
         self.subs: list[Subscription] = []
         self.conn: Connection | None = None
         """The connection in use (set by the transport while it serves one)."""
@@ -90,17 +132,48 @@ class Router:
         self.received = 0
         self.unrouted = 0
         self.dropped = 0
+        self.held: deque[tuple[float, Message, tuple[int, ...], Incoming]] = deque()
+        """QoS 1/2 messages no subscriber has taken yet, unacknowledged, oldest first."""
+        self._timer: asyncio.TimerHandle | None = None
+        self._since = time.monotonic()
+        """When the connection came up or a subscriber left by an exception: unrouted
+        messages are held only for ``hold_s`` after it."""
         self._routes: dict[Any, tuple[Subscription, ...]] = {}
-        self._drop_logged = -1e9
+        self._drop_logged = self._unrouted_logged = -1e9
 
     # -- subscriptions -------------------------------------------------------------------
     def add(self, sub: Subscription) -> None:
+        """A new subscriber: it gets the held messages its filters match first."""
         self.subs.append(sub)
         self._routes.clear()
+        if self.held:
+            keep: deque[tuple[float, Message, tuple[int, ...], Incoming]] = deque()
+            matches = codec.topic_matches
+            for entry in self.held:
+                _, msg, _, rec = entry
+                if any(matches(f, msg.topic) for f in sub.filters):
+                    rec.parked = False
+                    sub.put(msg, rec)
+                else:
+                    keep.append(entry)
+            self.held = keep
 
-    def remove(self, sub: Subscription) -> None:
+    def remove(self, sub: Subscription, handled: bool) -> None:
+        """``sub`` ends; what it did not handle is held for a subscriber to come."""
         self.subs.remove(sub)
         self._routes.clear()
+        if not handled:  # its subscription stays with the broker: hold what comes for now
+            self._since = time.monotonic()
+        release = self.session.release
+        for msg, rec in sub.close(handled):
+            if rec is None:
+                continue
+            rec.parked = True
+            release(rec)  # still held by the router: not acknowledged
+            if rec.holders <= 0:
+                self._hold(msg, (), rec)
+            else:
+                rec.parked = False  # another subscriber still has it
         self.maybe_resume()
 
     def wanted(self) -> dict[str, int]:
@@ -114,14 +187,19 @@ class Router:
     def fail_all(self, error: HubError) -> None:
         for sub in self.subs:
             sub.fail(error)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def attach(self, conn: Connection | None) -> None:
         """Serve on ``conn`` from now on (``None``: the connection ended)."""
         self.conn = conn
         self.backlogged = False
+        if conn is not None:
+            self._since = time.monotonic()
 
     # -- routing (the Receiver side) -----------------------------------------------------
-    def deliver(self, msg: Message, ids: tuple[int, ...] = ()) -> None:
+    def deliver(self, msg: Message, ids: tuple[int, ...], rec: Incoming | None) -> None:
         self.received += 1
         key: Any = (msg.topic, ids) if ids else msg.topic
         subs = self._routes.get(key)
@@ -131,27 +209,78 @@ class Router:
                 self._routes.clear()
             self._routes[key] = subs
         if not subs:
-            self.unrouted += 1
+            self._unrouted(msg, ids, rec)
         for s in subs:
-            s.put(msg)
+            s.put(msg, rec)
 
     def _route(self, topic: str, ids: tuple[int, ...]) -> tuple[Subscription, ...]:
         """The subscriptions a message goes to. With MQTT 5 subscription ids, only those
-        holding a filter the broker says matched (it sends one copy per filter)."""
+        holding a filter the broker says matched (it sends one copy per filter); ids
+        we do not know (given by an earlier run) route by topic."""
         matches = codec.topic_matches
-        conn = self.conn
-        if ids and conn is not None:
-            named = {conn.filter_of_id.get(i) for i in ids}
+        known = self.session.filter_of_id
+        named = {known[i] for i in ids if i in known}
+        if named:
             return tuple(
                 s for s in self.subs if any(f in named and matches(f, topic) for f in s.filters)
             )
         return tuple(s for s in self.subs if any(matches(f, topic) for f in s.filters))
 
+    def _unrouted(self, msg: Message, ids: tuple[int, ...], rec: Incoming | None) -> None:
+        if rec is not None and time.monotonic() - self._since < self.hold_s:
+            rec.parked = True  # the session resumed before its subscriber came: hold it
+            if not self.held:
+                self.log.info(
+                    "%s: holding messages on %r (and maybe more) unacknowledged until a "
+                    "source subscribes (at most %g s)",
+                    self.label,
+                    msg.topic,
+                    self.hold_s,
+                )
+            self._hold(msg, ids, rec)
+            return
+        self._count_unrouted(1, msg.topic)
+
+    def _count_unrouted(self, n: int, topic: str) -> None:
+        self.unrouted += n
+        now = time.monotonic()
+        if now - self._unrouted_logged > 60.0:
+            self._unrouted_logged = now
+            self.log.warning(
+                "%s: dropped a message on %r no source subscribes to (%d so far); the broker "
+                "keeps a subscription of an earlier configuration, or a source did not start",
+                self.label,
+                topic,
+                self.unrouted,
+            )
+
+    def _hold(self, msg: Message, ids: tuple[int, ...], rec: Incoming) -> None:
+        self.held.append((time.monotonic(), msg, ids, rec))
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self.hold_s, self._expire)
+
+    def _expire(self) -> None:
+        """Acknowledge and drop held messages no subscriber took in time."""
+        self._timer = None
+        held, limit = self.held, time.monotonic() - self.hold_s + 0.01
+        dropped, topic = 0, ""
+        while held and held[0][0] <= limit:
+            _, msg, _, rec = held.popleft()
+            rec.parked = False
+            if rec.holders <= 0:
+                self.session.settle(rec)
+            dropped, topic = dropped + 1, msg.topic
+        if dropped:
+            self._count_unrouted(dropped, topic)
+        if held:
+            delay = held[0][0] + self.hold_s - time.monotonic()
+            self._timer = asyncio.get_running_loop().call_later(max(0.01, delay), self._expire)
+
     # -- flow control --------------------------------------------------------------------
     def full(self) -> None:
         self.backlogged = True
-        conn = self.conn
-        if conn is not None and not conn.paused and not conn.inflight and not conn.acks:
+        conn, session = self.conn, self.session
+        if conn is not None and not conn.paused and not session.outgoing and not session.requests:
             conn.set_reading(False)
 
     def drop(self) -> None:
@@ -171,5 +300,4 @@ class Router:
         self.backlogged = False
         conn = self.conn
         if conn is not None:
-            conn.release_deferred()
             conn.set_reading(True)
