@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/mqtt_bench.py                 # ~1 min, prints a table
     .venv/bin/python bench/mqtt_bench.py --n 200000 --steady-s 20 --json out.json
+    .venv/bin/python bench/mqtt_bench.py --queue durable     # one queue class only
     .venv/bin/python bench/mqtt_bench.py --views 0,1,3   # the cost of view stages, same run
 
 Flow (see README.md): a publisher process sends N crowd-counter JSON readings
@@ -20,7 +21,8 @@ machine's load hits all alike). With 0 views the ``mqtt`` sink names ``internal`
 whose ``measurements`` filter takes none of these events, so each view's stage runs
 on every event while the sinks' work stays the same. The views let everything through
 (all five zones listed, ``occupancy``, ``vendor_extras`` kept for the latency stamp):
-the stage's filter and its per-event bookkeeping, not a transformation.
+the stage's filter and its per-event bookkeeping, not a transformation. The outputs
+use memory queues (less noise) unless ``--queue durable``.
 Reported: hub CPU per message per view count, and per event per view
 ``(cpu(N) - cpu(0)) / N``.
 """
@@ -184,7 +186,13 @@ def view_tables(views: int) -> tuple[str, str]:
 
 
 def hub_config(
-    directory: Path, port: int, qos: int, protocol: str, overflow: str, views: int = 0
+    directory: Path,
+    port: int,
+    qos: int,
+    protocol: str,
+    overflow: str,
+    queue: str = "durable",
+    views: int = 0,
 ) -> Path:
     zones = "\n".join(f'[[site.zones]]\nid = "z{i}"\narea_m2 = 100.0\n' for i in range(ZONES))
     view_text, idle_sinks = view_tables(views)
@@ -220,11 +228,12 @@ broker = "default"
 topic = "hub/events/{{zone}}"
 qos = {qos}
 overflow = "{overflow}"
+queue = "{queue}"
 view = "{"v1" if views else "internal"}"
 
 {idle_sinks}
 """
-    path = directory / f"hub-qos{qos}-views{views}.toml"
+    path = directory / f"hub-qos{qos}-{queue}-views{views}.toml"
     path.write_text(text)
     return path
 
@@ -316,6 +325,7 @@ def measure(
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from hub.testing.mosquitto import Mosquitto
 
+    queues = ["memory", "durable"] if args.queue == "both" else [args.queue]
     results: dict[str, Any] = {"n": args.n, "steady_rate": 1000, "steady_s": args.steady_s}
     steady_n = int(1000 * args.steady_s)
     with (
@@ -325,29 +335,27 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         port = broker.port
         for qos in (0, 1):
             base = measure(port, "sensors/#", qos, args.n, 0, None)
-            cfg = hub_config(Path(tmp), port, qos, args.protocol, args.overflow)
-            hub = start_hub(cfg, port, args.hub_cpu)
-            try:
-                rss = [rss_mb(hub.pid)]  # after warm-up
-                flood = measure(port, "hub/events/#", qos, args.n, 0, hub.pid)
-                rss.append(rss_mb(hub.pid))
-                steady = base_steady = None
-                if qos == 0:
-                    base_steady = measure(port, "sensors/#", 0, steady_n, 1000, None)
-                    steady = measure(port, "hub/events/#", 0, steady_n, 1000, hub.pid)
-                    # a second flood of the same size: memory must stay flat, not grow
-                    measure(port, "hub/events/#", 0, args.n, 0, hub.pid)
+            base_steady = measure(port, "sensors/#", qos, steady_n, 1000, None)
+            results[f"qos{qos}"] = {"baseline": base, "baseline_steady": base_steady}
+            for queue in queues:
+                data = Path(tmp) / f"data-{qos}-{queue}"
+                data.mkdir()
+                cfg = hub_config(data, port, qos, args.protocol, args.overflow, queue)
+                hub = start_hub(cfg, port, args.hub_cpu)
+                try:
+                    rss = [rss_mb(hub.pid)]  # after warm-up
+                    flood = measure(port, "hub/events/#", qos, args.n, 0, hub.pid)
                     rss.append(rss_mb(hub.pid))
-                flood["rss_mb"] = rss
-                flood["peak_rss_mb"] = peak_rss_mb(hub.pid)
-            finally:
-                hub.terminate()
-                hub.wait(30)
-            flood["ratio"] = flood["rate"] / base["rate"] if base["rate"] else float("nan")
-            results[f"qos{qos}"] = {"baseline": base, "hub": flood}
-            if steady is not None:
-                results["steady"] = {"baseline": base_steady, "hub": steady}
-            report_progress(qos, base, flood)
+                    steady = measure(port, "hub/events/#", qos, steady_n, 1000, hub.pid)
+                    rss.append(rss_mb(hub.pid))
+                    flood["rss_mb"] = rss
+                    flood["peak_rss_mb"] = peak_rss_mb(hub.pid)
+                finally:
+                    hub.terminate()
+                    hub.wait(30)
+                flood["ratio"] = flood["rate"] / base["rate"] if base["rate"] else float("nan")
+                results[f"qos{qos}"][queue] = {"flood": flood, "steady": steady}
+                report_progress(qos, queue, base, flood, steady)
     return results
 
 
@@ -356,6 +364,7 @@ def run_views(args: argparse.Namespace, counts: list[int]) -> dict[str, Any]:
     from hub.testing.mosquitto import Mosquitto
 
     runs: dict[int, list[dict[str, Any]]] = {n: [] for n in counts}
+    queue = "durable" if args.queue == "durable" else "memory"  # memory: less noise
     load = [os.getloadavg()]
     with (
         tempfile.TemporaryDirectory(prefix="mqtt-bench-") as tmp,
@@ -365,7 +374,9 @@ def run_views(args: argparse.Namespace, counts: list[int]) -> dict[str, Any]:
             for n in counts:
                 directory = Path(tmp) / f"r{round_}-v{n}"
                 directory.mkdir()
-                cfg = hub_config(directory, broker.port, 0, args.protocol, args.overflow, n)
+                cfg = hub_config(
+                    directory, broker.port, 0, args.protocol, args.overflow, queue, views=n
+                )
                 hub = start_hub(cfg, broker.port, args.hub_cpu)
                 try:
                     m = measure(broker.port, "hub/events/#", 0, args.n, 0, hub.pid)
@@ -380,7 +391,7 @@ def run_views(args: argparse.Namespace, counts: list[int]) -> dict[str, Any]:
                     flush=True,
                 )
     load.append(os.getloadavg())
-    return {"n": args.n, "repeat": args.repeat, "views": runs, "loadavg": load}
+    return {"n": args.n, "repeat": args.repeat, "queue": queue, "views": runs, "loadavg": load}
 
 
 def views_table(r: dict[str, Any]) -> str:
@@ -401,45 +412,61 @@ def views_table(r: dict[str, Any]) -> str:
     (a1, a5, _), (b1, b5, _) = r["loadavg"]
     rows.append(
         f"\nload average (1 / 5 min) at start {a1:.2f} / {a5:.2f}, at end {b1:.2f} / {b5:.2f} "
-        f"on {os.cpu_count()} CPUs; {r['n']:,} messages per flood"
+        f"on {os.cpu_count()} CPUs; {r['n']:,} messages per flood, {r['queue']} queues"
     )
     return "\n".join(rows)
 
 
-def report_progress(qos: int, base: dict[str, Any], hub: dict[str, Any]) -> None:
+def report_progress(
+    qos: int, queue: str, base: dict[str, Any], hub: dict[str, Any], steady: dict[str, Any]
+) -> None:
     print(
-        f"QoS {qos}: baseline {base['rate']:,.0f} msg/s, hub {hub['rate']:,.0f} msg/s "
-        f"(ratio {hub['ratio']:.3f}), lost {hub['lost']}",
+        f"QoS {qos} {queue}: baseline {base['rate']:,.0f} msg/s, hub {hub['rate']:,.0f} msg/s "
+        f"(ratio {hub['ratio']:.3f}), lost {hub['lost']}; steady 1,000/s: "
+        f"{steady['hub_cpu_us_per_msg']:.1f} µs CPU/msg, p99 {steady['p99_ms']:.2f} ms",
         file=sys.stderr,
         flush=True,
     )
 
 
 def table(r: dict[str, Any]) -> str:
-    rows = ["| path | QoS | msg/s | hub/baseline | p50 ms | p99 ms | lost | hub CPU µs/msg |"]
-    rows.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    rows = [
+        "| path | QoS | queue | msg/s | hub/baseline | p50 ms | p99 ms | lost | hub CPU µs/msg |"
+    ]
+    rows.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    queues = [q for q in ("memory", "durable") if q in r["qos0"]]
     for qos in (0, 1):
-        for name in ("baseline", "hub"):
-            m = r[f"qos{qos}"][name]
-            ratio = f"{m['ratio']:.3f}" if name == "hub" else "1"
-            cpu = f"{m['hub_cpu_us_per_msg']:.1f}" if name == "hub" else "n/a"
+        res = r[f"qos{qos}"]
+        for run_name, base_key in (("flood", "baseline"), ("steady", "baseline_steady")):
+            m = res[base_key]
+            label = "flood" if run_name == "flood" else "steady 1,000 msg/s"
             rows.append(
-                f"| {name} flood | {qos} | {m['rate']:,.0f} | {ratio} | {m['p50_ms']:.2f} | "
-                f"{m['p99_ms']:.2f} | {m['lost']} | {cpu} |"
+                f"| baseline {label} | {qos} | n/a | {m['rate']:,.0f} | 1 | {m['p50_ms']:.2f} | "
+                f"{m['p99_ms']:.2f} | {m['lost']} | n/a |"
             )
-    for name in ("baseline", "hub"):
-        m = r["steady"][name]
-        cpu = f"{m['hub_cpu_us_per_msg']:.1f}" if name == "hub" else "n/a"
+            for queue in queues:
+                m = res[queue][run_name]
+                ratio = m["rate"] / res[base_key]["rate"] if res[base_key]["rate"] else 0.0
+                rows.append(
+                    f"| hub {label} | {qos} | {queue} | {m['rate']:,.0f} | {ratio:.3f} | "
+                    f"{m['p50_ms']:.2f} | {m['p99_ms']:.2f} | {m['lost']} | "
+                    f"{m['hub_cpu_us_per_msg']:.1f} |"
+                )
+    if len(queues) == 2:
+        rows.append("\nhub CPU per event, durable / memory (same run):")
+        for qos in (0, 1):
+            res = r[f"qos{qos}"]
+            for run_name in ("flood", "steady"):
+                d = res["durable"][run_name]["hub_cpu_us_per_msg"]
+                m = res["memory"][run_name]["hub_cpu_us_per_msg"]
+                rows.append(f"- QoS {qos} {run_name}: {d:.1f} / {m:.1f} µs = {d / m:.2f}x")
+    for queue in queues:
+        rss = r["qos0"][queue]["flood"]["rss_mb"]
         rows.append(
-            f"| {name} steady 1,000 msg/s | 0 | {m['rate']:,.0f} | | {m['p50_ms']:.2f} | "
-            f"{m['p99_ms']:.2f} | {m['lost']} | {cpu} |"
+            f"hub RSS (QoS 0, {queue}): {rss[0]:.0f} MB after warm-up, {rss[1]:.0f} MB after "
+            f"the flood, {rss[2]:.0f} MB after the steady run; "
+            f"peak {r['qos0'][queue]['flood']['peak_rss_mb']:.0f} MB"
         )
-    rss = r["qos0"]["hub"]["rss_mb"]
-    rows.append(
-        f"\nhub RSS (QoS 0 run): {rss[0]:.0f} MB after warm-up, {rss[1]:.0f} MB after the "
-        f"first flood, {rss[2]:.0f} MB after the steady run and a second flood; "
-        f"peak {r['qos0']['hub']['peak_rss_mb']:.0f} MB"
-    )
     return "\n".join(rows)
 
 
@@ -463,6 +490,12 @@ def main() -> None:
         default="block",
         help="the mqtt sink's overflow policy (default block: a flood waits for the sink and "
         "nothing is lost; drop_oldest, the hub's default, drops what the sink cannot take)",
+    )
+    p.add_argument(
+        "--queue",
+        choices=["both", "memory", "durable"],
+        default="both",
+        help="the outputs' queue class (default both: CPU per event compared in one run)",
     )
     p.add_argument("--json", type=Path, help="also write the raw results here")
     p.add_argument(

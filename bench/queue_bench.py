@@ -43,7 +43,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from hub.core.durable_queue import DurableQueue, DurableQueueSettings
+from hub.core.bus.durable import DurableQueue, DurableQueueSettings
 from hub.events import Event, Occupancy, Provenance
 
 try:

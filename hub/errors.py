@@ -12,6 +12,10 @@ never has to know which library sits underneath.
     ├── PluginError                 a plugin could not be loaded or is inconsistent
     ├── SourceError                 raised by a source (device adapter)
     │   ├── DeviceUnavailable       retry later: port gone, broker down, timeout
+    │   │   └── EventNotKept        ``ctx.emit`` could not put the event in the durable
+    │   │                           queue of every output that takes it: acknowledge
+    │   │                           nothing upstream (HTTP push: 503), keep the source's
+    │   │                           sequence/dedup state as it was, let it be sent again
     │   ├── AuthenticationFailed    bad credentials: retried slowly, needs a human
     │   └── MalformedInput          one frame/message is bad: counted, logged once
     │                               per burst, never stops the source
@@ -38,6 +42,7 @@ __all__ = [
     "ConfigError",
     "ConfigProblem",
     "DeviceUnavailable",
+    "EventNotKept",
     "HubError",
     "MalformedInput",
     "PluginError",
@@ -95,6 +100,23 @@ class SourceError(HubError):
 
 class DeviceUnavailable(SourceError):
     """The device or peer cannot be reached right now; the supervisor retries with backoff."""
+
+
+class EventNotKept(DeviceUnavailable):
+    """Raised by ``ctx.emit``: the event is not in the durable queue of every output that
+    takes it (a read-only or full disk, a queue file gone).
+
+    Acknowledge nothing of it upstream and do not advance the source's sequence or dedup
+    state for it: the sender must send it again (an HTTP push is answered ``503``,
+    "nothing of this was kept, send it again"; an MQTT QoS 1/2 message is not acknowledged
+    and comes again). Outputs that did keep it do not get it twice when the same event
+    (same ``event_id``) is emitted again. ``outputs`` names the outputs (``kind[id]``)
+    that could not keep it.
+    """
+
+    def __init__(self, message: str, *, outputs: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.outputs = outputs
 
 
 class AuthenticationFailed(SourceError):

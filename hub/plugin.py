@@ -103,17 +103,40 @@ class SinkConfig(InstanceConfig):
         description="wait up to this long to fill a batch (0: write what is queued at once)",
     )
     queue: str = Field(
-        default="memory",
+        default="durable",
         pattern=r"^[a-z][a-z0-9_]*$",
-        description="queue class in front of this sink: 'memory' (lost when the hub stops)",
+        description="queue class in front of this sink: 'durable' (a file in data_dir/queues, "
+        "survives a stop or a crash) or 'memory' (lost when the hub stops; for demos)",
     )
     queue_size: int = Field(
-        default=10_000, ge=1, description="events held for this sink before overflow applies"
+        default=10_000, ge=1, description="memory queue: events held before overflow applies"
     )
     overflow: Literal["drop_oldest", "block"] = Field(
         default="drop_oldest",
         description="queue full: 'drop_oldest' (counted) or 'block' (the sources wait for "
         "this sink; the others keep receiving)",
+    )
+    queue_max_bytes: int = Field(
+        default=256 * 2**20,
+        ge=64 * 1024,
+        description="durable queue: most bytes of event JSON held (disk use ~1.3x)",
+    )
+    queue_max_age_s: float | None = Field(
+        default=86_400.0,
+        gt=0,
+        description="durable queue: events held longer are dropped and counted (None: no limit)",
+    )
+    queue_synchronous: Literal["normal", "full"] = Field(
+        default="normal",
+        description="durable queue: 'normal' survives a killed hub, 'full' also a power loss "
+        "(an fsync per commit)",
+    )
+    queue_commit_interval_s: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="durable queue: 0 commits the puts of each loop turn; >0 gathers puts "
+        "this long per commit (less CPU, later upstream acknowledgements)",
     )
     measurements: tuple[MeasurementType, ...] | None = Field(
         default=None, description="only these measurement types (default: all)"

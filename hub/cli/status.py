@@ -148,8 +148,10 @@ def _print_instances(status: dict[str, Any]) -> None:
     for sid, s in status.get("sinks", {}).items():
         print(
             f"  output {sid:<20} {s['kind']:<16} {s['state']:<9} out={s['events_out']} "
-            f"queued={s['queued']} dropped={sum(s['dropped'].values())}"
+            f"queued={s['queued']} {_queue_text(s)}"
         )
+        if s.get("queue_error"):
+            print(f"         queue error: {s['queue_error']}")
     for vid, v in status.get("views", {}).items():
         if v.get("sinks"):  # views no output names cost nothing and say nothing
             print(
@@ -159,6 +161,22 @@ def _print_instances(status: dict[str, Any]) -> None:
             )
     if status.get("dead_letters"):
         print(f"  dead letters: {status['dead_letters']}")
+
+
+def _queue_text(s: dict[str, Any]) -> str:
+    """The queue's kind, size, oldest age and drops by reason, for one output line."""
+    dropped = {k: v for k, v in s.get("dropped", {}).items() if v}
+    drops = ",".join(f"{k}:{v}" for k, v in sorted(dropped.items())) or "0"
+    if not s.get("durable", False):
+        kind = f"queue={s.get('queue', 'memory')} (not durable: lost at a stop)"
+    else:
+        age = s.get("oldest_age_s")
+        kind = (
+            f"queue={s.get('queue', 'durable')} {s.get('queue_bytes', 0) / 2**20:.1f}/"
+            f"{s.get('queue_max_bytes', 0) / 2**20:.0f} MiB"
+            + (f" oldest={age:.1f}s" if age is not None else "")
+        )
+    return f"{kind} dropped={drops}"
 
 
 def add_status_parser(sub: Any) -> None:

@@ -21,6 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hub.config_view import ConfigView
+from hub.core.bus import queue_problems
 from hub.core.config_checks import (
     data_dir_problem,
     duplicate_ids,
@@ -384,6 +385,7 @@ def validate_config(
         problems.extend(identifier_shaped_ids(site, sources))
     problems.extend(duplicate_ids("sources", sources))
     problems.extend(duplicate_ids("sinks", sinks))
+    problems.extend(queue_problems(sinks))
     _check_transports(registry, transports, sources, sinks, problems)
     views, view_problems = views_and_problems(raw.get("views"), site, sinks, registry.sinks)
     problems.extend(view_problems)

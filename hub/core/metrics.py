@@ -31,8 +31,18 @@ StatusSnapshot = Callable[[], Mapping[str, Any]]
 SOURCE_STATES = ("starting", "running", "retrying", "disabled", "stopped", "failed")
 """Every state of a source supervisor (:mod:`hub.core.supervisor`)."""
 
-SINK_DROP_REASONS = ("overflow", "rejected", "shutdown")
-"""Why the bus gives events up: queue full, refused by the output, hub stopped."""
+SINK_DROP_REASONS = (
+    "overflow",
+    "rejected",
+    "shutdown",
+    "expired",
+    "unwritten",
+    "file_lost",
+    "undecodable",
+)
+"""Why the bus gives events up: queue full, refused by the output, hub stopped (memory
+queue); durable queue: held longer than ``queue_max_age_s``, could not be written (not
+acknowledged upstream), its file deleted under the hub, no longer valid when read back."""
 
 
 def _states(name: str, what: str, label: str) -> GaugeMetricFamily:
@@ -132,7 +142,8 @@ class HubCollector(Collector):
         drop = CounterMetricFamily(
             "crowdhub_sink_dropped",
             "Events given up for an output, by reason (overflow: its queue was full; "
-            "rejected: it refused them; shutdown: it still failed when the hub stopped)",
+            "rejected: it refused them; shutdown: it still failed when the hub stopped; "
+            "expired, unwritten, file_lost, undecodable: see the durable queue)",
             labels=[*labels, "reason"],
         )
         depth = GaugeMetricFamily(
@@ -148,6 +159,22 @@ class HubCollector(Collector):
             "1 when an output's queue survives a restart of the hub",
             labels=labels,
         )
+        qbytes = GaugeMetricFamily(
+            "crowdhub_sink_queue_bytes",
+            "Bytes of event JSON in an output's durable queue",
+            labels=labels,
+        )
+        qmax = GaugeMetricFamily(
+            "crowdhub_sink_queue_max_bytes",
+            "Bytes an output's durable queue holds before its overflow policy applies",
+            labels=labels,
+        )
+        qage = GaugeMetricFamily(
+            "crowdhub_sink_queue_oldest_age_seconds",
+            "Seconds since the oldest event waiting in an output's durable queue was queued "
+            "(0 when empty)",
+            labels=labels,
+        )
         up = GaugeMetricFamily(
             "crowdhub_sink_up", "1 when the output is running, else 0", labels=labels
         )
@@ -161,12 +188,16 @@ class HubCollector(Collector):
                 capacity.add_metric(lbl, s["queue_size"])
             if "durable" in s:
                 durable.add_metric(lbl, 1.0 if s["durable"] else 0.0)
+            if "queue_bytes" in s:
+                qbytes.add_metric(lbl, s["queue_bytes"])
+                qmax.add_metric(lbl, s["queue_max_bytes"])
+                qage.add_metric(lbl, s.get("oldest_age_s") or 0.0)
             up.add_metric(lbl, 1.0 if s["state"] == "running" else 0.0)
             _add_states(state, lbl, s["state"], SINK_STATES)
             dropped = s["dropped"]
             for reason in (*SINK_DROP_REASONS, *sorted(set(dropped) - set(SINK_DROP_REASONS))):
                 drop.add_metric([*lbl, reason], dropped.get(reason, 0))
-        yield from (out, err, drop, depth, capacity, durable, up, state)
+        yield from (out, err, drop, depth, capacity, durable, qbytes, qmax, qage, up, state)
 
 
 def render_metrics(status: StatusSnapshot) -> bytes:

@@ -16,23 +16,28 @@ runtime composes them in order. The terminal :class:`FanOut` hands each event to
 every sink that takes its measurement type without waiting
 (``SinkQueue.put_nowait``); only a sink with ``overflow = "block"`` whose queue
 is full makes the emitting source wait, and only after every other sink has the
-event. So one full queue never stops the other sinks from receiving.
+event. So one full queue never stops the other sinks from receiving. The
+source's ``emit`` then waits until every durable queue the events went to has
+committed them (``flush``: the puts of one loop turn are one commit), so a
+source acknowledges upstream only what is kept; a queue that cannot write makes
+``emit`` raise :class:`~hub.errors.EventNotKept`.
 
-Per event the hot path is one call per stage and one ``put_nowait`` per sink;
-no pluggy call and no task.
+Per event the hot path is one call per stage, one ``put_nowait`` per sink and
+one ``flush`` per durable queue; no pluggy call and no task.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Protocol
 
 from hub.clock import Clock
 from hub.core.bus import SinkQueue, SinkRunner
+from hub.errors import EventNotKept, QueueUnavailable
 from hub.events import Event, check_clock
 from hub.privacy import screen_event
 
@@ -45,6 +50,8 @@ __all__ = [
     "PrivacyCheck",
     "Removed",
     "Stage",
+    "commit",
+    "put_waiting",
 ]
 
 log = logging.getLogger("hub.pipeline")
@@ -199,36 +206,116 @@ class DeadLetters:
 
 
 class FanOut:
-    """The end of the pipeline: every event to the queue of every sink that takes it."""
+    """The end of the pipeline: every event to the queue of every sink that takes it.
 
-    def __init__(self) -> None:
+    A queue that cannot write (:class:`~hub.errors.QueueUnavailable`: read-only or
+    full disk) is skipped and counts the event as dropped ``unwritten``; the other
+    queues still get it. The emit that carried it then raises
+    :class:`~hub.errors.EventNotKept`, and the queues that did keep it are
+    remembered by ``event_id`` (the last ``remember`` events), so the same event
+    sent again reaches only the outputs that missed it: exactly once per output.
+    """
+
+    def __init__(self, remember: int = 65_536) -> None:
         self._targets: list[tuple[frozenset[str] | None, SinkQueue]] = []
+        self._kept: OrderedDict[str, set[int]] = OrderedDict()  # event_id -> id(queue)
+        self._remember = remember
 
     def connect(self, runners: Sequence[SinkRunner]) -> None:
         """Deliver to these sinks from now on (the ones that opened)."""
         self._targets = [(r.measurements, r.queue) for r in runners]
 
-    def offer(self, event: Event) -> list[tuple[SinkQueue, Event]] | None:
+    def offer(
+        self, event: Event, went: list[SinkQueue], failed: list[QueueUnavailable]
+    ) -> list[tuple[SinkQueue, Event]] | None:
         """Queue ``event`` for every sink without waiting.
 
-        Returns the queues that refused it (``overflow = "block"`` and full), each
-        with the event it refused (a fan-out through views hands each sink its
-        view's copy); the caller awaits their ``put`` so only the emitting source waits.
+        Appends each queue it went into to ``went`` (to flush before acknowledging)
+        and each queue error to ``failed``. Returns the queues that refused it
+        (``overflow = "block"`` and full), each with the event it refused (a fan-out
+        through views hands each sink its view's copy); the caller awaits their
+        ``put`` so only the emitting source waits.
         """
         blocked: list[tuple[SinkQueue, Event]] | None = None
+        kept = self._kept.get(event.event_id) if self._kept else None
         for accepts, queue in self._targets:
-            if (accepts is None or event.measurement.type in accepts) and not queue.put_nowait(
-                event
-            ):
-                if blocked is None:
-                    blocked = [(queue, event)]
-                else:
-                    blocked.append((queue, event))
+            if accepts is not None and event.measurement.type not in accepts:
+                continue
+            if kept is not None and id(queue) in kept:
+                continue  # an earlier try of this event is already in this queue
+            try:
+                if not queue.put_nowait(event):
+                    if blocked is None:
+                        blocked = [(queue, event)]
+                    else:
+                        blocked.append((queue, event))
+                    continue
+            except QueueUnavailable as err:
+                queue.dropped["unwritten"] += 1
+                failed.append(err)
+                continue
+            went.append(queue)
         return blocked
+
+    def not_kept(self, events: Sequence[Event], kept: Sequence[SinkQueue]) -> None:
+        """``events`` are in ``kept`` but not in every queue: remember where they are."""
+        ids = {id(q) for q in kept}
+        memo = self._kept
+        for event in events:
+            have = memo.pop(event.event_id, None)
+            memo[event.event_id] = ids if have is None else have | ids
+        while len(memo) > self._remember:
+            memo.popitem(last=False)
+
+    def kept(self, events: Sequence[Event]) -> None:
+        """``events`` are in every queue that takes them: forget earlier partial tries."""
+        if self._kept:
+            for event in events:
+                self._kept.pop(event.event_id, None)
+
+
+async def put_waiting(
+    blocked: Sequence[tuple[SinkQueue, Event]],
+    went: list[SinkQueue],
+    failed: list[QueueUnavailable],
+) -> None:
+    """Wait for room in each full ``overflow = "block"`` queue and put its event there."""
+    for queue, event in blocked:
+        try:
+            await queue.put(event)
+        except QueueUnavailable as err:
+            queue.dropped["unwritten"] += 1
+            failed.append(err)
+        else:
+            went.append(queue)
+
+
+async def commit(went: Sequence[SinkQueue], failed: list[QueueUnavailable]) -> list[SinkQueue]:
+    """Flush every durable queue events ``went`` to (once each); the queues that kept them."""
+    kept: list[SinkQueue] = []
+    seen: set[int] = set()
+    for queue in went:
+        if id(queue) in seen:
+            continue
+        seen.add(id(queue))
+        if queue.durable:
+            try:
+                await queue.flush()
+            except QueueUnavailable as err:
+                failed.append(err)
+                continue
+        kept.append(queue)
+    return kept
 
 
 class Pipeline:
-    """Stages in order, then the fan-out; ``emitter(source)`` is what a source's ``emit`` calls."""
+    """Stages in order, then the fan-out; ``emitter(source)`` is what a source's ``emit`` calls.
+
+    The emit returns once its events are kept by every output that takes them
+    (``flush`` of each queue they went to: a durable queue's commit). When some
+    queue could not keep them it raises :class:`~hub.errors.EventNotKept`: the
+    source acknowledges nothing upstream and the event is sent again.
+    """
 
     def __init__(self, stages: Sequence[Stage], fan_out: FanOut) -> None:
         self.stages = tuple(stages)
@@ -246,28 +333,44 @@ class Pipeline:
                 break
         return events
 
+    async def deliver(self, events: Sequence[Event]) -> None:
+        """Put ``events`` into the sinks' queues and wait until they are kept."""
+        fan_out = self.fan_out
+        went: list[SinkQueue] = []
+        failed: list[QueueUnavailable] = []
+        for out in events:
+            blocked = fan_out.offer(out, went, failed)
+            if blocked:
+                await put_waiting(blocked, went, failed)
+        kept = await commit(went, failed)
+        if failed:
+            fan_out.not_kept(events, kept)
+            outputs = tuple(dict.fromkeys(err.output for err in failed))
+            raise EventNotKept(
+                f"nothing of this was kept, send it again: the durable queue of "
+                f"{', '.join(outputs)} cannot write ({failed[0]})",
+                outputs=outputs,
+            )
+        fan_out.kept(events)
+
     def emitter(self, source: str) -> Emit:
         """The coroutine function that takes ``source``'s events into the pipeline."""
-        offer = self.fan_out.offer
+        deliver = self.deliver
         if len(self.stages) == 1:
             handle = self.stages[0].handle
 
             async def emit_one_stage(event: Event) -> None:
-                for out in handle(event, source):
-                    blocked = offer(out)
-                    if blocked:
-                        for queue, refused in blocked:
-                            await queue.put(refused)
+                events = handle(event, source)
+                if events:
+                    await deliver(events)
 
             return emit_one_stage
 
         run_stages = self.run_stages
 
         async def emit(event: Event) -> None:
-            for out in run_stages(event, source):
-                blocked = offer(out)
-                if blocked:
-                    for queue, refused in blocked:
-                        await queue.put(refused)
+            events = run_stages(event, source)
+            if events:
+                await deliver(events)
 
         return emit

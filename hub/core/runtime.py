@@ -24,32 +24,36 @@ import inspect
 import json
 import logging
 import os
-import signal
-import sys
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from hub.clock import Clock, SystemClock
 from hub.core.backoff import Backoff
-from hub.core.bus import SinkRunner, make_queue
+from hub.core.bus import DurableQueue, SinkRunner, make_queue
 from hub.core.config import HubConfig
+from hub.core.lifecycle import (
+    EventsLost,
+    drain,
+    leaves,
+    run_until_stopped,
+    unless_stopped,
+    wait_for_stop,
+)
 from hub.core.metrics import render_metrics
 from hub.core.pipeline import ClockCheck, DeadLetters, Pipeline, PrivacyCheck
 from hub.core.plugins import Registry
 from hub.core.supervisor import SourceSupervisor
 from hub.core.view_routing import ViewRouting
-from hub.errors import HubError, SinkError, TransportError
+from hub.errors import HubError, QueueUnavailable, SinkError, TransportError
 from hub.plugin import SinkContext, SourceContext, Transport, TransportContext
 from hub.site import Site
 
+__all__ = ["EventsLost", "Hub", "run_until_stopped"]
+
 log = logging.getLogger("hub")
-
-
-class EventsLost(HubError):
-    """The hub stopped, but some outputs' queued events could not be delivered or kept."""
 
 
 class Hub:
@@ -106,6 +110,7 @@ class Hub:
                 )
                 self.transports[(kind, tcfg.id)] = cls(tcfg, tctx)
         data_dir = str(cfg.data_dir)
+        unusable: list[str] = []
         for kind, sitems in cfg.sinks.items():
             scls = self.registry.sinks[kind][0]
             for scfg in sitems:
@@ -119,11 +124,23 @@ class Hub:
                     transports=self._transport,
                     clock=self.clock,
                 )
-                queue = make_queue(kind, scfg, cfg.data_dir)
                 label = f"sinks.{kind}[{scfg.id}]"
+                try:
+                    queue = make_queue(kind, scfg, cfg.data_dir)
+                except QueueUnavailable as err:
+                    unusable.append(f"{label}: {err}")
+                    continue
                 sink = scls(scfg, sctx)
                 refused = self._dead_letter_log.refused
                 self.runners.append(SinkRunner(sink, scfg, label, queue, dead_letter=refused))
+        if unusable:
+            for r in self.runners:
+                r.queue.close()
+            raise HubError(
+                "cannot open the durable queue of "
+                + "; ".join(unusable)
+                + ' (make data_dir writable with free space, or set queue = "memory")'
+            )
         self.fan_out.connect(self.runners)
         for kind, items2 in cfg.sources.items():
             src_cls, info = self.registry.sources[kind]
@@ -194,9 +211,9 @@ class Hub:
                 "events_out": r.stats.events_out,
                 "queued": len(r.queue),
                 "queue": r.config.queue,
-                "queue_size": r.config.queue_size,
                 "overflow": r.config.overflow,
                 "durable": r.queue.durable,
+                **_queue_detail(r),
                 "errors": r.stats.errors,
                 "retries": r.stats.retries,
                 "dropped": dict(r.stats.dropped),
@@ -251,7 +268,7 @@ class Hub:
             policy = Backoff(r.config.retry_initial_s, r.config.retry_max_s)
             while True:
                 try:
-                    if not await _unless_stopped(r.sink.open(), stop, f"open:{r.label}"):
+                    if not await unless_stopped(r.sink.open(), stop, f"open:{r.label}"):
                         log.warning(
                             "%s: stop requested while opening this output; stopping without "
                             "starting the sources",
@@ -275,7 +292,7 @@ class Hub:
                     r.stats.state = "retrying"
                     r.stats.last_error = str(err)
                     delay = policy.next_delay(retry_after=getattr(err, "retry_after", None))
-                    if await _wait_for_stop(stop, delay):
+                    if await wait_for_stop(stop, delay):
                         log.warning(
                             "%s: stop requested while retrying to open this output (%d "
                             "attempt(s), last: %s); stopping without starting the sources",
@@ -309,14 +326,21 @@ class Hub:
                 for task in background:
                     task.cancel()
         except BaseExceptionGroup as group:
-            leaves = _leaves(group)
-            if len(leaves) == 1:
-                raise leaves[0] from None
-            raise BaseExceptionGroup("several failures while running the hub", leaves) from None
+            failures = leaves(group)
+            if len(failures) == 1:
+                raise failures[0] from None
+            raise BaseExceptionGroup("several failures while running the hub", failures) from None
         finally:
             self.state = "stopped"
             self.write_status()
             self._dead_letter_log.close()
+        waiting = [(r.label, r.stats.left_queued) for r in self.runners if r.stats.left_queued]
+        if waiting:
+            log.warning(
+                "%d event(s) wait in the durable queues for the next start: %s",
+                sum(n for _, n in waiting),
+                ", ".join(f"{label} {n}" for label, n in waiting),
+            )
         lost = [(r.label, r.lost) for r in self.runners if r.lost]
         if lost:
             raise EventsLost(
@@ -357,7 +381,7 @@ class Hub:
             await self.views.finish(timeout)
             for r in runners:
                 r.close_input()
-            await _drain(sink_tasks, timeout)
+            await drain(sink_tasks, timeout)
             self.views.close()
         for r in runners:
             r.give_up(f"did not finish flushing within {timeout:g} s")
@@ -370,108 +394,23 @@ class Hub:
             log.error("%s: error while closing: %s", r.label, err)
 
 
+def _queue_detail(r: SinkRunner) -> dict[str, Any]:
+    """What ``hub status`` and ``/metrics`` show of one output's queue beyond its depth."""
+    q = r.queue
+    if isinstance(q, DurableQueue):
+        age = q.oldest_age_s()
+        return {
+            "queue_bytes": q.bytes,
+            "queue_max_bytes": q.settings.max_bytes,
+            "oldest_age_s": None if age is None else round(age, 3),
+            "queue_path": str(q.path),
+            "queue_error": q.last_error,
+        }
+    return {"queue_size": r.config.queue_size}
+
+
 def _safe_detail(sup: SourceSupervisor) -> dict[str, Any]:
     try:
         return dict(sup.source.status())
     except Exception as err:  # a plugin bug must not break status/metrics
         return {"status_error": type(err).__name__}
-
-
-def run_until_stopped(
-    body: Callable[[asyncio.Event], Awaitable[None]],
-    duration: float | None = None,
-    *,
-    done: str = "stopped cleanly",
-) -> int:
-    """Run ``body(stop)`` on a new loop; SIGINT/SIGTERM (or ``duration``) set ``stop``.
-
-    Returns the exit status: 0 after a clean stop, 1 when it failed (each failure
-    printed on one line, unexpected ones with their traceback in the log).
-    """
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        # the default action of SIGHUP ends the process without flushing: say why it is ignored
-        loop.add_signal_handler(
-            signal.SIGHUP, log.warning, "SIGHUP ignored: restart to apply config changes"
-        )
-        if duration:
-            loop.call_later(duration, stop.set)
-        await body(stop)
-
-    try:
-        asyncio.run(main())
-    except BaseExceptionGroup as group:
-        for exc in _leaves(group):
-            if isinstance(exc, HubError):
-                print(f"hub: {exc}", file=sys.stderr)
-            else:
-                log.error("hub: unexpected error", exc_info=exc)
-        return 1
-    except EventsLost as exc:  # the run's last word: a log line (text or JSON) like the others
-        log.error("%s", exc)
-        return 1
-    except HubError as exc:
-        print(f"hub: {exc}", file=sys.stderr)
-        return 1
-    log.info(done)
-    return 0
-
-
-async def _wait_for_stop(stop: asyncio.Event, delay: float) -> bool:
-    """Wait ``delay`` seconds or until ``stop`` is set; True when it was set."""
-    try:
-        await asyncio.wait_for(stop.wait(), delay)
-    except TimeoutError:
-        return False
-    return True
-
-
-async def _unless_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event, name: str) -> bool:
-    """Await ``work`` unless ``stop`` is set first (then cancel it): True when it finished.
-
-    Exceptions of ``work`` propagate.
-    """
-    if stop.is_set():
-        work.close()
-        return False
-    task = asyncio.create_task(work, name=name)
-    waiter = asyncio.create_task(stop.wait(), name=f"{name}:stop")
-    try:
-        await asyncio.wait((task, waiter), return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        waiter.cancel()
-        if not task.done():
-            task.cancel()
-    if task.done() and not task.cancelled():
-        task.result()  # finished first: its exception, if any, is the caller's
-        return True
-    try:
-        await task
-    except asyncio.CancelledError:
-        current = asyncio.current_task()
-        if current is not None and current.cancelling():
-            raise
-    except Exception as err:  # the work turned our cancel into an error; we stop anyway
-        log.debug("%s: error while cancelled: %s", name, err)
-    return False
-
-
-def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
-    out: list[BaseException] = []
-    for exc in group.exceptions:
-        out.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
-    return out
-
-
-async def _drain(tasks: list[asyncio.Task[None]], limit_s: float) -> None:
-    """Give the sink runners ``timeout`` seconds to write what is queued; then cancel them."""
-    if not tasks:
-        return
-    _, pending = await asyncio.wait(tasks, timeout=limit_s)
-    for t in pending:
-        log.error("%s: did not finish flushing within %.0f s", t.get_name(), limit_s)
-        t.cancel()

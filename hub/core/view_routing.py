@@ -17,6 +17,12 @@ what is due at a stop (an open interval or a held event is never sent early:
 they are dropped and counted in the log), :meth:`ViewRouting.close` writes the
 last audit records after the sinks are drained.
 
+Durable queues: an event that some output's queue could not keep is sent again by
+its source (:class:`~hub.errors.EventNotKept`). The fan-out remembers which queues
+kept it; here it also remembers what each view's stage made of it, so the retry puts
+those copies into the queues that missed them and no stage sees the event twice (an
+aggregating view would count it twice).
+
 Audit (:mod:`hub.views.audit`): one :class:`~hub.views.audit.SentTally` per
 view x sink, fed by the sink runner after each successful write (its
 ``on_written`` callback), so the log records what was delivered, not what was
@@ -28,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -36,7 +43,8 @@ from typing import Any
 from hub.clock import Clock
 from hub.core.bus import SinkQueue, SinkRunner
 from hub.core.config import HubConfig
-from hub.core.pipeline import FanOut
+from hub.core.pipeline import FanOut, commit, put_waiting
+from hub.errors import QueueUnavailable
 from hub.events import Event
 from hub.views import INTERNAL, FullDetail, ViewPolicy, ViewStage, load_or_create_key
 from hub.views.audit import AuditLog, SentTally
@@ -55,6 +63,8 @@ PRUNE_EVERY_S = 86_400.0
 DEFAULT_KEEP_DAYS = 30.0
 
 _Targets = list[tuple[frozenset[str] | None, SinkQueue]]
+_Copies = list[Sequence[Event]]
+"""What each view group's stage made of one event, in group order."""
 
 
 def keep_raw_days(config: HubConfig) -> float:
@@ -82,6 +92,10 @@ class ViewRouting(FanOut):
         self.pruned = 0
         """Dead-letter records removed by retention (counted in status)."""
         self._groups: list[tuple[ViewStage, _Targets]] = []
+        self._copies: dict[str, _Copies] = {}
+        """Stage outputs of events being delivered (until ``kept``/``not_kept``)."""
+        self._retry: OrderedDict[str, _Copies] = OrderedDict()
+        """Stage outputs of events not kept everywhere, for their retry."""
         self._sinks: dict[str, list[str]] = {}
         self._tallies: list[SentTally] = []
 
@@ -121,31 +135,86 @@ class ViewRouting(FanOut):
         return written
 
     # -- the hot path ------------------------------------------------------------------------
-    def offer(self, event: Event) -> list[tuple[SinkQueue, Event]] | None:
-        """Each view's copy of ``event`` into its sinks' queues without waiting; returns
-        the (queue, event) pairs refused by full ``overflow = "block"`` queues."""
+    def offer(
+        self, event: Event, went: list[SinkQueue], failed: list[QueueUnavailable]
+    ) -> list[tuple[SinkQueue, Event]] | None:
+        """Each view's copy of ``event`` into its sinks' queues without waiting (see
+        :meth:`FanOut.offer`); returns the (queue, copy) pairs refused by full
+        ``overflow = "block"`` queues."""
         blocked: list[tuple[SinkQueue, Event]] | None = None
-        for stage, targets in self._groups:
-            for out in stage.handle(event):
+        kept = self._kept.get(event.event_id) if self._kept else None
+        copies = self._retry.pop(event.event_id, None) if kept is not None else None
+        if copies is None:
+            copies = [stage.handle(event) for stage, _ in self._groups]
+        pending = self._copies
+        pending[event.event_id] = copies
+        if len(pending) > self._remember:  # an emit cancelled between offer and commit
+            del pending[next(iter(pending))]
+        for (_, targets), outs in zip(self._groups, copies, strict=True):
+            for out in outs:
                 kind = out.measurement.type
                 for accepts, queue in targets:
-                    if (accepts is None or kind in accepts) and not queue.put_nowait(out):
-                        if blocked is None:
-                            blocked = [(queue, out)]
-                        else:
-                            blocked.append((queue, out))
+                    if accepts is not None and kind not in accepts:
+                        continue
+                    if kept is not None and id(queue) in kept:
+                        continue  # an earlier try put this copy there
+                    try:
+                        if not queue.put_nowait(out):
+                            if blocked is None:
+                                blocked = [(queue, out)]
+                            else:
+                                blocked.append((queue, out))
+                            continue
+                    except QueueUnavailable as err:
+                        queue.dropped["unwritten"] += 1
+                        failed.append(err)
+                        continue
+                    went.append(queue)
         return blocked
 
+    def not_kept(self, events: Sequence[Event], kept: Sequence[SinkQueue]) -> None:
+        super().not_kept(events, kept)
+        for event in events:
+            copies = self._copies.pop(event.event_id, None)
+            if copies is not None:
+                self._retry[event.event_id] = copies
+        while len(self._retry) > self._remember:
+            self._retry.popitem(last=False)
+
+    def kept(self, events: Sequence[Event]) -> None:
+        super().kept(events)
+        copies = self._copies
+        for event in events:
+            copies.pop(event.event_id, None)
+
     async def tick(self, now: datetime) -> int:
-        """Deliver what every stage releases at ``now``; returns how many events."""
+        """Deliver what every stage releases at ``now``; returns how many events.
+
+        A durable queue that cannot keep them counts them as dropped ``unwritten``
+        (nothing can send them again: the stage has let go of them)."""
         n = 0
+        went: list[SinkQueue] = []
+        failed: list[QueueUnavailable] = []
         for stage, targets in self._groups:
             for out in stage.tick(now):
                 n += 1
                 kind = out.measurement.type
                 for accepts, queue in targets:
-                    if (accepts is None or kind in accepts) and not queue.put_nowait(out):
-                        await queue.put(out)
+                    if accepts is not None and kind not in accepts:
+                        continue
+                    try:
+                        if not queue.put_nowait(out):
+                            await put_waiting([(queue, out)], went, failed)
+                            continue
+                    except QueueUnavailable as err:
+                        queue.dropped["unwritten"] += 1
+                        failed.append(err)
+                        continue
+                    went.append(queue)
+        if went:
+            await commit(went, failed)
+        if failed:
+            log.error("views: %d released event(s) not kept: %s", len(failed), failed[0])
         return n
 
     # -- background work ---------------------------------------------------------------------

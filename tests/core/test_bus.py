@@ -11,7 +11,15 @@ from pathlib import Path
 import pytest
 
 import hub
-from hub.core.bus import QUEUES, MemoryQueue, SinkQueue, SinkRunner, make_queue, queue_problems
+from hub.core.bus import (
+    QUEUES,
+    DurableQueue,
+    MemoryQueue,
+    SinkQueue,
+    SinkRunner,
+    make_queue,
+    queue_problems,
+)
 from hub.errors import ConfigError, SinkUnavailable
 from hub.events import Event
 from hub.testing import sink_context, source_context
@@ -97,9 +105,20 @@ async def test_block_put_waits_for_room() -> None:
 def test_factory_builds_the_configured_queue(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cfg = hub.SinkConfig(id="db", queue_size=7, overflow="block")
+    cfg = hub.SinkConfig(id="db", queue="memory", queue_size=7, overflow="block")
     q = make_queue("sqlite", cfg, tmp_path)
     assert isinstance(q, MemoryQueue) and q.maxsize == 7 and q.overflow == "block"
+
+    # the default: a durable queue in data_dir/queues with the sink's queue_* settings
+    dcfg = hub.SinkConfig(id="db", queue_max_bytes=65_536, queue_synchronous="full")
+    d = make_queue("sqlite", dcfg, tmp_path)
+    try:
+        assert isinstance(d, DurableQueue) and d.durable
+        assert d.path == tmp_path / "queues" / "sqlite-db.sqlite" and d.path.exists()
+        assert d.settings.max_bytes == 65_536 and d.settings.synchronous == "full"
+        assert d.settings.overflow == "drop_oldest" and d.output == "sqlite[db]"
+    finally:
+        d.close()
 
     class DiskQueue(MemoryQueue):
         durable = True
@@ -113,10 +132,21 @@ def test_factory_builds_the_configured_queue(
 def test_unknown_queue_is_one_precise_config_line(tmp_path: Path) -> None:
     cfg = hub.SinkConfig(id="db", queue="disk")
     assert [str(p) for p in queue_problems({"sqlite": [cfg]})] == [
-        "sinks.sqlite[db].queue: unknown queue 'disk'; use one of: memory"
+        "sinks.sqlite[db].queue: unknown queue 'disk'; use one of: durable, memory"
     ]
     with pytest.raises(ConfigError, match=r"sinks.sqlite\[db\].queue: unknown queue 'disk'"):
         make_queue("sqlite", cfg, tmp_path)
+
+
+def test_a_queue_setting_the_chosen_class_ignores_is_a_config_problem() -> None:
+    mem = hub.SinkConfig(id="demo", queue="memory", queue_max_bytes=2**20)
+    dur = hub.SinkConfig(id="db", queue_size=50)
+    assert [str(p) for p in queue_problems({"sqlite": [mem, dur]})] == [
+        'sinks.sqlite[demo].queue_max_bytes: applies only to queue = "durable", but this '
+        'output uses queue = "memory"; remove it or set queue = "durable"',
+        'sinks.sqlite[db].queue_size: applies only to queue = "memory", but this '
+        'output uses queue = "durable"; remove it or set queue = "memory"',
+    ]
 
 
 class DeadSink(hub.Sink[hub.SinkConfig]):

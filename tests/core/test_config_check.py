@@ -271,3 +271,22 @@ def test_run_with_an_unusable_data_dir_stops_before_start_without_a_traceback(
     assert proc.returncode == 2
     assert f"{path}: hub.data_dir: cannot create {tmp_path / 'taken' / 'data'}" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_queue_settings_are_checked_per_output() -> None:
+    text = GOOD.replace(
+        'id = "console"\n',
+        'id = "console"\nqueue = "disk"\n\n'
+        '[[sinks.jsonl]]\nid = "archive"\nqueue_max_bytes = 1000\nqueue_synchronous = "off"\n\n'
+        '[[sinks.sqlite]]\nid = "db"\nqueue = "memory"\nqueue_max_age_s = 60\n',
+    )
+    got = problems_of(text)
+    assert "sinks.console[console].queue: unknown queue 'disk'; use one of: durable, memory" in got
+    assert any(p.startswith("sinks.jsonl[archive].queue_max_bytes: ") and "65536" in p for p in got)
+    assert any(
+        p.startswith("sinks.jsonl[archive].queue_synchronous: ") and "'normal'" in p for p in got
+    )
+    assert (
+        'sinks.sqlite[db].queue_max_age_s: applies only to queue = "durable", but this output '
+        'uses queue = "memory"; remove it or set queue = "durable"'
+    ) in got

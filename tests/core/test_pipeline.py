@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import hub
-from hub.core.bus import SinkRunner
+from hub.core.bus import SinkQueue, SinkRunner
 from hub.core.pipeline import ClockCheck, DeadLetters, FanOut, Pipeline, PrivacyCheck, Stage
 from hub.events import Event
 from hub.site import Site
@@ -251,7 +251,9 @@ def test_fan_out_offer_reports_only_blocking_full_queues(overflow: str) -> None:
     full = SinkRunner(full_sink, full_cfg, full_label)
     fan_out = FanOut()
     fan_out.connect([full])
-    assert fan_out.offer(occupancy(1)) is None
+    went: list[SinkQueue] = []
+    assert fan_out.offer(occupancy(1), went, []) is None
     second = occupancy(2)
-    blocked = fan_out.offer(second)
+    blocked = fan_out.offer(second, went, [])
     assert blocked == ([(full.queue, second)] if overflow == "block" else None)
+    assert went == [full.queue] * (1 if overflow == "block" else 2)

@@ -422,7 +422,9 @@ async def test_each_sink_gets_the_queue_its_config_names(
     await run_until(h, lambda: all(len(s.events) >= 3 for s in MemorySink.instances))
     sinks = h.status()["sinks"]
     assert sinks["a"]["queue"] == "tagged" and sinks["a"]["queue_size"] == 50
-    assert sinks["b"]["durable"] is False and sinks["b"]["overflow"] == "drop_oldest"
+    assert sinks["b"]["durable"] is True and sinks["b"]["overflow"] == "drop_oldest"
+    assert sinks["b"]["queue"] == "durable" and sinks["b"]["queue_bytes"] == 0
+    assert sinks["b"]["queue_path"] == str(tmp_path / "queues" / "memory-b.sqlite")
 
 
 async def test_a_dead_output_at_shutdown_is_reported_not_called_clean(
@@ -436,7 +438,13 @@ async def test_a_dead_output_at_shutdown_is_reported_not_called_clean(
         [FlakyConfig(id="good", events=5)],
         [
             MemoryConfig(id="ok"),
-            MemoryConfig(id="dead", fail_first=10**9, retry_initial_s=0.01, retry_max_s=0.02),
+            MemoryConfig(
+                id="dead",
+                queue="memory",
+                fail_first=10**9,
+                retry_initial_s=0.01,
+                retry_max_s=0.02,
+            ),
         ],
     )
     with pytest.raises(EventsLost) as info:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
@@ -97,7 +100,7 @@ def test_stop_with_a_dead_output_exits_non_zero_and_says_what_was_lost(tmp_path:
     proc, log = start(
         tmp_path,
         f'[[sinks.http]]\nid = "hook"\nurl = "http://127.0.0.1:{port}/hook"\nview = "internal"\n'
-        "retry_initial_s = 0.05\nretry_max_s = 0.1\n\n"
+        'queue = "memory"\nretry_initial_s = 0.05\nretry_max_s = 0.1\n\n'
         '[[sinks.jsonl]]\nid = "archive"\n',
     )
     wait_for_line(proc, log, "sinks.http[hook]: output unavailable")
@@ -111,3 +114,64 @@ def test_stop_with_a_dead_output_exits_non_zero_and_says_what_was_lost(tmp_path:
     assert "stopped cleanly" not in text
     # the healthy output kept receiving while the webhook was down
     assert (tmp_path / "data" / "events.jsonl").read_text().count("\n") >= 1
+
+
+def test_stop_with_a_dead_output_keeps_its_events_and_delivers_them_first_next_time(
+    tmp_path: Path,
+) -> None:
+    with socket.socket() as s:  # a port nobody listens on (yet)
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    sinks = (
+        f'[[sinks.http]]\nid = "hook"\nurl = "http://127.0.0.1:{port}/hook"\nview = "internal"\n'
+        "retry_initial_s = 0.05\nretry_max_s = 0.1\n\n"
+        '[[sinks.jsonl]]\nid = "archive"\n'
+    )
+    proc, log = start(tmp_path, sinks)
+    wait_for_line(proc, log, "sinks.http[hook]: output unavailable")
+    time.sleep(0.3)
+    took = stop(proc, signal.SIGTERM)
+    text = log.read_text()
+    # nothing was lost: the durable queue keeps what the webhook did not take; exit 0
+    assert proc.returncode == 0, text
+    assert took < 10, f"took {took:.1f} s to stop"
+    assert "sinks.http[hook]: output still failing at shutdown; " in text
+    waiting = [ln for ln in text.splitlines() if "wait in the durable queues" in ln]
+    assert len(waiting) == 1 and waiting[0].endswith(
+        tuple(f"for the next start: sinks.http[hook] {n}" for n in range(1, 1000))
+    ), text
+    kept = int(waiting[0].rsplit(" ", 1)[1])
+    assert "lost" not in text and "stopped cleanly" in text
+    lines = (tmp_path / "data" / "events.jsonl").read_text().splitlines()
+    archived = [json.loads(ln)["event_id"] for ln in lines]
+    assert len(archived) >= kept
+
+    # the next start, with the receiver up: the kept events arrive first, in order
+    got: list[str] = []
+    received = threading.Event()
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            got.extend(e["event_id"] for e in body["events"])
+            if len(got) >= kept + 1:
+                received.set()
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    server = HTTPServer(("127.0.0.1", port), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        proc, log = start(tmp_path, sinks)
+        wait_for_line(proc, log, f"http[hook]: {kept} event(s) queued from the last run")
+        assert received.wait(20), log.read_text()
+        stop(proc, signal.SIGTERM)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert proc.returncode == 0, log.read_text()
+    # the webhook got first exactly the events it missed, in the order the archive has them
+    assert got[:kept] == archived[-kept:]

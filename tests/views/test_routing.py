@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 
 import hub
-from hub.core.bus import SinkRunner
+from hub.core.bus import MemoryQueue, SinkQueue, SinkRunner
 from hub.core.config import HubConfig, HubSettings, PluginSettings
+from hub.core.pipeline import Pipeline
 from hub.core.view_routing import ViewRouting
+from hub.errors import EventNotKept, QueueUnavailable
 from hub.events import Event
 from hub.testing import ManualClock, sink_context
 from hub.views import View, policy_version
@@ -52,6 +54,10 @@ def runner(sid: str, view: str | None = None, **kw: object) -> SinkRunner:
     return SinkRunner(Keep(cfg), cfg, f"sinks.keep[{sid}]")
 
 
+def offer(routing: ViewRouting, event: Event) -> list[tuple[SinkQueue, Event]] | None:
+    return routing.offer(event, [], [])
+
+
 def queued(r: SinkRunner) -> list[Event]:
     return r.queue.peek_batch(10_000)
 
@@ -64,7 +70,7 @@ def test_ten_sinks_on_one_view_cost_one_transformation(tmp_path: Path) -> None:
     events = [occupancy(zone, T0, 10) for zone in ("beach", "boulevard", "pier")]
     events.append(crossing("gate-a", T0, 3))
     for e in events:
-        assert routing.offer(e) is None
+        assert offer(routing, e) is None
     stage = routing.stages["police"]
     assert stage.stats.received == len(events)  # once per event, not once per sink
     assert stage.stats.sent == 2  # beach occupancy, gate-a crossing
@@ -98,8 +104,8 @@ def test_the_sink_measurement_filter_applies_to_the_view_output(tmp_path: Path) 
     routing = ViewRouting(config(tmp_path, POLICE), ManualClock(T0))
     only_crossings = runner("c", "police", measurements=["crossing"])
     routing.connect([only_crossings])
-    routing.offer(occupancy("beach", T0, 10))
-    routing.offer(crossing("gate-a", T0, 3))
+    offer(routing, occupancy("beach", T0, 10))
+    offer(routing, crossing("gate-a", T0, 3))
     assert [e.measurement.type for e in queued(only_crossings)] == ["crossing"]
 
 
@@ -109,7 +115,7 @@ async def test_a_tick_releases_delayed_events(tmp_path: Path) -> None:
     r = runner("feed", "late")
     routing.connect([r])
     e = occupancy("beach", T0, 10)
-    routing.offer(e)
+    offer(routing, e)
     assert queued(r) == [] and routing.status()["views"]["late"]["held"] == 1
     assert await routing.tick(T0 + timedelta(seconds=59)) == 0
     assert await routing.tick(T0 + timedelta(seconds=60)) == 1
@@ -124,8 +130,8 @@ async def test_a_stop_sends_what_is_due_and_drops_what_is_not(
     r = runner("feed", "late")
     routing.connect([r])
     due, early = occupancy("beach", T0, 10), occupancy("beach", T0 + timedelta(seconds=30), 11)
-    routing.offer(due)
-    routing.offer(early)
+    offer(routing, due)
+    offer(routing, early)
     with caplog.at_level(logging.INFO, "hub.views"):
         await routing.finish(5)
     assert queued(r) == [due]
@@ -141,8 +147,8 @@ async def test_delivered_batches_are_audited_per_view_and_sink(tmp_path: Path) -
     feed, archive = runner("feed", "police"), runner("archive")
     routing.connect([feed, archive])
     for zone in ("beach", "pier"):
-        routing.offer(occupancy(zone, T0, 10))
-    routing.offer(crossing("gate-a", T0, 3))
+        offer(routing, occupancy(zone, T0, 10))
+    offer(routing, crossing("gate-a", T0, 3))
     tasks = [asyncio.create_task(r.run()) for r in (feed, archive)]
     async with asyncio.timeout(5):
         while feed.stats.events_out < 2 or archive.stats.events_out < 3:
@@ -182,3 +188,48 @@ def test_dead_letters_older_than_the_raw_retention_are_pruned_and_counted(
     assert routing.prune(path, T0) == 1
     assert [json.loads(x)["time"] for x in path.read_text().splitlines()] == [recent.isoformat()]
     assert routing.status()["retention"] == {"dead_letters_pruned": 1}
+
+
+class FullDisk(MemoryQueue):
+    """A queue whose disk is full once (a fake: a full or read-only disk cannot be made
+    for a test running as root); then it keeps events like any queue."""
+
+    durable = True
+
+    def __init__(self) -> None:
+        super().__init__(100, "drop_oldest", "sinks.keep[disk]")
+        self.fail = True
+
+    def put_nowait(self, event: Event) -> bool:
+        if self.fail:
+            self.fail = False
+            raise QueueUnavailable("disk full", output="keep[disk]", path="/nowhere")
+        return super().put_nowait(event)
+
+    async def flush(self) -> None:
+        return None
+
+
+async def test_a_retry_after_a_full_disk_reaches_the_output_that_missed_it_once(
+    tmp_path: Path,
+) -> None:
+    view = View(id="quarter", time_resolution="15min", grace_s=0)
+    routing = ViewRouting(config(tmp_path, view), ManualClock(T0))
+    disk_cfg = hub.SinkConfig(id="disk", view="quarter")
+    disk = SinkRunner(Keep(disk_cfg), disk_cfg, "sinks.keep[disk]", FullDisk())
+    other = runner("other", "quarter")
+    routing.connect([disk, other])
+    pipeline = Pipeline([], routing)
+    first = crossing("gate-a", T0, 4)
+    await pipeline.deliver([first])  # opens the quarter: nothing to send yet
+    closing = crossing("gate-a", T0 + timedelta(minutes=15), 1)  # closes it: one event out
+    with pytest.raises(EventNotKept):
+        await pipeline.deliver([closing])
+    assert queued(disk) == [] and len(queued(other)) == 1
+    await pipeline.deliver([closing])  # the source sends it again
+    assert queued(disk) == queued(other)  # the disk got the copy it missed, once
+    assert len(queued(other)) == 1  # the other output did not get it twice
+    stage = routing.stages["quarter"]
+    assert stage.stats.received == 2  # the stage saw the retried event once
+    assert stage.pending() == 1  # the second quarter is open with 1 crossing, not 2
+    assert queued(other)[0].measurement.in_ == 4  # type: ignore[union-attr]

@@ -7,6 +7,8 @@
                                           └───────────────ack(n)──────────────┘
 
 Modules: :mod:`~hub.core.bus.queue` (the seam and :class:`MemoryQueue`),
+:mod:`~hub.core.bus.durable` (:class:`DurableQueue`, the default: SQLite WAL, one
+file per output; with ``durable_store``, ``durable_index``, ``durable_settings``),
 :mod:`~hub.core.bus.runner` (:class:`SinkRunner`), :mod:`~hub.core.bus.factory`
 (which class a sink's ``queue = "..."`` names; register a new class in ``QUEUES``).
 
@@ -24,6 +26,10 @@ The queue seam (:class:`SinkQueue`), what every queue class implements:
     fan-out has already handed the event to every other sink).
 ``async wait_nonempty()`` / ``wake()``
     the runner's wait for work, and its interruption at shutdown.
+``async flush()``
+    returns once everything put so far is kept (a durable queue: committed to
+    disk); raises :class:`~hub.errors.QueueUnavailable` for what could not be
+    written. The pipeline awaits it before ``ctx.emit`` returns.
 ``peek_batch(n)`` / ``ack(n)``
     the oldest ``n`` events stay queued while ``Sink.write`` runs; ``ack``
     removes them once written (or given up). Delivery is at-least-once.
@@ -37,6 +43,7 @@ The queue seam (:class:`SinkQueue`), what every queue class implements:
     the hub stops; release what the queue holds open.
 """
 
+from hub.core.bus.durable import DurableQueue
 from hub.core.bus.factory import QUEUES, QueueSpec, make_queue, queue_problems
 from hub.core.bus.queue import MemoryQueue, Overflow, OverflowLog, SinkQueue
 from hub.core.bus.runner import SINK_STATES, SinkRunner, SinkStats
@@ -44,6 +51,7 @@ from hub.core.bus.runner import SINK_STATES, SinkRunner, SinkStats
 __all__ = [
     "QUEUES",
     "SINK_STATES",
+    "DurableQueue",
     "MemoryQueue",
     "Overflow",
     "OverflowLog",

@@ -65,6 +65,14 @@ class SinkQueue(Protocol):
         """The oldest ``n`` events are delivered (or given up): remove them."""
         ...
 
+    async def flush(self) -> None:
+        """Return once every event put so far is kept (on disk, for a durable queue).
+
+        Raises :class:`~hub.errors.QueueUnavailable` when some could not be written:
+        they are not queued; acknowledge nothing of them upstream.
+        """
+        ...
+
     def close(self) -> None:
         """The hub stops: release files and waiters. Queued events stay (a durable queue keeps
         them for the next start)."""
@@ -183,6 +191,9 @@ class MemoryQueue:
             self._space.set()
         if self._log.in_burst:
             self._log.level(len(items))
+
+    async def flush(self) -> None:
+        return  # kept in memory as soon as put (until the hub stops)
 
     def close(self) -> None:
         self._nonempty.set()  # nothing to release: what is queued is lost with the process

@@ -103,6 +103,8 @@ class SinkRunner:
         if not left:
             return 0
         if self.queue.durable:
+            if self.stats.left_queued == left:
+                return 0  # said already
             self.stats.left_queued = left
             log.warning(
                 "%s: %s; %d event(s) stay queued for the next start", self.label, reason, left

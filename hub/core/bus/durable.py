@@ -1,10 +1,8 @@
 """A durable, bounded queue per output (SQLite, WAL) behind the bus's queue seam.
 
-One file per output in the data dir (:func:`queue_path`): outputs take different
-subsets, drain and overflow on their own, and a full or lost file concerns one
-output only. (A shared log with a cursor per output writes each event once:
-cheaper with several outputs, see ``bench/queue_bench.py``; the file handling in
-:mod:`hub.core.durable_store` is the part to swap.)
+One file per output in the data dir (:func:`queue_path`): outputs drain and
+overflow on their own; a full or lost file concerns one output only. (A shared
+log with a cursor per output would write each event once: ``bench/queue_bench.py``.)
 
 * **Crash-safe.** The puts of one loop turn are one transaction, committed at the
   end of that turn (``commit_interval_s`` > 0 gathers longer). ``await flush()``
@@ -44,9 +42,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from hub.core.durable_index import SeqIndex
-from hub.core.durable_settings import DurableQueueSettings, json_of, queue_path
-from hub.core.durable_store import Commit, FileLost, Row, Store, commit_outcome
+from hub.core.bus.durable_index import SeqIndex
+from hub.core.bus.durable_settings import DurableQueueSettings, json_of, queue_path
+from hub.core.bus.durable_store import Commit, FileLost, Row, Store, commit_outcome, running_loop
 from hub.errors import QueueUnavailable
 from hub.events import Event
 
@@ -100,6 +98,7 @@ class DurableQueue:
         self._committed = self._next  # every seq below it is committed (or acked)
         self._pending: Commit | None = None
         self._inflight: Commit | None = None
+        self._last_put: Commit | None = None  # what flush() waits for
         self._scheduled = False
         self._ack_timer: asyncio.TimerHandle | None = None
         self._delete_due = False  # set by the ack timer: the next commit deletes
@@ -164,6 +163,7 @@ class DurableQueue:
         commit = self._pending
         if commit is None:
             commit = self._pending = Commit(seq)
+        self._last_put = commit
         commit.rows.append((seq, now, body))
         commit.end = seq + 1
         if ix.bytes > cfg.max_bytes:
@@ -186,11 +186,10 @@ class DurableQueue:
         Raises :class:`QueueUnavailable` when some of it could not be written:
         those events are not queued; do not acknowledge them upstream.
         """
-        commit = self._pending or self._inflight
-        if commit is None:
-            return
-        await commit.done.wait()
-        if commit.error is not None:
+        commit = self._last_put  # the transaction of the latest put, done or not
+        if commit is not None and not commit.done.is_set():
+            await commit.done.wait()
+        if commit is not None and commit.error is not None:
             raise commit.error
 
     async def wait_nonempty(self) -> None:
@@ -220,12 +219,11 @@ class DurableQueue:
         Events of that batch that the overflow policy dropped meanwhile count
         towards ``n``; without a preceding peek, the oldest ``n`` are removed.
         """
-        start = self._head if self._peek_start is None else self._peek_start
-        self._peek_start = None
+        start, self._peek_start = self._peek_start or self._head, None
         target = min(max(self._head, start + max(0, n)), self._next)
         self._advance(target - self._head)
         if self._ack_timer is None:
-            loop = _running_loop()
+            loop = running_loop()
             if loop is not None:  # else close() writes them
                 self._ack_timer = loop.call_later(_ACK_DELAY_S, self._ack_due)
 
@@ -283,7 +281,7 @@ class DurableQueue:
 
     def _schedule(self) -> None:
         if not self._scheduled and self._inflight is None:
-            loop = _running_loop()
+            loop = running_loop()
             if loop is not None:  # else close() writes them
                 self._scheduled = True
                 if self.settings.commit_interval_s:
@@ -401,7 +399,8 @@ class DurableQueue:
     def _recover(self, commit: Commit, err: FileLost) -> None:
         """The file vanished: write what is still in memory into a new one, count the rest."""
         bodies: dict[int, Row] = {}
-        for c in (commit, self._pending):
+        pending = self._pending
+        for c in (commit, pending):
             if c is not None:
                 bodies.update((r[0], r) for r in c.rows)
         self._pending = None
@@ -434,6 +433,11 @@ class DurableQueue:
             self._pool.submit(rewrite).result()
         except QueueUnavailable as again:
             self._fail(Commit(base), again)
+            if pending is not None:
+                pending.finish(again)
+        else:
+            if pending is not None:
+                pending.finish(None)  # its rows are in the new file
         commit.finish(err)
 
     def _checkpoint(self) -> None:
@@ -489,10 +493,3 @@ class DurableQueue:
             log.error("%s: %d queued event(s) missing from %s", self.output, missing, self.path)
             self.dropped["file_lost"] += missing
             self._advance(missing)
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None

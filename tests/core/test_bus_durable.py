@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.core.durable_queue import DurableQueue, DurableQueueSettings, queue_path
+from hub.core.bus.durable import DurableQueue, DurableQueueSettings, queue_path
 from hub.errors import QueueUnavailable, SinkError
 from hub.events import Event, Occupancy, Provenance
 
@@ -223,7 +223,7 @@ async def test_close_writes_what_is_pending_or_in_flight(
 KILL_CHILD = """
 import asyncio, random, sys
 from datetime import UTC, datetime
-from hub.core.durable_queue import DurableQueue, DurableQueueSettings
+from hub.core.bus.durable import DurableQueue, DurableQueueSettings
 from hub.events import Event, Occupancy, Provenance
 
 def ev(i):
@@ -302,7 +302,7 @@ CHILD_PRELUDE = """
 import asyncio, json, sys
 from datetime import UTC, datetime
 from pathlib import Path
-from hub.core.durable_queue import DurableQueue, DurableQueueSettings
+from hub.core.bus.durable import DurableQueue, DurableQueueSettings
 from hub.errors import QueueUnavailable
 from hub.events import Event, Occupancy, Provenance
 

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.core.durable_store import Synchronous
+from hub.core.bus.durable_store import Synchronous
 from hub.events import Event
 
 __all__ = ["DurableQueueSettings", "Overflow", "json_of", "queue_path"]

@@ -1,4 +1,4 @@
-"""The SQLite file behind one output's durable queue (see :mod:`hub.core.durable_queue`).
+"""The SQLite file behind one output's durable queue (see :mod:`hub.core.bus.durable`).
 
 One file per output, WAL mode, one table ``queue(seq, t, body)``: ``seq`` is a
 contiguous counter (the queue only ever deletes a prefix), ``t`` the wall-clock
@@ -236,3 +236,11 @@ def _reason(err: BaseException) -> str:
         return err.strerror
     text = str(err) or type(err).__name__
     return text
+
+
+def running_loop() -> asyncio.AbstractEventLoop | None:
+    """The running event loop, or None outside one (e.g. ``close()`` after the loop)."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None

@@ -1,0 +1,165 @@
+"""An output outage under a steady load: what the durable queue costs and keeps.
+
+    .venv/bin/python bench/outage_bench.py               # a 10-minute outage (~11 min)
+    .venv/bin/python bench/outage_bench.py --minutes 2 --json out.json
+
+A publisher process sends crowd-counter readings at ``--rate`` msg/s (QoS 1)
+to a private Mosquitto; ``hub run`` (``generic_json`` source, sequence numbers,
+so stable ``event_id`` s) feeds a ``sqlite`` output and a webhook (``http``
+output) to a receiver in this process. 10 s into the run the receiver answers
+``503`` for ``--minutes``; then it is back and the bench measures how long the
+webhook takes to catch up. Reported: events lost per output (sent minus
+distinct ``event_id`` s received), the hub's RSS at the start, middle and end
+of the outage, the disk used by ``data_dir/queues``, the time to drain.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from mqtt_bench import BROKER_CONFIG, ZONES, child, rss_mb
+
+LEAD_S = 10.0  # receiver up before the outage
+TAIL_S = 10.0  # publishing goes on this long after the receiver is back
+
+
+def hub_config(directory: Path, port: int, hook_port: int) -> Path:
+    zones = "\n".join(f'[[site.zones]]\nid = "z{i}"\narea_m2 = 100.0\n' for i in range(ZONES))
+    text = f"""
+[hub]
+data_dir = "{directory / "data"}"
+log_level = "warning"
+
+[site]
+id = "bench"
+{zones}
+[[transports.mqtt]]
+id = "default"
+host = "127.0.0.1"
+port = {port}
+
+[[sources.generic_json]]
+id = "counters"
+broker = "default"
+topics = ["sensors/+/raw"]
+qos = 1
+measurement = "occupancy"
+zone_expr = "zone"
+count = "count"
+device = "sensor"
+sequence = "seq"
+
+[[sinks.sqlite]]
+id = "store"
+
+[[sinks.http]]
+id = "hook"
+url = "http://127.0.0.1:{hook_port}/hook"
+retry_initial_s = 0.5
+retry_max_s = 2
+batch_size = 1000
+"""
+    path = directory / "hub.toml"
+    path.write_text(text)
+    return path
+
+
+def du(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+async def bench(args: argparse.Namespace) -> dict[str, Any]:
+    from hub.testing.mosquitto import Mosquitto
+
+    got: set[str] = set()
+    state = {"down": False}
+
+    async def hook(request: web.Request) -> web.Response:
+        if state["down"]:
+            return web.Response(status=503, text="down for the bench")
+        body = await request.json()
+        got.update(e["event_id"] for e in body["events"])
+        return web.Response(status=204)
+
+    app = web.Application(client_max_size=64 * 2**20)
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    hook_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    outage_s = args.minutes * 60
+    total_s = LEAD_S + outage_s + TAIL_S
+    n = int(args.rate * total_s)
+    out: dict[str, Any] = {"rate": args.rate, "outage_s": outage_s, "sent": n}
+    with (
+        tempfile.TemporaryDirectory(prefix="outage-bench-") as tmp,
+        Mosquitto(Path(tmp) / "broker", extra_config=BROKER_CONFIG) as broker,
+    ):
+        cfg = hub_config(Path(tmp), broker.port, hook_port)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "hub", "run", str(cfg), cwd=tmp
+        )
+        await asyncio.sleep(3)  # started and subscribed
+        if proc.returncode is not None:
+            raise SystemExit(f"hub exited with status {proc.returncode}")
+        pub = child(["_pub", str(broker.port), str(n), "1", str(args.rate)])
+        t0 = time.monotonic()
+        rss: dict[str, float] = {}
+        await asyncio.sleep(LEAD_S)
+        state["down"] = True
+        rss["start"] = rss_mb(proc.pid)
+        await asyncio.sleep(outage_s / 2)
+        rss["middle"] = rss_mb(proc.pid)
+        await asyncio.sleep(outage_s / 2)
+        rss["end"] = rss_mb(proc.pid)
+        queues = Path(tmp) / "data" / "queues"
+        out["queue_disk_mb_at_end_of_outage"] = round(du(queues) / 2**20, 1)
+        state["down"] = False
+        back = time.monotonic()
+        print(f"receiver back after {back - t0:.0f} s; draining", file=sys.stderr)
+        await asyncio.to_thread(pub.communicate)
+        sent = n
+        deadline = time.monotonic() + max(120.0, outage_s)
+        while len(got) < sent and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        out["drain_s"] = round(time.monotonic() - back, 1)
+        out["rss_mb"] = {k: round(v, 1) for k, v in rss.items()}
+        out["rss_mb"]["after_drain"] = round(rss_mb(proc.pid), 1)
+        await asyncio.sleep(2)
+        proc.terminate()
+        await proc.wait()
+        with sqlite3.connect(Path(tmp) / "data" / "events.sqlite") as db:
+            stored = db.execute("SELECT count(DISTINCT event_id) FROM events").fetchone()[0]
+        out["lost_webhook"] = sent - len(got)
+        out["lost_sqlite"] = sent - stored
+        out["hub_exit"] = proc.returncode
+    await runner.cleanup()
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--minutes", type=float, default=10.0, help="outage length (default 10)")
+    p.add_argument("--rate", type=float, default=1000.0, help="messages per second")
+    p.add_argument("--json", type=Path, help="also write the results here")
+    args = p.parse_args()
+    result = asyncio.run(bench(args))
+    print(json.dumps(result, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
