@@ -168,7 +168,7 @@ def subscriber(port: int, topic_filter: str, qos: int, n: int, idle_s: float) ->
 # -- the hub under test ---------------------------------------------------------------------
 
 
-def view_tables(views: int) -> tuple[str, str]:
+def view_tables(views: int, queue: str) -> tuple[str, str]:
     """``[[views]]`` tables and the idle outputs of every view but the first."""
     zone_ids = ", ".join(f'"z{i}"' for i in range(ZONES))
     tables, sinks = [], []
@@ -180,7 +180,7 @@ def view_tables(views: int) -> tuple[str, str]:
         if i > 1:  # its stage runs on every event; its output takes none of them
             sinks.append(
                 f'[[sinks.jsonl]]\nid = "idle-v{i}"\npath = "idle-v{i}.jsonl"\nview = "v{i}"\n'
-                'measurements = ["crossing"]\n'
+                f'measurements = ["crossing"]\nqueue = "{queue}"\n'
             )
     return "\n".join(tables), "\n".join(sinks)
 
@@ -195,7 +195,7 @@ def hub_config(
     views: int = 0,
 ) -> Path:
     zones = "\n".join(f'[[site.zones]]\nid = "z{i}"\narea_m2 = 100.0\n' for i in range(ZONES))
-    view_text, idle_sinks = view_tables(views)
+    view_text, idle_sinks = view_tables(views, queue)
     text = f"""
 [hub]
 data_dir = "{directory}"

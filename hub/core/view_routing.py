@@ -222,10 +222,20 @@ class ViewRouting(FanOut):
         """Tick the views, write ended audit intervals, prune the ``dead_letters`` file
         at start and daily. Runs until cancelled."""
         next_prune = 0.0
+        failing = False
         while True:
             now = self.clock.now()
-            await self.tick(now)
-            self._flush_tallies(now, due_only=True)
+            try:
+                await self.tick(now)
+                self._flush_tallies(now, due_only=True)
+            except Exception:  # a bug in a stage must not stop the hub; say it once
+                if not failing:
+                    log.exception("views: a tick failed; retrying every %g s", TICK_S)
+                failing = True
+            else:
+                if failing:
+                    log.warning("views: ticks work again")
+                failing = False
             mono = self.clock.monotonic()
             if mono >= next_prune:
                 self.prune(dead_letters, now)
