@@ -233,3 +233,26 @@ async def test_a_retry_after_a_full_disk_reaches_the_output_that_missed_it_once(
     assert stage.stats.received == 2  # the stage saw the retried event once
     assert stage.pending() == 1  # the second quarter is open with 1 crossing, not 2
     assert queued(other)[0].measurement.in_ == 4  # type: ignore[union-attr]
+
+
+def test_view_counters_in_the_metrics(tmp_path: Path) -> None:
+    from hub.core.metrics import render_metrics
+
+    routing = ViewRouting(config(tmp_path, LATE), ManualClock(T0))
+    routing.connect([runner("feed", "late")])
+    offer(routing, occupancy("beach", T0, 10))
+    status = {"sources": {}, "sinks": {}, "transports": {}, "dead_letters": {}}
+    text = render_metrics(lambda: {**status, **routing.status()}).decode()
+    lines = set(text.splitlines())
+    assert {
+        'crowdhub_view_events_received_total{view="late"} 1.0',
+        'crowdhub_view_events_sent_total{view="late"} 0.0',
+        'crowdhub_view_events_filtered_total{view="late"} 0.0',
+        'crowdhub_view_events_late_total{view="late"} 0.0',
+        'crowdhub_view_counts_suppressed_total{view="late"} 0.0',
+        'crowdhub_view_events_held{view="late"} 1.0',
+        'crowdhub_view_pending{view="late"} 1.0',
+        'crowdhub_view_events_received_total{view="internal"} 0.0',
+        'crowdhub_retention_pruned_total{what="dead_letters"} 0.0',
+    } <= lines
+    assert "# TYPE crowdhub_view_events_held gauge" in lines
