@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/mqtt_bench.py                 # ~1 min, prints a table
     .venv/bin/python bench/mqtt_bench.py --n 200000 --steady-s 20 --json out.json
-    .venv/bin/python bench/mqtt_bench.py --queue durable     # one queue class only
     .venv/bin/python bench/mqtt_bench.py --views 0,1,3   # the cost of view stages, same run
+    .venv/bin/python bench/mqtt_bench.py --queue durable     # one queue class only
 
 Flow (see README.md): a publisher process sends N crowd-counter JSON readings
 (50 sensors, 5 zones) to ``sensors/<id>/raw`` on a private Mosquitto; the hub
@@ -192,9 +192,12 @@ def hub_config(
     protocol: str,
     overflow: str,
     queue: str = "durable",
+    zones_on: bool = True,
     views: int = 0,
 ) -> Path:
     zones = "\n".join(f'[[site.zones]]\nid = "z{i}"\narea_m2 = 100.0\n' for i in range(ZONES))
+    if not zones_on:  # no zone stage (the crowd picture)
+        zones += "\n[zones]\nenabled = false\n"
     view_text, idle_sinks = view_tables(views, queue)
     text = f"""
 [hub]
@@ -233,7 +236,8 @@ view = "{"v1" if views else "internal"}"
 
 {idle_sinks}
 """
-    path = directory / f"hub-qos{qos}-{queue}-views{views}.toml"
+    zones_name = "on" if zones_on else "off"
+    path = directory / f"hub-qos{qos}-{queue}-zones-{zones_name}-views{views}.toml"
     path.write_text(text)
     return path
 
@@ -340,7 +344,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for queue in queues:
                 data = Path(tmp) / f"data-{qos}-{queue}"
                 data.mkdir()
-                cfg = hub_config(data, port, qos, args.protocol, args.overflow, queue)
+                cfg = hub_config(
+                    data, port, qos, args.protocol, args.overflow, queue, args.zones == "on"
+                )
                 hub = start_hub(cfg, port, args.hub_cpu)
                 try:
                     rss = [rss_mb(hub.pid)]  # after warm-up
@@ -357,6 +363,57 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 results[f"qos{qos}"][queue] = {"flood": flood, "steady": steady}
                 report_progress(qos, queue, base, flood, steady)
     return results
+
+
+def compare_zones(args: argparse.Namespace) -> dict[str, Any]:
+    """QoS 0 floods through a hub without and with the zone stage, alternating, same broker."""
+    from hub.testing.mosquitto import Mosquitto
+
+    queue = "durable" if args.queue == "both" else args.queue
+    cpu: dict[str, list[float]] = {"off": [], "on": []}
+    rate: dict[str, list[float]] = {"off": [], "on": []}
+    with (
+        tempfile.TemporaryDirectory(prefix="mqtt-bench-") as tmp,
+        Mosquitto(Path(tmp) / "broker", extra_config=BROKER_CONFIG) as broker,
+    ):
+        for r in range(args.rounds):
+            for mode in ("off", "on"):
+                data = Path(tmp) / f"data-{r}-{mode}"
+                data.mkdir()
+                on = mode == "on"
+                cfg = hub_config(data, broker.port, 0, args.protocol, args.overflow, queue, on)
+                hub = start_hub(cfg, broker.port, args.hub_cpu)
+                try:
+                    m = measure(broker.port, "hub/events/#", 0, args.n, 0, hub.pid)
+                finally:
+                    hub.terminate()
+                    hub.wait(30)
+                cpu[mode].append(m["hub_cpu_us_per_msg"])
+                rate[mode].append(m["rate"])
+                print(
+                    f"round {r + 1} zones {mode}: {m['rate']:,.0f} msg/s, "
+                    f"{m['hub_cpu_us_per_msg']:.1f} µs/msg, lost {m['lost']}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    return {"n": args.n, "rounds": args.rounds, "queue": queue, "cpu_us_per_msg": cpu, "rate": rate}
+
+
+def zones_table(r: dict[str, Any]) -> str:
+    def median(xs: list[float]) -> float:
+        return sorted(xs)[len(xs) // 2]
+
+    off, on = r["cpu_us_per_msg"]["off"], r["cpu_us_per_msg"]["on"]
+    rows = [f"| hub (QoS 0 flood, {r['queue']} queue) | runs, µs/msg | median µs/msg |"]
+    rows.append("| --- | --- | --- |")
+    for name, xs in (("without zone stage", off), ("with zone stage", on)):
+        rows.append(f"| {name} | {' / '.join(f'{x:.1f}' for x in xs)} | {median(xs):.1f} |")
+    pairs = [b - a for a, b in zip(off, on, strict=True)]
+    rows.append(
+        f"\nzone stage: {median(on) - median(off):+.1f} µs/msg (medians); per round "
+        + ", ".join(f"{d:+.1f}" for d in pairs)
+    )
+    return "\n".join(rows)
 
 
 def run_views(args: argparse.Namespace, counts: list[int]) -> dict[str, Any]:
@@ -497,6 +554,15 @@ def main() -> None:
         default="both",
         help="the outputs' queue class (default both: CPU per event compared in one run)",
     )
+    p.add_argument(
+        "--zones",
+        choices=["on", "off", "compare"],
+        default="on",
+        help="the zone stage (the crowd picture) in the hub: on (default, as shipped), off, "
+        "or compare: only QoS 0 floods, without and with it, alternating --rounds times "
+        "(durable queue unless --queue memory)",
+    )
+    p.add_argument("--rounds", type=int, default=3, help="--zones compare: rounds (default 3)")
     p.add_argument("--json", type=Path, help="also write the raw results here")
     p.add_argument(
         "--views",
@@ -509,11 +575,21 @@ def main() -> None:
     started = time.monotonic()
     if args.views:
         results = run_views(args, [int(n) for n in args.views.split(",")])
+        results["wall_s"] = round(time.monotonic() - started, 1)
         print(views_table(results))
-    else:
-        results = run(args)
-        print(table(results))
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2))
+        return
+    if args.zones == "compare":
+        results = compare_zones(args)
+        results["wall_s"] = round(time.monotonic() - started, 1)
+        print(zones_table(results))
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2))
+        return
+    results = run(args)
     results["wall_s"] = round(time.monotonic() - started, 1)
+    print(table(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

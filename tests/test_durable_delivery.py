@@ -49,6 +49,9 @@ id = "door"
 zone = "hall"
 width_m = 2
 
+[zones]
+enabled = false             # the source's events only (the crowd picture: test_e2e_zones)
+
 [[transports.http]]
 port = {port}
 

@@ -36,6 +36,9 @@ area_m2 = 800.0
 id = "beach"
 area_m2 = 5000.0
 
+[zones]
+enabled = false             # the devices' events only (the crowd picture: test_e2e_zones)
+
 [[transports.http]]
 host = "127.0.0.1"
 port = 0

@@ -70,6 +70,7 @@ async def hub_running(tmp_path: Path, **tables: Any) -> AsyncIterator[Hub]:
         "hub": {"data_dir": str(tmp_path / "data")},
         "site": SITE,
         "sinks": {"collect": [{"id": "collect"}]},
+        "zones": {"enabled": False},  # the devices' events only (zones: tests/core/test_zone_*)
         **tables,
     }
     problems: list[Any] = []

@@ -18,6 +18,7 @@ from hub.cli.conformance import add_conformance_parser
 from hub.cli.sample_config import add_sample_config_parser
 from hub.cli.status import add_status_parser
 from hub.cli.views import add_audit_parser, add_privacy_report_parser
+from hub.cli.zones import add_zones_parsers
 from hub.core.config import (
     HubConfig,
     load_config,
@@ -170,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_status_parser(sub)
     add_audit_parser(sub)
     add_privacy_report_parser(sub)
+    add_zones_parsers(sub)
 
     add_conformance_parser(sub)
     add_simulate_parser(sub)

@@ -2,6 +2,7 @@
 
 * no argument: the tables and plugin kinds that have samples;
 * ``site``, ``hub``, ``plugins``, ``views``: the core tables, generated from their models;
+* ``zones``: the crowd picture's table (``hub/zones/sample.toml``);
 * ``KIND`` or ``sources.KIND`` / ``sinks.KIND`` / ``transports.KIND``: a plugin's sample
   (a bare ``mqtt`` is the output; ``transports.mqtt`` the broker connection);
 * ``--all``: a whole commented config that passes ``hub check-config`` as printed: a
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from importlib import resources
 from typing import Any
 
 from pydantic import BaseModel
@@ -24,7 +26,7 @@ from hub.site import Line, Site, Zone
 from hub.views import View
 
 EXIT_OK, EXIT_UNKNOWN = 0, 2
-TABLES = ("hub", "plugins", "site", "views")
+TABLES = ("hub", "plugins", "site", "zones", "views")
 _TABLE_KINDS = ("sources", "sinks", "transports")
 
 # example values for the required fields of the site tables
@@ -82,6 +84,8 @@ def core_table(name: str) -> str | None:
     if name == "plugins":
         title = "[plugins]: which installed third-party plugins load"
         return "\n".join(_table(title, "[plugins]", PluginSettings)) + "\n"
+    if name == "zones":
+        return resources.files("hub.zones").joinpath("sample.toml").read_text(encoding="utf-8")
     return None
 
 
@@ -137,6 +141,7 @@ def whole_config(registry: Registry) -> str:
         core_table("hub") or "",
         core_table("plugins") or "",
         site_sample(),
+        core_table("zones") or "",
         "# ---- views: who sees what (uncomment, export the token, name it on outputs) ----",
         _commented(views_sample()),
         "",

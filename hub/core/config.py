@@ -36,9 +36,11 @@ from hub.errors import ConfigError, ConfigProblem
 from hub.plugin import SinkConfig, SourceConfig, TransportConfig
 from hub.site import Site
 from hub.views import View
+from hub.zones import ZonesConfig
+from hub.zones.validate import zones_problems
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-TOP_LEVEL = ("hub", "plugins", "site", "views", "transports", "sources", "sinks")
+TOP_LEVEL = ("hub", "plugins", "site", "zones", "views", "transports", "sources", "sinks")
 
 
 class HubSettings(BaseModel):
@@ -86,6 +88,7 @@ class HubConfig:
     sources: dict[str, list[SourceConfig]] = field(default_factory=dict)
     sinks: dict[str, list[SinkConfig]] = field(default_factory=dict)
     path: Path | None = None
+    zones: ZonesConfig = field(default_factory=ZonesConfig)
     views: tuple[View, ...] = ()
 
     @property
@@ -369,6 +372,7 @@ def validate_config(
     settings = section(HubSettings, "hub")
     plugin_settings = section(PluginSettings, "plugins")
     site = _site(raw.get("site", {}), problems)
+    zones = _zones(raw.get("zones", {}), site, problems)
 
     refs = env_refs or {}
     transports = _instances(
@@ -389,11 +393,36 @@ def validate_config(
     _check_transports(registry, transports, sources, sinks, problems)
     views, view_problems = views_and_problems(raw.get("views"), site, sinks, registry.sinks)
     problems.extend(view_problems)
-    if settings is None or plugin_settings is None or site is None:
+    if settings is None or plugin_settings is None or site is None or zones is None:
         return None
-    config = HubConfig(settings, plugin_settings, site, transports, sources, sinks)
+    config = HubConfig(settings, plugin_settings, site, transports, sources, sinks, zones=zones)
     config.views = tuple(views)
     return config
+
+
+def _zones(raw: Any, site: Site | None, problems: list[ConfigProblem]) -> ZonesConfig | None:
+    """The ``[zones]`` table, checked against the site (rules and level sets by id)."""
+    if not isinstance(raw, dict):
+        problems.append(ConfigProblem("zones", "must be a table"))
+        return None
+    try:
+        zones = ZonesConfig.model_validate(raw)
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            where = "zones" + _loc(loc)
+            # name rules and profiles by their id rather than their position
+            if len(loc) >= 2 and loc[0] in ("rules", "profiles") and isinstance(loc[1], int):
+                items = raw.get(str(loc[0]), [])
+                item = items[loc[1]] if isinstance(items, list) and loc[1] < len(items) else None
+                if isinstance(item, dict) and isinstance(item.get("id"), str):
+                    where = f"zones.{loc[0]}[{item['id']}]{_loc(loc[2:])}"
+            message = _message(err, ZonesConfig)
+            problems.append(ConfigProblem(where, message.removeprefix("Value error, ")))
+        return None
+    if site is not None:
+        problems.extend(zones_problems(site, zones))
+    return zones
 
 
 def _site(raw: Any, problems: list[ConfigProblem]) -> Site | None:

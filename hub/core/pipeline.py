@@ -353,8 +353,16 @@ class Pipeline:
             )
         fan_out.kept(events)
 
-    def emitter(self, source: str) -> Emit:
-        """The coroutine function that takes ``source``'s events into the pipeline."""
+    def emitter(self, source: str, *, after: str | None = None) -> Emit:
+        """The coroutine function that takes ``source``'s events into the pipeline.
+
+        ``after``: enter behind the stage of that name (a stage's derived events, such
+        as the zone model's, pass only the stages that follow it).
+        """
+        if after is not None:
+            names = [s.name for s in self.stages]
+            rest = self.stages[names.index(after) + 1 :]
+            return Pipeline(rest, self.fan_out).emitter(source)
         deliver = self.deliver
         if len(self.stages) == 1:
             handle = self.stages[0].handle

@@ -6,9 +6,11 @@ Between sources and sinks every event passes the pipeline (:mod:`hub.core.pipeli
 the privacy screen (values that are not allowed are removed from the one field and
 counted; an event with an identifier where nothing can be removed is dead-lettered,
 field path and identifier type only, never the value, and reaches no sink), the
-clock check (``clock_skew``, or dead-lettered far ahead of the hub clock), then the
-fan-out through the views (:mod:`hub.core.view_routing`: one policy stage per view)
-into each sink's queue (:mod:`hub.core.bus`).
+clock check (``clock_skew``, or dead-lettered far ahead of the hub clock), the zone
+stage (:mod:`hub.core.zone_driver`: the crowd picture, whose driver task puts zone
+states and alerts through the rest of the pipeline), then the fan-out through the
+views (:mod:`hub.core.view_routing`: one policy stage per view) into each sink's
+queue (:mod:`hub.core.bus`).
 
 A stop (SIGTERM/SIGINT) is honoured in every state: while outputs are still
 being opened or retried, the hub stops without starting the sources. Events a
@@ -43,10 +45,11 @@ from hub.core.lifecycle import (
     wait_for_stop,
 )
 from hub.core.metrics import render_metrics
-from hub.core.pipeline import ClockCheck, DeadLetters, Pipeline, PrivacyCheck
+from hub.core.pipeline import ClockCheck, DeadLetters, Pipeline, PrivacyCheck, Stage
 from hub.core.plugins import Registry
 from hub.core.supervisor import SourceSupervisor
 from hub.core.view_routing import ViewRouting
+from hub.core.zone_driver import ZoneDriver
 from hub.errors import HubError, QueueUnavailable, SinkError, TransportError
 from hub.plugin import SinkContext, SourceContext, Transport, TransportContext
 from hub.site import Site
@@ -74,13 +77,17 @@ class Hub:
         self.runners: list[SinkRunner] = []
         self.supervisors: list[SourceSupervisor] = []
         self.fan_out = self.views = ViewRouting(config, self.clock)
-        self.pipeline = Pipeline(
-            [
-                PrivacyCheck(self._dead_letter_log, self._removed),
-                ClockCheck(config.hub.max_clock_skew_s, self._dead_letter_log),
-            ],
-            self.fan_out,
-        )
+        self.zones: ZoneDriver | None = None
+        stages: list[Stage] = [
+            PrivacyCheck(self._dead_letter_log, self._removed),
+            ClockCheck(config.hub.max_clock_skew_s, self._dead_letter_log),
+        ]
+        if config.zones.enabled and (config.site.zones or config.site.lines):
+            self.zones = ZoneDriver(config.site, config.zones, config.data_dir, self.clock)
+            stages.append(self.zones.stage)
+        self.pipeline = Pipeline(stages, self.fan_out)
+        if self.zones is not None:
+            self.zones.connect(self.pipeline.emitter("zones", after=self.zones.stage.name))
         self._build()
 
     # -- construction --------------------------------------------------------------------
@@ -232,6 +239,7 @@ class Hub:
             "dead_letters": dict(self.dead_letters),
             "removed_fields": dict(self.removed),
             **self.views.status(),
+            **({} if self.zones is None else {"zones": self.zones.status()}),
         }
 
     def write_status(self) -> None:
@@ -364,6 +372,8 @@ class Hub:
                 tasks = [
                     src_tg.create_task(s.run(), name=f"source:{s.label}") for s in self.supervisors
                 ]
+                if self.zones is not None:  # stops with the sources: its last events get flushed
+                    tasks.append(src_tg.create_task(self.zones.run(), name="zones"))
                 self.state = "running"
                 log.info(
                     "hub running: %d source(s), %d output(s), %d transport(s)",

@@ -5,7 +5,9 @@ and device counts to the hub's HTTP ingest, a JSON zone sensor publishes occupan
 density through a real Mosquitto — for every zone and line of the site, with vendor
 extras. The hub (a subprocess) writes them to a JSON-lines file and an SQLite store,
 publishes them to MQTT and POSTs them to a real aiohttp receiver on loopback, each
-output through its view. Every payload each output received is read back and checked
+output through its view; the zone model derives zone levels and line flows from the
+readings, which the levels-only view receives as colour levels. Every payload each
+output received is read back and checked
 against its view (zones, lines, measurement types, time resolution, no extras, no
 rates under coarsened counts, levels only: no number at all), and compared with the
 view's policy applied to the full-detail record of the same run: an output receives
@@ -369,6 +371,7 @@ def hub_process(config: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
 
 
 DEVICES = ("counter", "zone-sensor")
+"""The simulated devices' sources; the zone model adds zone_state, line_flow and alerts."""
 
 
 def readings_in(events: list[dict[str, Any]]) -> set[str]:
@@ -538,7 +541,7 @@ def test_the_input_has_what_the_views_must_not_see(hub_run: Run) -> None:
     assert all(e["extras"]["generic_json"]["adults"] == 3 for e in readings)
 
 
-@pytest.mark.parametrize("name", ["police", "organiser"])
+@pytest.mark.parametrize("name", ["police", "organiser", "public"])
 def test_each_output_of_a_view_gets_exactly_the_view(hub_run: Run, name: str) -> None:
     view = VIEWS[name]
     want = expected(hub_run, view)
@@ -571,13 +574,17 @@ def test_organiser_counts_are_aggregated_noisy_and_suppressed(hub_run: Run) -> N
 
 
 def test_levels_only_view_carries_no_number(hub_run: Run) -> None:
-    """Without the zone model no level is derived: the public view receives nothing at
-    all from counts, although the input had counts in its zones."""
-    assert any(e["zone"] in ("beach", "boulevard") for e in hub_run.everything)
+    """The public view gets the zone model's levels of its zones and lines, as colour
+    levels only: no count, density, flow or threshold anywhere in the payload."""
+    derived = {(e["measurement"]["type"], e["zone"]) for e in hub_run.everything}
+    assert ("zone_state", "pier") in derived  # the input had levels it must not see
     for output, payloads in hub_run.got["public"].items():
+        assert payloads, output
         for payload in payloads:
-            check(VIEWS["public"], payload)
-        assert payloads == [], output
+            check(VIEWS["public"], payload)  # no number but schema_version
+        assert {p["measurement"]["of"] for p in payloads} == {"zone_state", "line_flow"}
+        assert {p["zone"] for p in payloads} == {"beach", "boulevard"}
+        assert {p["line"] for p in payloads} - {None} <= {"gate-a", "gate-b"}
 
 
 def test_per_view_metrics(hub_run: Run) -> None:
@@ -615,7 +622,10 @@ def test_audit_records_what_went_where(hub_run: Run) -> None:
     text = hub_cmd("audit", str(hub_run.config), "--sink", "organiser-feed")
     assert text.returncode == 0 and len(text.stdout.splitlines()) == 1
     assert " sent   view=organiser sink=organiser-feed " in text.stdout
-    assert "public-feed" not in hub_cmd("audit", str(hub_run.config)).stdout  # nothing sent
+    public = hub_cmd("audit", str(hub_run.config), "--view", "public", "--json")
+    records = [json.loads(line) for line in public.stdout.splitlines()]
+    assert {r["sink"] for r in records} == {"public-feed", "public-hook"}
+    assert all(r["measurements"] == ["level"] for r in records)
 
 
 def test_audit_verify_names_the_modified_record(hub_run: Run, tmp_path: Path) -> None:

@@ -57,6 +57,9 @@ id = "gate-c"
 zone = "square"
 width_m = 2.0
 
+[zones]
+enabled = false             # the devices' events only (the crowd picture: test_e2e_zones)
+
 [[sinks.jsonl]]
 id = "archive"
 path = "events.jsonl"
