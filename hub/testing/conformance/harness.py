@@ -3,7 +3,9 @@
 Every run gets a fresh event loop (:func:`run_isolated`), so a source that
 ignores cancellation or leaks a task cannot disturb the next check. Each task
 step on that loop is timed (a task factory wraps every coroutine), which finds
-callbacks that block the loop (``time.sleep``, blocking I/O, heavy CPU).
+callbacks that block the loop (``time.sleep``, blocking I/O, heavy CPU): the
+source's own tasks, and its HTTP handlers, which the harness calls in a task of
+their own so their steps are timed too (as the real server's request tasks are).
 
 :class:`SourceRun` wires a source to the fakes of :mod:`hub.testing.fakes`, a
 :class:`ManualClock` the case moves, and records every event, malformed reason,
@@ -38,6 +40,8 @@ from hub.transports import IngestResponse
 
 T = TypeVar("T")
 HARNESS_PREFIX = "conformance-harness"
+HANDLER_SUFFIX = " (HTTP handler)"
+"""Tasks named ``<handler qualname> (HTTP handler)`` run a source's handler: timed."""
 
 
 # -- step timing -----------------------------------------------------------------------
@@ -57,10 +61,14 @@ class StepTimer:
         task = asyncio.current_task()
         if task is not None and task.get_name().startswith(HARNESS_PREFIX):
             return
+        name = task.get_name() if task is not None else ""
+        self.note(seconds, name if name.endswith((".run", HANDLER_SUFFIX)) else coro_name)
+
+    def note(self, seconds: float, where: str) -> None:
+        """Record one synchronous stretch of plugin code (a task step, a constructor)."""
         if seconds > self.slowest_s:
             self.slowest_s = seconds
-            name = task.get_name() if task is not None else ""
-            self.where = name if name.endswith(".run") else coro_name
+            self.where = where
             self.slowest_label = self.label
 
 
@@ -188,6 +196,8 @@ class SourceRun:
     clock_offset_s: float = 0.0
     emit_delay_s: float = 0.0
     events: list[Event] = field(default_factory=list)
+    event_inputs: list[int] = field(default_factory=list)
+    """For each event, how many inputs had been delivered when it was emitted."""
     logs: list[str] = field(default_factory=list)
     http: list[IngestResponse] = field(default_factory=list)
     handler_errors: list[str] = field(default_factory=list)
@@ -248,6 +258,7 @@ class SourceRun:
             if self.emit_delay_s:
                 await asyncio.sleep(self.emit_delay_s)
             self.events.append(event)
+            self.event_inputs.append(self.inputs_delivered)
         finally:
             self.in_emit -= 1
 
@@ -258,11 +269,17 @@ class SourceRun:
         root = logging.getLogger()
         root.addHandler(self._handler)  # module-level plugin loggers (warnings and up)
         self.logger.addHandler(self._handler)
+        t0 = time.perf_counter()
         try:
             source = self.source_class(self.config, self.ctx)
         except Exception as err:
             self._fail(err, "creating the source")
             return
+        finally:
+            if self.timer is not None:
+                self.timer.note(
+                    time.perf_counter() - t0, f"{self.source_class.__qualname__}.__init__"
+                )
         self.task = asyncio.get_running_loop().create_task(
             self._run(source), name=f"{self.source_class.__qualname__}.run"
         )
@@ -375,15 +392,20 @@ class SourceRun:
             await self.settle()
 
     async def _request(self, item: CaseInput, payload: bytes, label: str) -> None:
+        route = self.ingest.routes.get(self.instance)
+        handler = getattr(route[0], "__qualname__", "handler") if route else "handler"
+        request = self.ingest.request(
+            self.instance,
+            payload,
+            method=item.method,
+            content_type=item.content_type,
+            headers=item.headers,
+            query=item.query,
+        )
+        # a task of its own (not the harness's), so every step of the handler is timed
+        task = asyncio.get_running_loop().create_task(request, name=handler + HANDLER_SUFFIX)
         try:
-            resp = await self.ingest.request(
-                self.instance,
-                payload,
-                method=item.method,
-                content_type=item.content_type,
-                headers=item.headers,
-                query=item.query,
-            )
+            resp = await task
         except Exception as err:  # what the real server would answer with a 500
             self.handler_errors.append(
                 f"{label}: the HTTP handler raised {describe_exception(err)}; raise "
