@@ -19,6 +19,7 @@ __all__ = ["SourceRun", "StepTimer", "run_isolated"]
 import asyncio
 import contextlib
 import logging
+import resource
 import time
 import traceback
 from collections.abc import Callable, Coroutine, Generator
@@ -47,9 +48,24 @@ HANDLER_SUFFIX = " (HTTP handler)"
 # -- step timing -----------------------------------------------------------------------
 
 
+def _thread_usage() -> tuple[float, int]:
+    """(CPU seconds of this thread, voluntary context switches): what a step did itself."""
+    try:
+        ru = resource.getrusage(resource.RUSAGE_THREAD)  # Linux
+    except (AttributeError, OSError):  # pragma: no cover - other systems: wall clock only
+        return time.thread_time(), 1 << 62
+    return ru.ru_utime + ru.ru_stime, ru.ru_nvcsw
+
+
 @dataclass
 class StepTimer:
-    """The slowest task step seen (seconds) and where it ran."""
+    """The slowest task step seen (seconds) and where it ran.
+
+    A step counts by its wall-clock time only when the plugin's code itself spent it:
+    computing (CPU time) or waiting in the kernel (a voluntary context switch: sleep,
+    blocking I/O). A step that merely lost the CPU to other processes (a loaded machine)
+    counts by its CPU time, so the verdict does not depend on what else runs.
+    """
 
     slowest_s: float = 0.0
     where: str = ""
@@ -57,12 +73,13 @@ class StepTimer:
     """What the harness was doing (set by the runner, e.g. "case 'x', input #2")."""
     slowest_label: str = ""
 
-    def record(self, seconds: float, coro_name: str) -> None:
+    def record(self, seconds: float, coro_name: str, cpu_s: float, waited: bool) -> None:
         task = asyncio.current_task()
         if task is not None and task.get_name().startswith(HARNESS_PREFIX):
             return
         name = task.get_name() if task is not None else ""
-        self.note(seconds, name if name.endswith((".run", HANDLER_SUFFIX)) else coro_name)
+        where = name if name.endswith((".run", HANDLER_SUFFIX)) else coro_name
+        self.note(seconds if waited else min(seconds, cpu_s), where)
 
     def note(self, seconds: float, where: str) -> None:
         """Record one synchronous stretch of plugin code (a task step, a constructor)."""
@@ -81,23 +98,29 @@ class _TimedCoroutine(Coroutine[Any, Any, Any]):
         self._name = getattr(coro, "__qualname__", type(coro).__name__)
 
     def send(self, value: Any) -> Any:
+        cpu0, waits0 = _thread_usage()
         t0 = time.perf_counter()
         try:
             return self._coro.send(value)
         finally:
-            self._timer.record(time.perf_counter() - t0, self._name)
+            wall = time.perf_counter() - t0
+            cpu1, waits1 = _thread_usage()
+            self._timer.record(wall, self._name, cpu1 - cpu0, waits1 != waits0)
 
     def __next__(self) -> Any:
         return self.send(None)
 
     def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        cpu0, waits0 = _thread_usage()
         t0 = time.perf_counter()
         try:
             if val is None and tb is None:
                 return self._coro.throw(typ)
             return self._coro.throw(typ, val, tb)
         finally:
-            self._timer.record(time.perf_counter() - t0, self._name)
+            wall = time.perf_counter() - t0
+            cpu1, waits1 = _thread_usage()
+            self._timer.record(wall, self._name, cpu1 - cpu0, waits1 != waits0)
 
     def close(self) -> None:
         self._coro.close()
@@ -269,6 +292,7 @@ class SourceRun:
         root = logging.getLogger()
         root.addHandler(self._handler)  # module-level plugin loggers (warnings and up)
         self.logger.addHandler(self._handler)
+        cpu0, waits0 = _thread_usage()
         t0 = time.perf_counter()
         try:
             source = self.source_class(self.config, self.ctx)
@@ -277,9 +301,10 @@ class SourceRun:
             return
         finally:
             if self.timer is not None:
-                self.timer.note(
-                    time.perf_counter() - t0, f"{self.source_class.__qualname__}.__init__"
-                )
+                wall = time.perf_counter() - t0
+                cpu1, waits1 = _thread_usage()
+                spent = wall if waits1 != waits0 else min(wall, cpu1 - cpu0)
+                self.timer.note(spent, f"{self.source_class.__qualname__}.__init__")
         self.task = asyncio.get_running_loop().create_task(
             self._run(source), name=f"{self.source_class.__qualname__}.run"
         )
