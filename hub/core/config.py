@@ -31,14 +31,16 @@ from hub.core.config_checks import (
 )
 from hub.core.config_hints import did_you_mean, duplicate_key_problem, model_at, unknown_key_message
 from hub.core.plugins import Registry
+from hub.core.view_config import forget_unset_tokens, token_problems, views_and_problems
 from hub.errors import ConfigError, ConfigProblem
 from hub.plugin import SinkConfig, SourceConfig, TransportConfig
 from hub.site import Site
+from hub.views import View
 from hub.zones import ZonesConfig
 from hub.zones.validate import zones_problems
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-TOP_LEVEL = ("hub", "plugins", "site", "zones", "transports", "sources", "sinks")
+TOP_LEVEL = ("hub", "plugins", "site", "zones", "views", "transports", "sources", "sinks")
 
 
 class HubSettings(BaseModel):
@@ -87,6 +89,7 @@ class HubConfig:
     sinks: dict[str, list[SinkConfig]] = field(default_factory=dict)
     path: Path | None = None
     zones: ZonesConfig = field(default_factory=ZonesConfig)
+    views: tuple[View, ...] = ()
 
     @property
     def data_dir(self) -> Path:
@@ -302,9 +305,11 @@ def load_config(path: str | Path, registry: Registry) -> HubConfig:
     """Read, substitute, validate. Raises ConfigError with every problem found."""
     path = Path(path)
     raw = read_toml(path)
-    problems: list[ConfigProblem] = []
     refs: dict[str, str] = {}
+    problems, tokens_checked = token_problems(raw.get("views"))
     raw = substitute_env(raw, "", problems, refs)
+    problems = [p for p in problems if p.location not in tokens_checked]
+    forget_unset_tokens(raw, tokens_checked)
     cfg = validate_config(raw, registry, problems, env_refs=refs)
     if cfg is not None:
         cfg.path = path.resolve()
@@ -386,9 +391,13 @@ def validate_config(
     problems.extend(duplicate_ids("sinks", sinks))
     problems.extend(queue_problems(sinks))
     _check_transports(registry, transports, sources, sinks, problems)
+    views, view_problems = views_and_problems(raw.get("views"), site, sinks, registry.sinks)
+    problems.extend(view_problems)
     if settings is None or plugin_settings is None or site is None or zones is None:
         return None
-    return HubConfig(settings, plugin_settings, site, transports, sources, sinks, zones=zones)
+    config = HubConfig(settings, plugin_settings, site, transports, sources, sinks, zones=zones)
+    config.views = tuple(views)
+    return config
 
 
 def _zones(raw: Any, site: Site | None, problems: list[ConfigProblem]) -> ZonesConfig | None:
