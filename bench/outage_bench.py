@@ -67,6 +67,7 @@ id = "store"
 [[sinks.http]]
 id = "hook"
 url = "http://127.0.0.1:{hook_port}/hook"
+view = "internal"
 retry_initial_s = 0.5
 retry_max_s = 2
 batch_size = 1000

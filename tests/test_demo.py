@@ -17,6 +17,8 @@ WANTED = {
     ("tfluna", "crossing", "gate-a"),  # TF-Luna pair -> ptys -> serial transport
     ("camera_aggregate", "crossing", "gate-b"),  # Hikvision -> HTTP push -> ingest server
     ("camera_aggregate", "occupancy", None),
+    ("zones", "zone_state", None),  # the crowd picture, derived in the hub
+    ("zones", "line_flow", "gate-b"),
 }
 
 
@@ -59,6 +61,7 @@ def test_demo_feeds_every_plugin_family_into_sqlite(tmp_path: Path) -> None:
     assert found >= WANTED, (found, err[-3000:])
     assert proc.returncode == 0, err[-3000:]
     assert "embedded broker" in err and "ptys" in err and "HTTP push" in err  # the banner
+    assert f"hub alerts --data-dir {data} ack level-red/boulevard --by operator" in err
     assert "gate-b-camera" in out and "gate-a-beams" in out and "beach-pax" in out
     assert "Traceback" not in err and " WARNING " not in err, err[-3000:]
     ptys = re.search(r"ptys (\S+)/tfluna-a and", err)
@@ -75,4 +78,4 @@ def test_bundled_demo_config_is_valid_as_a_starting_point() -> None:
             timeout=60,
         )
     assert proc.returncode == 0, proc.stderr
-    assert "3 source(s), 3 output(s)" in proc.stdout
+    assert "2 zone(s), 2 line(s), 3 source(s), 3 output(s)" in proc.stdout

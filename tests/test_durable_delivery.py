@@ -49,6 +49,9 @@ id = "door"
 zone = "hall"
 width_m = 2
 
+[zones]
+enabled = false             # the source's events only (the crowd picture: test_e2e_zones)
+
 [[transports.http]]
 port = {port}
 
@@ -74,6 +77,7 @@ path = "{out}/events.jsonl"
 [[sinks.http]]
 id = "hook"
 url = "http://127.0.0.1:{hook_port}/hook"
+view = "internal"
 retry_initial_s = 0.05
 retry_max_s = 0.2
 """

@@ -67,6 +67,7 @@ extras = {{ seq = "seq" }}
 [[sinks.jsonl]]
 id = "archive"
 path = "events.jsonl"
+measurements = ["occupancy"]   # the counters' readings, not the zone states derived from them
 """
 
 

@@ -70,6 +70,7 @@ async def hub_running(tmp_path: Path, **tables: Any) -> AsyncIterator[Hub]:
         "hub": {"data_dir": str(tmp_path / "data")},
         "site": SITE,
         "sinks": {"collect": [{"id": "collect"}]},
+        "zones": {"enabled": False},  # the devices' events only (zones: tests/core/test_zone_*)
         **tables,
     }
     problems: list[Any] = []
@@ -244,6 +245,7 @@ async def test_meraki_push_never_prints_macs(tmp_path: Path, api: str) -> None:
         "validator": "v4l1dat0r",
         "secret": "s3cret",
         "interval_s": 1,
+        "late_grace_s": 0.5,  # a 1 s interval goes out 0.5 s after its end
         "zone": "boulevard",
     }
     url = f"http://127.0.0.1:{port}/ingest/meraki"

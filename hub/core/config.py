@@ -31,12 +31,16 @@ from hub.core.config_checks import (
 )
 from hub.core.config_hints import did_you_mean, duplicate_key_problem, model_at, unknown_key_message
 from hub.core.plugins import Registry
+from hub.core.view_config import forget_unset_tokens, token_problems, views_and_problems
 from hub.errors import ConfigError, ConfigProblem
 from hub.plugin import SinkConfig, SourceConfig, TransportConfig
 from hub.site import Site
+from hub.views import View
+from hub.zones import ZonesConfig
+from hub.zones.validate import zones_problems
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-TOP_LEVEL = ("hub", "plugins", "site", "transports", "sources", "sinks")
+TOP_LEVEL = ("hub", "plugins", "site", "zones", "views", "transports", "sources", "sinks")
 
 
 class HubSettings(BaseModel):
@@ -84,6 +88,8 @@ class HubConfig:
     sources: dict[str, list[SourceConfig]] = field(default_factory=dict)
     sinks: dict[str, list[SinkConfig]] = field(default_factory=dict)
     path: Path | None = None
+    zones: ZonesConfig = field(default_factory=ZonesConfig)
+    views: tuple[View, ...] = ()
 
     @property
     def data_dir(self) -> Path:
@@ -299,9 +305,11 @@ def load_config(path: str | Path, registry: Registry) -> HubConfig:
     """Read, substitute, validate. Raises ConfigError with every problem found."""
     path = Path(path)
     raw = read_toml(path)
-    problems: list[ConfigProblem] = []
     refs: dict[str, str] = {}
+    problems, tokens_checked = token_problems(raw.get("views"))
     raw = substitute_env(raw, "", problems, refs)
+    problems = [p for p in problems if p.location not in tokens_checked]
+    forget_unset_tokens(raw, tokens_checked)
     cfg = validate_config(raw, registry, problems, env_refs=refs)
     if cfg is not None:
         cfg.path = path.resolve()
@@ -364,6 +372,7 @@ def validate_config(
     settings = section(HubSettings, "hub")
     plugin_settings = section(PluginSettings, "plugins")
     site = _site(raw.get("site", {}), problems)
+    zones = _zones(raw.get("zones", {}), site, problems)
 
     refs = env_refs or {}
     transports = _instances(
@@ -382,9 +391,38 @@ def validate_config(
     problems.extend(duplicate_ids("sinks", sinks))
     problems.extend(queue_problems(sinks))
     _check_transports(registry, transports, sources, sinks, problems)
-    if settings is None or plugin_settings is None or site is None:
+    views, view_problems = views_and_problems(raw.get("views"), site, sinks, registry.sinks)
+    problems.extend(view_problems)
+    if settings is None or plugin_settings is None or site is None or zones is None:
         return None
-    return HubConfig(settings, plugin_settings, site, transports, sources, sinks)
+    config = HubConfig(settings, plugin_settings, site, transports, sources, sinks, zones=zones)
+    config.views = tuple(views)
+    return config
+
+
+def _zones(raw: Any, site: Site | None, problems: list[ConfigProblem]) -> ZonesConfig | None:
+    """The ``[zones]`` table, checked against the site (rules and level sets by id)."""
+    if not isinstance(raw, dict):
+        problems.append(ConfigProblem("zones", "must be a table"))
+        return None
+    try:
+        zones = ZonesConfig.model_validate(raw)
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            where = "zones" + _loc(loc)
+            # name rules and profiles by their id rather than their position
+            if len(loc) >= 2 and loc[0] in ("rules", "profiles") and isinstance(loc[1], int):
+                items = raw.get(str(loc[0]), [])
+                item = items[loc[1]] if isinstance(items, list) and loc[1] < len(items) else None
+                if isinstance(item, dict) and isinstance(item.get("id"), str):
+                    where = f"zones.{loc[0]}[{item['id']}]{_loc(loc[2:])}"
+            message = _message(err, ZonesConfig)
+            problems.append(ConfigProblem(where, message.removeprefix("Value error, ")))
+        return None
+    if site is not None:
+        problems.extend(zones_problems(site, zones))
+    return zones
 
 
 def _site(raw: Any, problems: list[ConfigProblem]) -> Site | None:

@@ -69,6 +69,7 @@ def printer_setup(
         config,
         hub=config.hub.model_copy(update={"data_dir": data_dir}),
         sinks={PRINTER_KIND: [SinkConfig(id="test", batch_size=100)]},
+        zones=config.zones.model_copy(update={"enabled": False}),  # the sources' events only
     )
     return test_config, test_registry, seen
 

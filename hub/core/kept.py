@@ -44,10 +44,17 @@ Redeliver = Callable[[Sequence[Event], Sequence[SinkQueue]], Awaitable[None]]
 """``(events, queues that kept them)``: deliver ``events`` again, waiting for the commit;
 raises :class:`~hub.errors.EventNotKept` when still not kept."""
 
+Kept = Callable[[Sequence[Event]], None]
+"""Told the events of one ``emit`` once every commit covering them succeeded."""
+
 Wait = tuple[SinkQueue | None, "asyncio.Future[None]"]
 """A queue and the future of its commit (queue None: a queue refused the put)."""
 
-_SCOPE: contextvars.ContextVar[Keeping | None] = contextvars.ContextVar("hub_keeping", default=None)
+_SCOPE: contextvars.ContextVar[tuple[object, Keeping] | None] = contextvars.ContextVar(
+    "hub_keeping", default=None
+)
+"""(task, scope): a task started while a message is handled copies the context, but
+its emits are its own (they wait for their commit), so a scope counts in its task only."""
 
 RETRY_S = 1.0
 """Pause between two tries of events a queue could not keep (the queue itself
@@ -60,35 +67,44 @@ class Keeping:
     __slots__ = ("_items",)
 
     def __init__(self) -> None:
-        self._items: list[tuple[Sequence[Event], list[Wait], Redeliver]] = []
+        self._items: list[tuple[Sequence[Event], list[Wait], Redeliver, Kept]] = []
 
     def __bool__(self) -> bool:
         return bool(self._items)
 
-    def add(self, events: Sequence[Event], waits: list[Wait], redeliver: Redeliver) -> None:
+    def add(
+        self, events: Sequence[Event], waits: list[Wait], redeliver: Redeliver, kept: Kept
+    ) -> None:
         """``events`` are in the queues; each ``(queue, future)`` is one commit to wait
-        for; ``redeliver`` delivers them again if a commit fails."""
-        self._items.append((events, waits, redeliver))
+        for; ``redeliver`` delivers them again if a commit fails; ``kept`` is told once
+        they are kept everywhere (the fan-out forgets what it held for a retry)."""
+        self._items.append((events, waits, redeliver, kept))
+
+    def finish(self) -> None:
+        """Every commit succeeded (:meth:`ok`): tell each item's ``kept``."""
+        for events, _, _, kept in self._items:
+            kept(events)
+        self._items.clear()
 
     def watch(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` whenever one of the awaited commits is done."""
-        for _, waits, _ in self._items:
+        for _, waits, _, _ in self._items:
             for _, fut in waits:
                 if not fut.done():
                     fut.add_done_callback(lambda _f: callback())
 
     def done(self) -> bool:
-        return all(f.done() for _, waits, _ in self._items for _, f in waits)
+        return all(f.done() for _, waits, _, _ in self._items for _, f in waits)
 
     def ok(self) -> bool:
         """Done, and every commit succeeded."""
         return all(
-            f.done() and f.exception() is None for _, waits, _ in self._items for _, f in waits
+            f.done() and f.exception() is None for _, waits, _, _ in self._items for _, f in waits
         )
 
     async def settle(self) -> None:
         """Wait for every commit; deliver again what a queue could not keep, until kept."""
-        for events, waits, redeliver in self._items:
+        for events, waits, redeliver, tell in self._items:
             kept: list[SinkQueue] = []
             failed = False
             for queue, fut in waits:
@@ -99,6 +115,8 @@ class Keeping:
                 else:
                     if queue is not None:
                         kept.append(queue)
+            if not failed:
+                tell(events)
             while failed:
                 token = _SCOPE.set(None)  # this delivery waits for its commit
                 try:
@@ -115,13 +133,16 @@ class Keeping:
 
 def current_scope() -> Keeping | None:
     """The :class:`Keeping` of the message being handled in this task, if any."""
-    return _SCOPE.get()
+    scope = _SCOPE.get()
+    if scope is None or scope[0] is not asyncio.current_task():
+        return None
+    return scope[1]
 
 
 def open_scope() -> Keeping:
     """Start a new :class:`Keeping` for the next message handled in this task."""
     keeping = Keeping()
-    _SCOPE.set(keeping)
+    _SCOPE.set((asyncio.current_task(), keeping))
     return keeping
 
 

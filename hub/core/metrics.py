@@ -10,6 +10,13 @@ long as its instance. A state is a fixed set of 0/1 series, one per possible
 state (``crowdhub_source_state{state="retrying"} 1``, every other state 0),
 next to ``crowdhub_source_up`` (1 when running). Counters end in ``_total``;
 drop reasons that the bus knows are always present (0 until the first drop).
+
+Zones (when the crowd picture runs): ``crowdhub_zone_occupancy``,
+``crowdhub_zone_density_per_m2``, ``crowdhub_zone_capacity_use_ratio`` (absent while
+unknown), ``crowdhub_zone_level`` (the level's index, -1 unknown) with
+``crowdhub_zone_level_state`` (one 0/1 series per level of the zone's set and
+``unknown``), ``crowdhub_zone_stale``, ``crowdhub_line_flow_per_metre_per_minute``
+and ``crowdhub_alerts_open`` per zone or line and alert state.
 """
 
 from __future__ import annotations
@@ -22,8 +29,15 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from hub.core.bus import SINK_STATES
+from hub.core.view_metrics import view_families
 
-__all__ = ["SINK_DROP_REASONS", "SOURCE_STATES", "HubCollector", "render_metrics"]
+__all__ = [
+    "ALERT_STATES",
+    "SINK_DROP_REASONS",
+    "SOURCE_STATES",
+    "HubCollector",
+    "render_metrics",
+]
 
 StatusSnapshot = Callable[[], Mapping[str, Any]]
 
@@ -42,6 +56,72 @@ SINK_DROP_REASONS = (
 """Why the bus gives events up: queue full, refused by the output, hub stopped (memory
 queue); durable queue: held longer than ``queue_max_age_s``, could not be written (not
 acknowledged upstream), its file deleted under the hub, no longer valid when read back."""
+
+
+ALERT_STATES = ("pending", "firing", "acknowledged", "resolved")
+"""The states of an open alert (:mod:`hub.zones.alerts`)."""
+
+
+def _zones(picture: Mapping[str, Any]) -> Iterator[Any]:
+    occ = GaugeMetricFamily(
+        "crowdhub_zone_occupancy", "People in the zone (by the method in use)", labels=["zone"]
+    )
+    density = GaugeMetricFamily(
+        "crowdhub_zone_density_per_m2", "People per square metre in the zone", labels=["zone"]
+    )
+    use = GaugeMetricFamily(
+        "crowdhub_zone_capacity_use_ratio",
+        "Occupancy / capacity of the zone (1 = full)",
+        labels=["zone"],
+    )
+    level = GaugeMetricFamily(
+        "crowdhub_zone_level",
+        "Index of the zone's level in its level set (0 = green...); -1 while unknown (stale)",
+        labels=["zone"],
+    )
+    level_state = GaugeMetricFamily(
+        "crowdhub_zone_level_state",
+        "1 for the zone's current level, 0 for every other level of its set and 'unknown'",
+        labels=["zone", "level"],
+    )
+    stale = GaugeMetricFamily(
+        "crowdhub_zone_stale",
+        "1 when every input of the zone is too old (unknown)",
+        labels=["zone"],
+    )
+    flow = GaugeMetricFamily(
+        "crowdhub_line_flow_per_metre_per_minute",
+        "Crossings per metre of line width per minute over the window",
+        labels=["line", "zone", "direction"],
+    )
+    alerts = GaugeMetricFamily(
+        "crowdhub_alerts_open",
+        "Open alerts of a zone or line by state",
+        labels=["subject", "state"],
+    )
+    for zid, z in picture.get("zones", {}).items():
+        if z["occupancy"] is not None:
+            occ.add_metric([zid], z["occupancy"])
+            density.add_metric([zid], z["density"])
+        if z["capacity_use"] is not None:
+            use.add_metric([zid], z["capacity_use"])
+        level.add_metric([zid], z["level_index"])
+        _add_level_states(level_state, zid, z["level"], (*z["levels"], "unknown"))
+        stale.add_metric([zid], 1.0 if z["stale"] else 0.0)
+    for subject, z in (*picture.get("zones", {}).items(), *picture.get("lines", {}).items()):
+        for state in ALERT_STATES:
+            alerts.add_metric([subject, state], z["alerts"].get(state, 0))
+    for lid, ln in picture.get("lines", {}).items():
+        flow.add_metric([lid, ln["zone"], "in"], ln["in_per_m_min"])
+        flow.add_metric([lid, ln["zone"], "out"], ln["out_per_m_min"])
+    yield from (occ, density, use, level, level_state, stale, flow, alerts)
+
+
+def _add_level_states(
+    family: GaugeMetricFamily, zone: str, level: str, known: tuple[str, ...]
+) -> None:
+    for name in known if level in known else (*known, level):
+        family.add_metric([zone, name], 1.0 if name == level else 0.0)
 
 
 def _states(name: str, what: str, label: str) -> GaugeMetricFamily:
@@ -68,6 +148,7 @@ class HubCollector(Collector):
         status = self.status()
         yield from self._sources(status["sources"])
         yield from self._sinks(status["sinks"])
+        yield from view_families(status.get("views", {}), status.get("retention", {}))
 
         dl = CounterMetricFamily(
             "crowdhub_dead_letters",
@@ -85,6 +166,8 @@ class HubCollector(Collector):
             if "reconnects" in health:
                 rec.add_metric([name], health["reconnects"])
         yield rec
+        if "zones" in status:
+            yield from _zones(status["zones"])
 
     def _sources(self, sources: Mapping[str, Any]) -> Iterator[Any]:
         labels = ["source", "kind"]

@@ -3,7 +3,10 @@
 ::
 
     source.emit ─▶ stage 1 ─▶ stage 2 ─▶ … ─▶ FanOut ─▶ one queue per sink (hub.core.bus)
-                  (privacy)  (clock)  (later: privacy policy per view, zone model, …)
+                  (privacy)  (clock)  (zone model, …)
+
+The hub's fan-out goes through the views (:mod:`hub.core.view_routing`): one
+policy stage per view, each feeding the queues of the sinks that name it.
 
 A :class:`Stage` is a small synchronous object: ``handle(event, source)``
 returns the events to pass on — ``(event,)`` to pass it, ``()`` to drop it, a
@@ -17,7 +20,9 @@ event. So one full queue never stops the other sinks from receiving. The
 source's ``emit`` then waits until every durable queue the events went to has
 committed them (``flush``: the puts of one loop turn are one commit), so a
 source acknowledges upstream only what is kept; a queue that cannot write makes
-``emit`` raise :class:`~hub.errors.EventNotKept`.
+``emit`` raise :class:`~hub.errors.EventNotKept`. Inside a transport's
+:class:`~hub.core.kept.Keeping` scope (an MQTT message being handled) ``emit``
+does not wait: the transport acknowledges once the commits are done (group commit).
 
 Per event the hot path is one call per stage, one ``put_nowait`` per sink and
 one ``flush`` per durable queue; no pluggy call and no task.
@@ -35,9 +40,10 @@ from typing import IO, Protocol
 
 from hub.clock import Clock
 from hub.core.bus import SinkQueue, SinkRunner
+from hub.core.clock_check import check_clock
 from hub.core.kept import Keeping, current_scope
 from hub.errors import EventNotKept, QueueUnavailable
-from hub.events import Event, check_clock
+from hub.events import Event
 from hub.privacy import screen_event
 
 __all__ = [
@@ -49,6 +55,8 @@ __all__ = [
     "PrivacyCheck",
     "Removed",
     "Stage",
+    "commit",
+    "put_waiting",
 ]
 
 log = logging.getLogger("hub.pipeline")
@@ -100,7 +108,7 @@ class PrivacyCheck:
 
 
 class ClockCheck:
-    """Bound event times against the hub clock (:func:`hub.events.check_clock`): further
+    """Bound event times against the hub clock (:func:`hub.core.clock_check.check_clock`): further
     ahead than ``max_skew_s`` flagged ``clock_skew``; far ahead dead-lettered."""
 
     name = "clock"
@@ -224,15 +232,16 @@ class FanOut:
 
     def offer(
         self, event: Event, went: list[SinkQueue], failed: list[QueueUnavailable]
-    ) -> list[SinkQueue] | None:
+    ) -> list[tuple[SinkQueue, Event]] | None:
         """Queue ``event`` for every sink without waiting.
 
         Appends each queue it went into to ``went`` (to flush before acknowledging)
         and each queue error to ``failed``. Returns the queues that refused it
-        (``overflow = "block"`` and full); the caller awaits their ``put`` so only
-        the emitting source waits.
+        (``overflow = "block"`` and full), each with the event it refused (a fan-out
+        through views hands each sink its view's copy); the caller awaits their
+        ``put`` so only the emitting source waits.
         """
-        blocked: list[SinkQueue] | None = None
+        blocked: list[tuple[SinkQueue, Event]] | None = None
         kept = self._kept.get(event.event_id) if self._kept else None
         for accepts, queue in self._targets:
             if accepts is not None and event.measurement.type not in accepts:
@@ -242,9 +251,9 @@ class FanOut:
             try:
                 if not queue.put_nowait(event):
                     if blocked is None:
-                        blocked = [queue]
+                        blocked = [(queue, event)]
                     else:
-                        blocked.append(queue)
+                        blocked.append((queue, event))
                     continue
             except QueueUnavailable as err:
                 queue.dropped["unwritten"] += 1
@@ -268,6 +277,40 @@ class FanOut:
         if self._kept:
             for event in events:
                 self._kept.pop(event.event_id, None)
+
+
+async def put_waiting(
+    blocked: Sequence[tuple[SinkQueue, Event]],
+    went: list[SinkQueue],
+    failed: list[QueueUnavailable],
+) -> None:
+    """Wait for room in each full ``overflow = "block"`` queue and put its event there."""
+    for queue, event in blocked:
+        try:
+            await queue.put(event)
+        except QueueUnavailable as err:
+            queue.dropped["unwritten"] += 1
+            failed.append(err)
+        else:
+            went.append(queue)
+
+
+async def commit(went: Sequence[SinkQueue], failed: list[QueueUnavailable]) -> list[SinkQueue]:
+    """Flush every durable queue events ``went`` to (once each); the queues that kept them."""
+    kept: list[SinkQueue] = []
+    seen: set[int] = set()
+    for queue in went:
+        if id(queue) in seen:
+            continue
+        seen.add(id(queue))
+        if queue.durable:
+            try:
+                await queue.flush()
+            except QueueUnavailable as err:
+                failed.append(err)
+                continue
+        kept.append(queue)
+    return kept
 
 
 class Pipeline:
@@ -307,31 +350,12 @@ class Pipeline:
         for out in events:
             blocked = fan_out.offer(out, went, failed)
             if blocked:
-                for queue in blocked:
-                    try:
-                        await queue.put(out)
-                    except QueueUnavailable as err:
-                        queue.dropped["unwritten"] += 1
-                        failed.append(err)
-                    else:
-                        went.append(queue)
+                await put_waiting(blocked, went, failed)
         scope = current_scope()
         if scope is not None:
             self._defer(scope, events, went, len(failed))
             return
-        kept: list[SinkQueue] = []
-        seen: set[int] = set()
-        for queue in went:
-            if id(queue) in seen:
-                continue
-            seen.add(id(queue))
-            if queue.durable:
-                try:
-                    await queue.flush()
-                except QueueUnavailable as err:
-                    failed.append(err)
-                    continue
-            kept.append(queue)
+        kept = await commit(went, failed)
         if failed:
             fan_out.not_kept(events, kept)
             outputs = tuple(dict.fromkeys(err.output for err in failed))
@@ -361,7 +385,7 @@ class Pipeline:
                 if fut is not None:
                     waits.append((queue, fut))
         if waits:
-            scope.add(events, waits, self._redeliver)
+            scope.add(events, waits, self._redeliver, self.fan_out.kept)
         else:
             self.fan_out.kept(events)
 
@@ -370,8 +394,16 @@ class Pipeline:
         self.fan_out.not_kept(events, kept)
         await self.deliver(events)
 
-    def emitter(self, source: str) -> Emit:
-        """The coroutine function that takes ``source``'s events into the pipeline."""
+    def emitter(self, source: str, *, after: str | None = None) -> Emit:
+        """The coroutine function that takes ``source``'s events into the pipeline.
+
+        ``after``: enter behind the stage of that name (a stage's derived events, such
+        as the zone model's, pass only the stages that follow it).
+        """
+        if after is not None:
+            names = [s.name for s in self.stages]
+            rest = self.stages[names.index(after) + 1 :]
+            return Pipeline(rest, self.fan_out).emitter(source)
         deliver = self.deliver
         if len(self.stages) == 1:
             handle = self.stages[0].handle

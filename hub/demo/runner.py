@@ -7,7 +7,9 @@ What runs, all in this process and without any external service:
 * a **TF-Luna pair** on two pseudo-terminals, read by the ``tfluna`` source
   through the serial transport (direction in/out);
 * a **Hikvision camera** pushing ISAPI XML to the hub's HTTP ingest server,
-  read by the ``camera_aggregate`` source.
+  read by the ``camera_aggregate`` source, with a scripted surge (``--surge``) that
+  takes the boulevard from green to red and back every few minutes, raising an
+  alert to acknowledge with ``hub alerts``.
 
 Free ports and the pty paths are written into the config before it is
 validated. The simulators run as named tasks in a TaskGroup beside the hub's;
@@ -43,8 +45,12 @@ from hub.core.runtime import Hub, run_until_stopped
 from hub.errors import ConfigError, ConfigProblem
 from hub.simulate import Simulator
 from hub.simulate.cli import build_simulator
+from hub.simulate.surge import Surge
 
 log = logging.getLogger("hub.demo")
+
+SURGE = "950:20:40:30:40:60"
+"""The camera's scripted surge: 950 people on the boulevard's 400 m² (red above 860)."""
 
 
 @dataclass
@@ -115,6 +121,8 @@ def plan_demo(data_dir: Path, *, say: Any = None) -> DemoPlan:
             "1",
             "--seed",
             "9",
+            "--surge",
+            SURGE,
             "--user",
             auth.username,
             "--password",
@@ -132,6 +140,12 @@ def plan_demo(data_dir: Path, *, say: Any = None) -> DemoPlan:
             "(crossings in/out, gate-a)",
             f"  Hikvision camera -> HTTP push to {url} -> camera_aggregate "
             "(crossings gate-b, occupancy boulevard)",
+            f"  Crowd picture: the camera scripts a surge on the boulevard every "
+            f"{Surge.parse(SURGE).period_s / 60:.0f} min, green -> red -> green; "
+            f"watch it with `hub zones --data-dir {data_dir}`. When alert level-red fires "
+            "(about a minute in), acknowledge it:",
+            f"    hub alerts --data-dir {data_dir} ack level-red/boulevard --by operator "
+            "--note 'stewards to the boulevard'",
             f"Events go to the console, {data_dir / 'events.sqlite'} and "
             f"{data_dir / 'events.jsonl'}. Stop with Ctrl-C.",
             f"Config: {source} - a starting point for a real site (or "

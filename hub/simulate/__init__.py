@@ -29,8 +29,9 @@ into the command: every plugin contributes its own through the
 
 This module is the kit for writing a device: the :class:`Simulator` frame and
 its option groups (:mod:`hub.simulate.base`), the MQTT/HTTP frames
-(:mod:`hub.simulate.devices`), the links (:mod:`hub.simulate.links`) and the
-pseudo-terminal (:mod:`hub.simulate.pty`). The machinery that finds and runs
+(:mod:`hub.simulate.devices`), the links (:mod:`hub.simulate.links`), the
+pseudo-terminal (:mod:`hub.simulate.pty`) and a scripted crowd surge
+(:mod:`hub.simulate.surge`, ``--surge``). The machinery that finds and runs
 devices is :mod:`hub.simulate.registry` and :mod:`hub.simulate.cli`.
 """
 
@@ -48,9 +49,11 @@ __all__ = [
     "PtyLink",
     "Say",
     "Simulator",
+    "Surge",
     "add_faults",
     "add_http",
     "add_mqtt",
+    "add_surge",
     "default_link",
     "delivery",
     "every",
@@ -74,3 +77,4 @@ from hub.simulate.base import (
 from hub.simulate.devices import HttpOrMqttSimulator, HttpSimulator, MqttSimulator, delivery, now
 from hub.simulate.links import HttpLink, MqttLink, PtyLink, Say, default_link, parse_hostport
 from hub.simulate.pty import PtyDevice
+from hub.simulate.surge import Surge, add_surge

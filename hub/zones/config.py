@@ -215,6 +215,10 @@ DEFAULT_RULES: tuple[AlertRule, ...] = (
 class ZonesConfig(_Model):
     """The ``[zones]`` table: shared settings of the zone model."""
 
+    enabled: bool = Field(
+        default=True,
+        description="false: no zone stage (no zone states, alerts, `hub zones` or gauges)",
+    )
     stale_after_s: float = Field(default=300.0, gt=0, description="default for every zone/line")
     reset_at: time | None = Field(
         default=time(5, 0), description="local time the flow balance resets to 0 (none: never)"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["check_site"]
+__all__ = ["check_site", "zones_problems"]
 
 from hub.errors import ConfigError, ConfigProblem
 from hub.site import Site
@@ -11,6 +11,13 @@ from hub.zones.config import ZonesConfig
 
 def check_site(site: Site, config: ZonesConfig) -> None:
     """Raise :class:`~hub.errors.ConfigError` listing every problem, or return."""
+    problems = zones_problems(site, config)
+    if problems:
+        raise ConfigError(problems)
+
+
+def zones_problems(site: Site, config: ZonesConfig) -> list[ConfigProblem]:
+    """One :class:`~hub.errors.ConfigProblem` per mismatch between the site and ``[zones]``."""
     problems: list[ConfigProblem] = []
     sets = config.all_level_sets()
     known = ", ".join(sorted(sets))
@@ -66,5 +73,4 @@ def check_site(site: Site, config: ZonesConfig) -> None:
                     f"no level set has a level {r.level!r}; use a level name such as 'orange'",
                 )
             )
-    if problems:
-        raise ConfigError(problems)
+    return problems

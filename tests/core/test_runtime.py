@@ -21,6 +21,7 @@ from hub.core.supervisor import StartupFailed
 from hub.errors import DeviceUnavailable, HubError, SinkRejected, SinkUnavailable
 from hub.site import Site
 from hub.testing import sink_context, source_context
+from hub.zones import ZonesConfig
 
 
 class FlakyConfig(hub.SourceConfig):
@@ -112,6 +113,7 @@ def make_hub(
         {"flaky": list(sources)},
         {"memory": list(sinks)},
         tmp_path / "hub.toml",
+        zones=ZonesConfig(enabled=False),  # the sources' events only; zones: test_zone_driver
     )
     return Hub(cfg, registry)
 

@@ -311,6 +311,9 @@ id = "gate-a"
 zone = "square"
 width_m = 3.0
 
+[zones]
+enabled = false             # the source's events only (the crowd picture: test_e2e_zones)
+
 [[sources.big_int]]
 id = "door"
 

@@ -27,6 +27,7 @@ from hub.simulate import (
     forever,
     now,
 )
+from hub.simulate.surge import add_surge
 
 from . import simulator as cam
 
@@ -82,6 +83,7 @@ class Hikvision(HttpSimulator):
         p.add_argument("--namespace", choices=["1.0", "2.0"], default="1.0", help="ISAPI XML")
         p.add_argument("--multipart", action="store_true", help="multipart/form-data with a JPEG")
         p.add_argument("--channel", type=int, default=1)
+        add_surge(p)  # realtime: the people in the area follow a scripted surge
         add_faults(
             p,
             "push",
@@ -104,6 +106,7 @@ class Hikvision(HttpSimulator):
                 reset_at=forever(a.reset_every),
                 gaps_after=forever(a.gap_every),
                 seed=a.seed,
+                surge=a.surge,
             )
         else:
             stream = cam.hikvision_timerange(

@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Literal
 
 from hub.plugins.camera_aggregate.protocol import AXIS_CLASSES
+from hub.simulate.surge import Surge
 
 _AOA = "CameraApplicationPlatform/ObjectAnalytics"
 _EPOCH = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -269,9 +270,12 @@ def hikvision_realtime(
     seed: int = 1,
     mac: str = "84:9a:40:00:00:01",
     ip: str = "192.168.1.64",
+    surge: Surge | None = None,
 ) -> Iterator[WireMessage]:
     """realTime alerts: running enter/exit totals since the (daily) reset.
-    ``reset_at``: before these push indexes the totals restart from 0."""
+    ``reset_at``: before these push indexes the totals restart from 0. ``surge``: enter
+    and exit follow a scripted surge, so enter - exit (the people in the area) tracks
+    :meth:`Surge.people <hub.simulate.surge.Surge.people>`."""
     rng = random.Random(seed)
     enter, exit_ = initial
     seq = first_seq
@@ -279,20 +283,42 @@ def hikvision_realtime(
         at = start + timedelta(seconds=every_s * i)
         if i in reset_at:
             enter, exit_ = 0, 0
+        if surge is not None:
+            gap = round(surge.people(every_s * i)) - (enter - exit_)
+            both = rng.randint(0, 3)  # people passing through both ways
+            enter += max(gap, 0) + both
+            exit_ = min(enter, exit_ + max(-gap, 0) + both)
+            yield _hik_realtime(namespace, seq, channel, at, offset_h, enter, exit_, mac, ip)
+            seq += 2 if i in gaps_after else 1
+            continue
         enter += rng.randint(0, 3)
         # nobody leaves who did not come in since the reset: the area never goes negative
         exit_ = min(enter, exit_ + rng.randint(0, 3))
-        counting = (
-            "<statisticalMethods>realTime</statisticalMethods>\n"
-            f"<RealTime>\n<time>{_local(at, offset_h)}</time>\n</RealTime>\n"
-            f"<enter>{enter}</enter>\n<exit>{exit_}</exit>\n<regionsID>1</regionsID>\n"
-        )
-        yield WireMessage(
-            at,
-            _hik_xml(_NS[namespace], seq, channel, _local(at, offset_h), counting, None, mac, ip),
-            content_type="application/xml",
-        )
+        yield _hik_realtime(namespace, seq, channel, at, offset_h, enter, exit_, mac, ip)
         seq += 2 if i in gaps_after else 1
+
+
+def _hik_realtime(
+    namespace: Literal["1.0", "2.0"],
+    seq: int,
+    channel: int,
+    at: datetime,
+    offset_h: float,
+    enter: int,
+    exit_: int,
+    mac: str,
+    ip: str,
+) -> WireMessage:
+    counting = (
+        "<statisticalMethods>realTime</statisticalMethods>\n"
+        f"<RealTime>\n<time>{_local(at, offset_h)}</time>\n</RealTime>\n"
+        f"<enter>{enter}</enter>\n<exit>{exit_}</exit>\n<regionsID>1</regionsID>\n"
+    )
+    return WireMessage(
+        at,
+        _hik_xml(_NS[namespace], seq, channel, _local(at, offset_h), counting, None, mac, ip),
+        content_type="application/xml",
+    )
 
 
 def hikvision_multipart(

@@ -144,6 +144,8 @@ class Subscription:
                     w.set_result(None)
                 return
             pending.popleft()
+            if keeping is not None:
+                keeping.finish()
             if rec is not None:
                 release(rec)
 
