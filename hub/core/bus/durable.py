@@ -26,9 +26,8 @@ log with a cursor per output would write each event once: ``bench/queue_bench.py
 
 A read-only data dir, a full disk or a deleted file give one ``QueueUnavailable``
 naming the output and the path, from construction, ``flush`` and ``put_nowait``
-(while failing; retried after ``retry_s``). Use a queue from one event loop.
-Construction opens the file (blocking, at startup); ``close()`` writes what is
-pending and checkpoints.
+(while failing; retried after ``retry_s``). Use a queue from one event loop. The
+constructor opens the file (blocking); ``close()`` writes what is pending.
 """
 
 from __future__ import annotations
@@ -148,11 +147,8 @@ class DurableQueue:
         return max(0.0, self._clock() - self._ix.time_of(self._head)) if len(self) else None
 
     def put_nowait(self, event: Event) -> bool:
-        """Queue ``event``; False only under ``overflow = "block"`` when full.
-
-        Raises :class:`QueueUnavailable` while the file cannot be written (retried
-        every ``retry_s``). Durable once :meth:`flush` returns.
-        """
+        """Queue ``event``; False only under ``overflow = "block"`` when full. Raises
+        :class:`QueueUnavailable` while the file cannot be written (retried every ``retry_s``)."""
         if self._closed:
             raise self._store.error("is closed")
         if self._failed is not None:
@@ -195,12 +191,8 @@ class DurableQueue:
             await self._space.wait()
 
     async def flush(self) -> None:
-        """Return once everything put so far is committed to disk.
-
-        Raises :class:`QueueUnavailable` when some of it could not be written:
-        those events are not queued; do not acknowledge them upstream. A waiting
-        flush has its commit written at the end of this loop turn.
-        """
+        """Return once everything put so far is committed (at the end of this loop turn).
+        Raises :class:`QueueUnavailable` for what could not be written (not queued)."""
         commit = self._last_put  # the transaction of the latest put, done or not
         if commit is not None and not commit.done.is_set():
             if commit is self._pending:
@@ -211,9 +203,8 @@ class DurableQueue:
             raise commit.error
 
     def kept(self) -> asyncio.Future[None] | None:
-        """Done once everything put so far is committed (exception: QueueUnavailable);
-        None when it already is. Nobody waits: the commit may gather puts a few ms
-        longer (``durable_group``)."""
+        """:meth:`flush` as a future (None: already kept); nobody waits, so the commit may
+        gather puts a few ms longer (``durable_group``)."""
         commit = self._last_put
         if commit is None or (commit.done.is_set() and commit.error is None):
             return None
@@ -243,11 +234,8 @@ class DurableQueue:
         return list(islice(window, n))
 
     def ack(self, n: int) -> None:
-        """Remove the first ``n`` events of the last :meth:`peek_batch`.
-
-        Events of that batch that the overflow policy dropped meanwhile count
-        towards ``n``; without a preceding peek, the oldest ``n`` are removed.
-        """
+        """Remove the first ``n`` events of the last :meth:`peek_batch` (those the overflow
+        policy dropped meanwhile count); without a peek, the oldest ``n``."""
         start, self._peek_start = self._peek_start or self._head, None
         target = min(max(self._head, start + max(0, n)), self._next)
         self._advance(target - self._head)
