@@ -31,6 +31,7 @@ from hub.core.config_checks import (
 )
 from hub.core.config_hints import did_you_mean, duplicate_key_problem, model_at, unknown_key_message
 from hub.core.plugins import Registry
+from hub.dashboard.settings import DashboardSettings, dashboard_problems
 from hub.errors import ConfigError, ConfigProblem
 from hub.plugin import SinkConfig, SourceConfig, TransportConfig
 from hub.site import Site
@@ -38,7 +39,7 @@ from hub.zones import ZonesConfig
 from hub.zones.validate import zones_problems
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-TOP_LEVEL = ("hub", "plugins", "site", "zones", "transports", "sources", "sinks")
+TOP_LEVEL = ("hub", "plugins", "site", "zones", "dashboard", "transports", "sources", "sinks")
 
 
 class HubSettings(BaseModel):
@@ -87,6 +88,7 @@ class HubConfig:
     sinks: dict[str, list[SinkConfig]] = field(default_factory=dict)
     path: Path | None = None
     zones: ZonesConfig = field(default_factory=ZonesConfig)
+    dashboard: DashboardSettings = field(default_factory=DashboardSettings)
 
     @property
     def data_dir(self) -> Path:
@@ -366,6 +368,7 @@ def validate_config(
 
     settings = section(HubSettings, "hub")
     plugin_settings = section(PluginSettings, "plugins")
+    dashboard = section(DashboardSettings, "dashboard")
     site = _site(raw.get("site", {}), problems)
     zones = _zones(raw.get("zones", {}), site, problems)
 
@@ -386,9 +389,20 @@ def validate_config(
     problems.extend(duplicate_ids("sinks", sinks))
     problems.extend(queue_problems(sinks))
     _check_transports(registry, transports, sources, sinks, problems)
+    if dashboard is not None and site is not None and zones is not None:
+        problems.extend(
+            dashboard_problems(
+                dashboard,
+                zones=zones.enabled and bool(site.zones),
+                http_ids=[t.id for t in transports.get("http", [])],
+                live_views=0,
+            )
+        )
     if settings is None or plugin_settings is None or site is None or zones is None:
         return None
-    return HubConfig(settings, plugin_settings, site, transports, sources, sinks, zones=zones)
+    config = HubConfig(settings, plugin_settings, site, transports, sources, sinks, zones=zones)
+    config.dashboard = dashboard or config.dashboard
+    return config
 
 
 def _zones(raw: Any, site: Site | None, problems: list[ConfigProblem]) -> ZonesConfig | None:
