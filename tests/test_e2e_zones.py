@@ -193,6 +193,10 @@ async def test_a_surge_turns_a_zone_red_alerts_and_is_acknowledged(
             assert alert["alert_id"] == "level-red/pier/1" and alert["state"] == "firing"
             assert doc["zones"][0]["method"] == "counted" and doc["zones"][0]["fresh"]
 
+            status = await asyncio.to_thread(hub_cli, "status", "--data-dir", str(data))
+            [line] = [ln for ln in status.stdout.splitlines() if ln.startswith("  zone   pier")]
+            assert " red " in line and "(counted)" in line, status.stdout
+
             wrong = await asyncio.to_thread(
                 hub_cli, "alerts", "--data-dir", str(data), "ack", "level-red/beach"
             )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -101,13 +102,9 @@ async def test_meraki_client_details_never_leave_the_plugin(tmp_path: Path) -> N
                 while (status := await post()) == 404:  # the route is added once running
                     await asyncio.sleep(0.02)
             assert status == 200
-        async with asyncio.timeout(10):  # close the minute: the counts go out
-            while clock.next_deadline() is None:
-                await asyncio.sleep(0.01)
-            deadline = clock.next_deadline()
-            assert deadline is not None
-            clock.advance_to(deadline)
+        async with asyncio.timeout(10):  # close the minute (and its grace): the counts go out
             while the_hub.runners[1].stats.events_out < 2:
+                clock.advance_to(clock.monotonic() + 30)
                 await asyncio.sleep(0.01)
     finally:
         stop.set()
@@ -124,4 +121,14 @@ async def test_meraki_client_details_never_leave_the_plugin(tmp_path: Path) -> N
     if (data / "deadletter.jsonl").exists():
         text += (data / "deadletter.jsonl").read_text()
     for value in secrets:
-        assert value not in text, value
+        # a short number (a location) must not match inside a longer one (a time, an uptime)
+        pattern = rf"(?<![\d.]){re.escape(value)}(?![\d])" if _numeric(value) else re.escape(value)
+        assert not re.search(pattern, text), value
+
+
+def _numeric(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True

@@ -245,6 +245,7 @@ async def test_meraki_push_never_prints_macs(tmp_path: Path, api: str) -> None:
         "validator": "v4l1dat0r",
         "secret": "s3cret",
         "interval_s": 1,
+        "late_grace_s": 0.5,  # a 1 s interval goes out 0.5 s after its end
         "zone": "boulevard",
     }
     url = f"http://127.0.0.1:{port}/ingest/meraki"

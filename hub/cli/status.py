@@ -152,6 +152,13 @@ def _print_instances(status: dict[str, Any]) -> None:
         )
         if s.get("queue_error"):
             print(f"         queue error: {s['queue_error']}")
+    for zid, z in status.get("zones", {}).get("zones", {}).items():
+        occ = "-" if z["occupancy"] is None else f"{z['occupancy']:.0f}"
+        alerts = ", ".join(f"{n} {state}" for state, n in z["alerts"].items())
+        print(
+            f"  zone   {zid:<20} {z['level']:<16} occupancy={occ} ({z['method'] or '-'})"
+            + (f"  alerts: {alerts}" if alerts else "")
+        )
     if status.get("dead_letters"):
         print(f"  dead letters: {status['dead_letters']}")
 

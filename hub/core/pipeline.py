@@ -34,8 +34,9 @@ from typing import IO, Protocol
 
 from hub.clock import Clock
 from hub.core.bus import SinkQueue, SinkRunner
+from hub.core.clock_check import check_clock
 from hub.errors import EventNotKept, QueueUnavailable
-from hub.events import Event, check_clock
+from hub.events import Event
 from hub.privacy import screen_event
 
 __all__ = [
@@ -98,7 +99,7 @@ class PrivacyCheck:
 
 
 class ClockCheck:
-    """Bound event times against the hub clock (:func:`hub.events.check_clock`): further
+    """Bound event times against the hub clock (:func:`hub.core.clock_check.check_clock`): further
     ahead than ``max_skew_s`` flagged ``clock_skew``; far ahead dead-lettered."""
 
     name = "clock"

@@ -30,6 +30,7 @@ import contextlib
 import json
 import logging
 import os
+import threading
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -69,7 +70,7 @@ class ZoneStage:
 
 def write_atomic(path: Path, text: str, *, sync: bool = False) -> None:
     """Write ``text`` to a temporary file beside ``path`` and rename it over ``path``."""
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{threading.get_ident()}.tmp")  # one per writer
     try:
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
@@ -208,7 +209,10 @@ class ZoneDriver:
         self._write_picture(stopped=False)
         mono = self.clock.monotonic()
         if self._dirty or self._saved_at is None or mono - self._saved_at >= self.snapshot_s:
-            self.save()
+            # the fsync waits for the disk: off the event loop
+            self._dirty = False
+            text = json.dumps(self.model.to_dict())
+            await asyncio.to_thread(self._write_snapshot, text)
         return events
 
     async def _deliver(self, events: list[Event]) -> None:
@@ -232,11 +236,14 @@ class ZoneDriver:
 
     def save(self) -> None:
         """Write the snapshot atomically (errors are logged, the hub keeps running)."""
+        self._dirty = False
+        self._write_snapshot(json.dumps(self.model.to_dict()))
+
+    def _write_snapshot(self, text: str) -> None:
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            write_atomic(self.data_dir / STATE_FILE, json.dumps(self.model.to_dict()), sync=True)
+            write_atomic(self.data_dir / STATE_FILE, text, sync=True)
             self._saved_at = self.clock.monotonic()
-            self._dirty = False
         except OSError as err:
             self._saved_at = self.clock.monotonic()  # try again after snapshot_s
             if not self._save_failed:  # once until it works again

@@ -64,12 +64,23 @@ class ZoneInputs:
         self.flow = flow
 
     def add_counted(
-        self, source: str, people: float, t: float, stale_after: float, combine: str, jump: float
+        self,
+        source: str,
+        people: float,
+        t: float,
+        stale_after: float,
+        combine: str,
+        jump: float,
+        anchor: bool = True,
     ) -> None:
+        """Record a counted reading; ``anchor``: re-anchor the flow balance (a zone
+        without lines has none to anchor)."""
         prev = self.counted.get(source)
         if jump and prev is not None and abs(people - prev[0]) > jump:
             self.problems["implausible_jump:" + source] = t
         self.counted[source] = (people, t)
+        if not anchor:
+            return
         total = self.counted_value(t, stale_after, combine)
         if total is not None:
             self.flow = total

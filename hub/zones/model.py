@@ -47,6 +47,7 @@ from hub.zones.views import UNKNOWN, LineView, ZoneView
 
 SNAPSHOT_VERSION = 1
 _FORGET_S = 86_400.0
+_ZONE_READINGS = (Occupancy, Density, Devices)
 _JUMP_REASONS = frozenset({QualityReason.IMPLAUSIBLE_JUMP, QualityReason.ABOVE_MAXIMUM})
 
 
@@ -118,7 +119,7 @@ class ZoneModel:
             ln.inputs.add(t0, t, m.in_, m.out)
             z = ln.zone
             z.inputs.add_crossing(t0, t, m.in_ - m.out)
-        elif isinstance(m, Occupancy | Density | Devices):
+        elif isinstance(m, _ZONE_READINGS):
             z_ = self._zones.get(event.zone or "")
             if z_ is None:
                 self.ignored += 1
@@ -131,7 +132,9 @@ class ZoneModel:
                 z.inputs.problems["suspect:" + event.source] = t
             else:
                 people = m.count if isinstance(m, Occupancy) else m.value * z.area
-                z.inputs.add_counted(event.source, people, t, z.stale, z.combine, z.jump)
+                z.inputs.add_counted(
+                    event.source, people, t, z.stale, z.combine, z.jump, bool(z.lines)
+                )
         else:
             return  # status and the model's own derived events
         z.inputs.seen[event.source] = t

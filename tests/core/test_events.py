@@ -7,12 +7,11 @@ import pytest
 from pydantic import ValidationError
 
 from hub import Crossing, Devices, Event, Occupancy, Provenance, Quality, QualityReason, Status
+from hub.core.clock_check import check_clock, refuse_skew_s
 from hub.events import (
     MAX_PLAUSIBLE_COUNT,
-    check_clock,
     event_id_for,
     event_json_schema,
-    refuse_skew_s,
 )
 
 PROV = Provenance(plugin="lidar", plugin_version="1.0", transport="serial")

@@ -163,11 +163,12 @@ async def test_actions_wake_the_driver_and_go_to_the_measures_log(tmp_path: Path
             # no clock advance: the action itself makes the driver tick
             while len(out.of(Alert)) < 2:
                 await asyncio.sleep(0.01)
-        assert d.ticks == ticks + 1
+        assert d.ticks > ticks  # ticked without a clock advance
         assert out.of(Alert)[-1].measurement.state == "acknowledged"  # type: ignore[union-attr]
+        ticks = d.ticks
         clock.advance_to(clock.monotonic() + 1.0)  # the regular tick
         async with asyncio.timeout(5):
-            while d.ticks < ticks + 2:
+            while d.ticks < ticks + 1:
                 await asyncio.sleep(0.01)
     finally:
         task.cancel()

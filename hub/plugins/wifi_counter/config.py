@@ -123,7 +123,23 @@ class WifiCounterConfig(hub.SourceConfig):
         ge=1,
         le=3600,
         description="meraki: counting interval (s); distinct devices are counted per interval "
-        "and the hashing key is replaced at each boundary",
+        "of observation, each interval with its own hashing key, dropped when it closes",
+    )
+    late_grace_s: float = Field(
+        default=60.0,
+        ge=0,
+        le=3600,
+        description="meraki: an interval's counts go out this long after it ends, so that "
+        "observations the cloud pushes late (about once a minute) still count in the interval "
+        "they were made in; later ones are counted as late_observations in hub status",
+    )
+    max_observation_age_s: float = Field(
+        default=180.0,
+        gt=0,
+        le=86_400,
+        description="meraki: observations (seenTime/seenEpoch, v3 latestRecord.time) more than "
+        "this older than the hub clock are not counted as current (stale_observations in hub "
+        "status); as far ahead of it: future_observations",
     )
     ap_zones: dict[str, str] = Field(
         default_factory=dict,

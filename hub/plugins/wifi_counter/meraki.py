@@ -17,27 +17,51 @@ zone and are never returned either.
   nearestApMac, nearestApRssi}}]}``: one POST per network. The access point is
   ``latestRecord.nearestApMac`` or the strongest ``rssiRecords`` entry of the
   newest location.
+
+**Time.** Each device counts in the interval of its *observation*, not of the
+POST's arrival: v2 ``seenEpoch`` / ``seenTime``, v3 ``latestRecord.time`` (else
+the newest ``locations[].time``); an observation without any time counts at
+arrival (``untimed``). Every open interval has its own hashing key, dropped when
+the interval closes, so a device seen in two intervals cannot be linked. An
+interval closes ``grace_s`` after its end (the cloud pushes about once a
+minute, so observations arrive up to a minute or more after they were made).
+Not counted, only reported in :class:`AddResult`:
+
+* ``stale``: more than ``max_age_s`` older than the hub clock (a replay, a
+  backlog, a wrong clock): never current;
+* ``late``: the observation's interval has closed already (its count went out,
+  or is due): a closed interval is never counted again, so its event id never
+  carries a second, different number;
+* ``future``: more than ``max_age_s`` ahead of the hub clock (a wrong clock).
+
+Counting is idempotent per interval: a POST delivered twice (a retry after a
+``503`` or a lost answer) adds the same digests to the same sets.
 """
 
 from __future__ import annotations
 
 __all__ = [
     "AddResult",
+    "ClosedInterval",
     "IntervalCounts",
     "MerakiCounter",
     "ZoneMapper",
     "normalise_mac",
+    "observation_time",
     "secret_matches",
 ]
 
 import hmac
+import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from hub.errors import MalformedInput
 from hub.privacy import RotatingHasher
+from hub.quality import parse_timestamp
 
 Radio = Literal["wifi", "ble"]
 
@@ -113,6 +137,14 @@ class AddResult:
     counted: int
     unmapped: int
     invalid: int
+    """Observations without a usable ``clientMac``."""
+    bad_time: int = 0
+    """Observations whose time is present but not a time."""
+    stale: int = 0
+    late: int = 0
+    future: int = 0
+    untimed: int = 0
+    """Observations without a time, counted at arrival."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +158,15 @@ class IntervalCounts:
     @property
     def count(self) -> int:
         return self.wifi + self.ble
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedInterval:
+    """The counts of one interval ``[start, end)``, every zone of the mapper included."""
+
+    start: datetime
+    end: datetime
+    counts: tuple[IntervalCounts, ...]
 
 
 def _strings(value: Any) -> list[str]:
@@ -173,27 +214,111 @@ def _rssi(value: Any) -> float:
         return float("-inf")
 
 
-class MerakiCounter:
-    """Counts distinct client devices per zone and interval.
+def observation_time(obs: Mapping[str, Any], major: str) -> datetime | None:
+    """When the client was seen: v2 ``seenEpoch`` (seconds) or ``seenTime`` (RFC 3339), v3
+    ``latestRecord.time`` or else the newest ``locations[].time``. None without any time;
+    MalformedInput (naming the field, never the value) when one is given but none parses."""
+    candidates: list[tuple[str, Any]] = []
+    if major == "2":
+        candidates = [("seenEpoch", obs.get("seenEpoch")), ("seenTime", obs.get("seenTime"))]
+    else:
+        latest = obs.get("latestRecord")
+        if isinstance(latest, dict):
+            candidates.append(("latestRecord.time", latest.get("time")))
+        locations = obs.get("locations")
+        if isinstance(locations, list):
+            candidates += [
+                ("locations[].time", loc.get("time")) for loc in locations if isinstance(loc, dict)
+            ]
+    given = [(where, value) for where, value in candidates if value is not None]
+    if not given:
+        return None
+    problem: MalformedInput | None = None
+    found: list[datetime] = []
+    for where, value in given:
+        try:
+            found.append(parse_timestamp(value, where=f"meraki: observation {where}"))
+        except MalformedInput as err:
+            problem = problem or err
+        if found and (major == "2" or where == "latestRecord.time"):
+            return found[0]
+    if found:
+        return max(found)  # v3 without latestRecord: the newest location
+    assert problem is not None
+    raise problem
 
-    ``add(body)`` hashes each client MAC with the current key and adds it to the
-    zone's set; ``close()`` returns the counts, clears the sets and rotates the
-    key, so nothing links one interval to the next.
+
+class _Interval:
+    """One open interval: its own hashing key and the digests seen per zone and radio."""
+
+    __slots__ = ("hasher", "seen")
+
+    def __init__(self, hasher: RotatingHasher) -> None:
+        self.hasher = hasher
+        self.seen: dict[tuple[str, Radio], set[bytes]] = {}
+
+
+class MerakiCounter:
+    """Counts distinct client devices per zone and interval of observation.
+
+    ``add(body, now)`` hashes each client MAC with the key of the interval its
+    observation falls in and adds the digest to that interval's zone set;
+    ``close_due(now)`` returns the intervals whose grace has passed and forgets
+    their digests and keys. ``now`` is the hub clock; this class reads no clock.
     """
 
-    def __init__(self, mapper: ZoneMapper, hasher: RotatingHasher | None = None) -> None:
+    def __init__(
+        self,
+        mapper: ZoneMapper,
+        *,
+        interval_s: float = 60.0,
+        max_age_s: float = 180.0,
+        grace_s: float = 60.0,
+        hasher_factory: Callable[[], RotatingHasher] = RotatingHasher,
+    ) -> None:
+        if interval_s <= 0 or max_age_s <= 0 or grace_s < 0:
+            raise ValueError("interval_s and max_age_s must be positive, grace_s not negative")
         self.mapper = mapper
-        self._hasher = hasher or RotatingHasher()
-        self._seen: dict[tuple[str, Radio], set[bytes]] = {}
-        self.posts = 0
-        self.unmapped = 0
+        self.interval_s = interval_s
+        self.max_age_s = max_age_s
+        self.grace_s = grace_s
+        self._new_hasher = hasher_factory
+        self._open: dict[float, _Interval] = {}
 
-    def add(self, body: Any) -> AddResult:
-        """Add one parsed POST body (secret already checked).
+    # -- time -------------------------------------------------------------------------
+    def interval_of(self, t: float) -> float:
+        """Start (epoch seconds) of the interval holding ``t``."""
+        return math.floor(t / self.interval_s) * self.interval_s
+
+    def closes_at(self, start: float) -> float:
+        """When the interval starting at ``start`` closes: its end plus the grace."""
+        return start + self.interval_s + self.grace_s
+
+    def next_close(self, now: datetime) -> float:
+        """The next closing time (epoch seconds) after ``now``."""
+        n = now.timestamp()
+        return (math.floor((n - self.grace_s) / self.interval_s) + 1) * self.interval_s + (
+            self.grace_s
+        )
+
+    @property
+    def open_intervals(self) -> list[datetime]:
+        """Starts of the intervals that hold data and have not closed."""
+        return [datetime.fromtimestamp(s, UTC) for s in sorted(self._open)]
+
+    def _interval(self, start: float) -> _Interval:
+        iv = self._open.get(start)
+        if iv is None:
+            iv = self._open[start] = _Interval(self._new_hasher())
+        return iv
+
+    # -- counting ---------------------------------------------------------------------
+    def add(self, body: Any, now: datetime) -> AddResult:
+        """Add one parsed POST body (secret already checked), received at ``now``.
 
         Raises MalformedInput naming the field when the body is not a Scanning API
-        v2/v3 post; observations without a usable ``clientMac`` are skipped and
-        counted in the result.
+        v2/v3 post, before anything is counted; observations that cannot be counted
+        are skipped and counted in the result.
         """
         if not isinstance(body, dict):
             raise MalformedInput("meraki: body is not a JSON object")
@@ -217,43 +342,79 @@ class MerakiCounter:
             observations = []
         if not isinstance(observations, list):
             raise MalformedInput("meraki: data.observations is not a list")
-        self.posts += 1
         ap_v2 = data.get("apMac") if isinstance(data.get("apMac"), str) else None
         tags_v2 = _strings(data.get("apTags"))
         floors_v2 = _strings(data.get("apFloors"))
-        counted = unmapped = bad = 0
+        n = now.timestamp()
+        tally = dict.fromkeys(
+            ("counted", "unmapped", "invalid", "bad_time", "stale", "late", "future", "untimed"),
+            0,
+        )
         for obs in observations:
             client = obs.get("clientMac") if isinstance(obs, dict) else None
             if not isinstance(client, str) or len(normalise_mac(client)) != 12:
-                bad += 1
+                tally["invalid"] += 1
+                continue
+            assert isinstance(obs, dict)
+            try:
+                seen = observation_time(obs, major)
+            except MalformedInput:
+                tally["bad_time"] += 1
+                continue
+            if seen is None:
+                tally["untimed"] += 1
+                t = n
+            else:
+                t = seen.timestamp()
+            if n - t > self.max_age_s:
+                tally["stale"] += 1
+                continue
+            if t - n > self.max_age_s:
+                tally["future"] += 1
+                continue
+            start = self.interval_of(t)
+            if self.closes_at(start) <= n:
+                tally["late"] += 1
                 continue
             if major == "2":
                 zone = self.mapper.zone_for(ap_v2, tags_v2, floors_v2)
             else:
                 zone = self.mapper.zone_for(*_v3_place(obs))
             if zone is None:
-                unmapped += 1
+                tally["unmapped"] += 1
                 continue
-            digest = self._hasher.digest(client)
-            self._seen.setdefault((zone, radio), set()).add(digest)
-            counted += 1
-        self.unmapped += unmapped
-        return AddResult(radio=radio, counted=counted, unmapped=unmapped, invalid=bad)
+            iv = self._interval(start)
+            iv.seen.setdefault((zone, radio), set()).add(iv.hasher.digest(client))
+            tally["counted"] += 1
+        not_current = tally["bad_time"] + tally["stale"] + tally["late"] + tally["future"]
+        if not observations or not_current < len(observations):
+            # the access points reported now: the current interval has data, even if it
+            # is "nobody" (an interval without any POST emits nothing: no data is not zero)
+            self._interval(self.interval_of(n))
+        return AddResult(radio=radio, **tally)
 
-    def close(self, zones: Iterable[str] = ()) -> list[IntervalCounts]:
-        """End the interval: counts for every zone seen (and every zone in ``zones``,
-        with 0), then forget all digests and rotate the key."""
-        names = set(zones) | {z for z, _ in self._seen}
-        out = [
+    def close_due(self, now: datetime) -> list[ClosedInterval]:
+        """The intervals whose grace has passed at ``now``, oldest first, with every zone of
+        the mapper (0 included); their digests and keys are forgotten."""
+        n = now.timestamp()
+        due = sorted(s for s in self._open if self.closes_at(s) <= n)
+        return [self._close(s) for s in due]
+
+    def _close(self, start: float) -> ClosedInterval:
+        iv = self._open.pop(start)
+        names = self.mapper.zones | {z for z, _ in iv.seen}
+        counts = tuple(
             IntervalCounts(
                 zone=z,
-                wifi=len(self._seen.get((z, "wifi"), ())),
-                ble=len(self._seen.get((z, "ble"), ())),
+                wifi=len(iv.seen.get((z, "wifi"), ())),
+                ble=len(iv.seen.get((z, "ble"), ())),
             )
             for z in sorted(names)
-        ]
-        self._seen.clear()
-        self._hasher.rotate()
-        self.posts = 0
-        self.unmapped = 0
-        return out
+        )
+        iv.seen.clear()
+        iv.hasher.rotate()  # the key is gone even if someone still holds the hasher
+        return ClosedInterval(
+            start=datetime.fromtimestamp(start, UTC),
+            end=datetime.fromtimestamp(start + self.interval_s, UTC),
+            counts=counts,
+        )

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 __all__ = ["WifiCounterSource"]
 
-import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 import hub
@@ -24,13 +23,9 @@ from hub.quality import (
     Verdict,
     worst_quality,
 )
-from hub.transports import (
-    IngestRequest,
-    IngestResponse,
-)
 
 from .config import WifiCounterConfig
-from .meraki import MerakiCounter, ZoneMapper, secret_matches
+from .meraki_push import MerakiPush
 from .protocol import (
     GpsFix,
     PaxBattery,
@@ -76,15 +71,8 @@ class WifiCounterSource(hub.Source[WifiCounterConfig]):
         self._devices: dict[str, _Device] = {}
         self.stats: Counter[str] = Counter()
         """Dropped or flagged input by reason: duplicate, out_of_order, restart, mac_only..."""
-        mapper = ZoneMapper(
-            ap_zones=config.ap_zones,
-            tag_zones=config.tag_zones,
-            floor_zones=config.floor_zones,
-            default_zone=config.zone,
-        )
-        self._meraki = MerakiCounter(mapper)
-        self._zone_checks = Plausibility(config.max_count, config.max_jump)
-        self._unmapped_warned = False
+        self._meraki = MerakiPush(self.kind, config, ctx)
+        """The Meraki receiver (device = "meraki")."""
 
     @property
     def duplicates(self) -> int:
@@ -93,6 +81,8 @@ class WifiCounterSource(hub.Source[WifiCounterConfig]):
 
     def status(self) -> Mapping[str, Any]:
         """Counters for ``hub status``; the TTN ones are always shown (0 included)."""
+        if self.config.device == "meraki":
+            return self._meraki.status()
         if self.config.device == "paxcounter" and self.config.input == "ttn":
             return {k: self.stats[k] for k in _TTN_COUNTERS} | dict(self.stats)
         return dict(self.stats)
@@ -372,88 +362,4 @@ class WifiCounterSource(hub.Source[WifiCounterConfig]):
 
     # -- meraki ---------------------------------------------------------------------------
     async def _run_meraki(self) -> None:
-        if self.config.secret is None or not self.config.secret.get_secret_value():
-            raise hub.AuthenticationFailed(
-                f"{self.kind}[{self.ctx.instance}]: 'secret' is empty; set it to the shared "
-                "secret of the Meraki dashboard (e.g. export MERAKI_SECRET)"
-            )
-        http = self.ctx.http_server()
-        http.add_route(
-            self.ctx.instance,
-            self._meraki_request,
-            auth=self.config.auth,
-            content_types=("application/json",),
-            max_body_bytes=self.config.max_body_bytes,
-            unauthenticated_get=True,
-        )
-        try:
-            self.ctx.set_available()
-            interval = self.config.interval_s
-            clock = self.ctx.clock
-            while True:
-                now = clock.now().timestamp()
-                start = math.floor(now / interval) * interval
-                await clock.sleep(max(0.0, start + interval - now))
-                await self.close_interval(
-                    datetime.fromtimestamp(start, UTC),
-                    datetime.fromtimestamp(start + interval, UTC),
-                )
-        finally:
-            http.remove_route(self.ctx.instance)
-
-    async def close_interval(self, start: datetime, end: datetime) -> None:
-        """Emit the distinct-device counts of [start, end) per zone; forget every digest."""
-        had_posts = self._meraki.posts > 0
-        counts = self._meraki.close(self._meraki.mapper.zones)
-        self._unmapped_warned = False
-        if not had_posts:
-            return  # no data is not zero people
-        for c in counts:
-            reasons = self._zone_checks.level(c.zone, c.count)
-            await self.ctx.emit(
-                self.ctx.event(
-                    hub.Devices(count=c.count, wifi=c.wifi, ble=c.ble),
-                    key=start.isoformat(),
-                    observed_from=start,
-                    observed_to=end,
-                    zone=c.zone,
-                    quality=worst_quality(reasons),
-                    quality_reasons=reasons,
-                    transport="http",
-                )
-            )
-
-    async def _meraki_request(self, req: IngestRequest) -> IngestResponse | None:
-        if req.method == "GET":
-            return IngestResponse(200, self.config.validator or "", "text/plain")
-        try:
-            body = req.json()
-        except hub.MalformedInput as err:
-            self.ctx.malformed(f"meraki: {err}")
-            raise
-        secret = self.config.secret.get_secret_value() if self.config.secret else ""
-        if not isinstance(body, dict) or not secret_matches(body.get("secret"), secret):
-            self.ctx.malformed(
-                "meraki: POST with a wrong or missing 'secret' answered 403; the secret in "
-                "the Meraki dashboard must equal this source's 'secret'"
-            )
-            return IngestResponse(403, "secret does not match", "text/plain")
-        try:
-            result = self._meraki.add(body)
-        except hub.MalformedInput as err:
-            self.ctx.malformed(str(err))
-            raise
-        if result.invalid:
-            self.ctx.malformed(
-                f"meraki: {result.invalid} observations without a valid clientMac skipped"
-            )
-        if result.unmapped and not self._unmapped_warned:
-            self._unmapped_warned = True
-            self.ctx.log.warning(
-                "%s[%s]: %d observations from access points without a zone mapping were "
-                "dropped; map them with ap_zones, tag_zones, floor_zones or a default 'zone'",
-                self.kind,
-                self.ctx.instance,
-                result.unmapped,
-            )
-        return IngestResponse(200, b"", "text/plain")
+        await self._meraki.run()

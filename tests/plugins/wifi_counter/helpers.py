@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -61,3 +62,24 @@ MERAKI_IDENTIFIERS = (
     "Samsung",
     "supersecret",
 )
+
+
+def retimed(name: str, *times: datetime) -> Any:
+    """A Meraki fixture with its observation times replaced: observation ``i`` gets
+    ``times[i]`` (the last one repeats), in every field the body spells a time in
+    (v2 ``seenTime``/``seenEpoch``, v3 ``latestRecord.time`` and ``locations[].time``)."""
+    doc = load_json(name)
+    for i, obs in enumerate(doc["data"]["observations"]):
+        if not isinstance(obs, dict):
+            continue
+        t = times[min(i, len(times) - 1)].astimezone(UTC)
+        stamp = t.strftime("%Y-%m-%dT%H:%M:%SZ")
+        if "seenTime" in obs:
+            obs["seenTime"] = stamp
+            obs["seenEpoch"] = int(t.timestamp())
+        if isinstance(obs.get("latestRecord"), dict):
+            obs["latestRecord"]["time"] = stamp
+        for loc in obs.get("locations") or []:
+            if isinstance(loc, dict) and "time" in loc:
+                loc["time"] = stamp
+    return doc

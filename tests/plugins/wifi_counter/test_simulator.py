@@ -161,20 +161,23 @@ def test_fake_macs_look_real_and_are_what_the_hub_must_catch() -> None:
 def test_meraki_bodies_parse_and_count_distinct() -> None:
     rng = random.Random(4)
     macs = [fake_mac(rng) for _ in range(12)]
+    now = datetime(2026, 6, 1, 12, 0, 40, tzinfo=UTC)  # the bodies are timed 12:00:30
     counter = MerakiCounter(
         ZoneMapper(ap_zones={"00:18:0a:13:dd:b0": "a", "0c:8d:db:6e:40:12": "b"})
     )
-    counter.add(json.loads(meraki_v2_body("s", "00:18:0a:13:dd:b0", macs[:8])))
-    counter.add(json.loads(meraki_v2_body("s", "00:18:0a:13:dd:b0", macs[4:10], radio="ble")))
-    counter.add(json.loads(meraki_v3_body("s", [(m, "0c:8d:db:6e:40:12") for m in macs])))
+    counter.add(json.loads(meraki_v2_body("s", "00:18:0a:13:dd:b0", macs[:8])), now)
+    counter.add(json.loads(meraki_v2_body("s", "00:18:0a:13:dd:b0", macs[4:10], radio="ble")), now)
+    counter.add(json.loads(meraki_v3_body("s", [(m, "0c:8d:db:6e:40:12") for m in macs])), now)
     counter.add(
         json.loads(
             meraki_v3_body(
                 "s", [(m, "0c:8d:db:6e:40:12") for m in macs[:3]], radio="ble", with_locations=False
             )
-        )
+        ),
+        now,
     )
-    assert counter.close() == [IntervalCounts("a", 8, 6), IntervalCounts("b", 12, 3)]
+    (closed,) = counter.close_due(now + timedelta(hours=1))
+    assert closed.counts == (IntervalCounts("a", 8, 6), IntervalCounts("b", 12, 3))
     body = json.loads(meraki_v2_body("s", "00:18:0a:13:dd:b0", macs[:1]))
     obs = body["data"]["observations"][0]
     assert classify_text(obs["ipv4"]) == "IPv4 address" and obs["manufacturer"]

@@ -40,7 +40,7 @@ from hub.testing.fakes import (
     fake_transports,
 )
 
-from .helpers import MERAKI_IDENTIFIERS, hex_lines, raw
+from .helpers import MERAKI_IDENTIFIERS, hex_lines, raw, retimed
 
 WAIT_S = 10.0
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -341,8 +341,14 @@ MERAKI = {
     "validator": "da6a17c407bb11dfeec7392a5042be0a4cc034b6",
     "secret": "supersecret",
     "interval_s": 60,
+    "late_grace_s": 0,  # an interval goes out at its end (test_meraki_push.py: with a grace)
     "ap_zones": {"00:18:0a:13:dd:b0": "boulevard", "0c:8d:db:6e:40:12": "beach"},
 }
+
+
+def timed(name: str, seconds: float) -> bytes:
+    """A recorded Meraki body whose observations were made ``seconds`` after T0."""
+    return json.dumps(retimed(name, T0 + timedelta(seconds=seconds))).encode()
 
 
 async def test_meraki_validator_secret_counts_and_privacy(
@@ -355,20 +361,20 @@ async def test_meraki_validator_secret_counts_and_privacy(
         await asyncio.wait_for(http.route_added.wait(), WAIT_S)
         get = await http.request("meraki-boulevard", method="GET")
         assert (get.status, get.body) == (200, MERAKI["validator"])
-        wrong = raw("meraki_v2_devicesseen.json").replace(b"supersecret", b"supersecreT")
+        wrong = timed("meraki_v2_devicesseen.json", 4).replace(b"supersecret", b"supersecreT")
         assert (await http.request("meraki-boulevard", wrong)).status == 403
-        ok = await http.request("meraki-boulevard", raw("meraki_v2_devicesseen.json"))
+        ok = await http.request("meraki-boulevard", timed("meraki_v2_devicesseen.json", 4))
         assert ok.status == 200
-        await http.request("meraki-boulevard", raw("meraki_v2_devicesseen.json"))  # repeat
-        await http.request("meraki-boulevard", raw("meraki_v3_wifi.json"))
-        ble = raw("meraki_v2_ble.json")
+        await http.request("meraki-boulevard", timed("meraki_v2_devicesseen.json", 5))  # repeat
+        await http.request("meraki-boulevard", raw("meraki_v3_wifi.json"))  # 12:00:11..25
+        ble = timed("meraki_v2_ble.json", 5)
         await http.request("meraki-boulevard", ble)
         bad = await http.request("meraki-boulevard", b'{"secret": "supersecret", "version": "9"}')
         assert bad.status == 400
         await clock.boundary()
         await events.wait_for(2, WAIT_S)
         # next interval: a new key, so the same devices count again, not "still there"
-        await http.request("meraki-boulevard", raw("meraki_v2_devicesseen.json"))
+        await http.request("meraki-boulevard", timed("meraki_v2_devicesseen.json", 62))
         await clock.boundary()
         await events.wait_for(4, WAIT_S)
         # an interval without any POST emits nothing (no data is not zero people)
@@ -467,9 +473,9 @@ async def test_meraki_over_real_http(site: Site, ingest_client: Any) -> None:
         await until(lambda: "meraki-boulevard" in server._routes)
         get = await ingest_client.request("meraki-boulevard", method="GET", content_type=None)
         wrong = await ingest_client.request(
-            "meraki-boulevard", raw("meraki_v2_devicesseen.json").replace(b"supersecret", b"x")
+            "meraki-boulevard", timed("meraki_v2_devicesseen.json", 1).replace(b"supersecret", b"x")
         )
-        ok = await ingest_client.request("meraki-boulevard", raw("meraki_v2_devicesseen.json"))
+        ok = await ingest_client.request("meraki-boulevard", timed("meraki_v2_devicesseen.json", 1))
         await clock.boundary()
         await events.wait_for(1, WAIT_S)
     assert get.status == 200 and get.body.decode() == MERAKI["validator"]
