@@ -395,7 +395,7 @@ def validate_config(
                 dashboard,
                 zones=zones.enabled and bool(site.zones),
                 http_ids=[t.id for t in transports.get("http", [])],
-                live_views=0,
+                live_views=None,  # checked again with the views when the hub starts
             )
         )
     if settings is None or plugin_settings is None or site is None or zones is None:

@@ -27,6 +27,7 @@ from hub.core.transports.http_server import HttpIngestServer
 from hub.core.zone_driver import ZoneDriver
 from hub.dashboard import Audit, Dashboard, PolicyViewAuth, ZoneModelProvider
 from hub.dashboard.settings import missing_for_dashboard
+from hub.errors import ConfigError, ConfigProblem
 from hub.plugin import Transport
 from hub.views import View
 from hub.views.audit import AuditLog
@@ -64,6 +65,9 @@ def wire_dashboard(hub: _Hub, audit: Audit | None = None) -> Dashboard | None:
         settings, zones=zones is not None, http_ids=http_ids, live_views=len(served)
     )
     if missing is not None:
+        if settings.enabled:
+            problem = ConfigProblem("dashboard.enabled", f"true, but {missing}")
+            raise ConfigError([problem], str(config.path) if config.path else None)
         if zones is not None and http_ids:  # a dashboard was likely wanted
             log.info("dashboard not served: %s", missing)
         return None

@@ -39,9 +39,11 @@ class DashboardSettings(BaseModel):
 
 
 def missing_for_dashboard(
-    settings: DashboardSettings, *, zones: bool, http_ids: Iterable[str], live_views: int
+    settings: DashboardSettings, *, zones: bool, http_ids: Iterable[str], live_views: int | None
 ) -> str | None:
-    """What the configuration lacks for the dashboard (one line saying what to add), or None."""
+    """What the configuration lacks for the dashboard (one line saying what to add), or None.
+
+    ``live_views``: how many views have a token and no delay (None: not known yet)."""
     if not zones:
         return "there are no zones to show; add [[site.zones]] tables (and keep [zones] enabled)"
     ids = sorted(http_ids)
@@ -61,7 +63,7 @@ def missing_for_dashboard(
 
 
 def dashboard_problems(
-    settings: DashboardSettings, *, zones: bool, http_ids: Iterable[str], live_views: int
+    settings: DashboardSettings, *, zones: bool, http_ids: Iterable[str], live_views: int | None
 ) -> list[ConfigProblem]:
     """``enabled = true`` and something the dashboard needs is missing: one problem line."""
     if settings.enabled is not True:

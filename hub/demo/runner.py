@@ -40,6 +40,7 @@ from hub.core.config import (
     substitute_env,
     validate_config,
 )
+from hub.core.dashboard_wiring import live_views
 from hub.core.plugins import Registry, load_plugins
 from hub.core.runtime import Hub, run_until_stopped
 from hub.errors import ConfigError, ConfigProblem
@@ -132,6 +133,7 @@ def plan_demo(data_dir: Path, *, say: Any = None) -> DemoPlan:
     simulators = [build_simulator(argv, speak, registry=registry) for argv in argvs]
     banner = "\n".join(
         [
+            *_dashboard_lines(config, http_port),
             f"crowdhub {hub.__version__} demo: simulated devices speaking their real wire "
             "formats, no external service:",
             f"  Paxcounter -> MQTT paxout/1 on the embedded broker 127.0.0.1:{mqtt_port} "
@@ -154,6 +156,17 @@ def plan_demo(data_dir: Path, *, say: Any = None) -> DemoPlan:
         ]
     )
     return DemoPlan(config, registry, simulators, banner, pty_dir)
+
+
+def _dashboard_lines(config: Any, http_port: int) -> list[str]:
+    """The dashboard's URL and the demo's tokens (demo only: real tokens stay secret)."""
+    views = live_views(getattr(config, "views", ()))
+    if not views:
+        return []
+    tokens = ", ".join(f"{v.id}: {v.token.get_secret_value()}" for v in views if v.token)
+    return [
+        f"Dashboard: http://127.0.0.1:{http_port}/ - log in with a demo token ({tokens})",
+    ]
 
 
 class _Started:
