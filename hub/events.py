@@ -440,7 +440,8 @@ def event_id_for(
     """The deterministic event id for ``key`` (random when ``key`` is None)."""
     if key is None:
         return os.urandom(16).hex()
-    raw = f"{source}\x1f{measurement}\x1f{place or ''}\x1f{key}".encode()
+    # surrogatepass: a key read from JSON may hold a lone surrogate ("\ud800"); still an id
+    raw = f"{source}\x1f{measurement}\x1f{place or ''}\x1f{key}".encode("utf-8", "surrogatepass")
     return hashlib.blake2b(raw, digest_size=16).hexdigest()
 
 

@@ -213,6 +213,8 @@ class IngestRequest:
             return json.loads(self.body)
         except (ValueError, UnicodeDecodeError) as err:
             raise MalformedInput(f"body is not valid JSON: {err}") from None
+        except RecursionError:
+            raise MalformedInput("body is JSON nested too deeply to read") from None
 
     def text(self) -> str:
         try:

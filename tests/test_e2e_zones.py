@@ -193,9 +193,14 @@ async def test_a_surge_turns_a_zone_red_alerts_and_is_acknowledged(
             assert alert["alert_id"] == "level-red/pier/1" and alert["state"] == "firing"
             assert doc["zones"][0]["method"] == "counted" and doc["zones"][0]["fresh"]
 
-            status = await asyncio.to_thread(hub_cli, "status", "--data-dir", str(data))
-            [line] = [ln for ln in status.stdout.splitlines() if ln.startswith("  zone   pier")]
-            assert " red " in line and "(counted)" in line, status.stdout
+            async def status_red() -> str | None:
+                # status.json is rewritten on its own interval: it catches up with zones.json
+                status = await asyncio.to_thread(hub_cli, "status", "--data-dir", str(data))
+                lines = [ln for ln in status.stdout.splitlines() if ln.startswith("  zone   pier")]
+                return lines[0] if lines and " red " in lines[0] else None
+
+            line = await until(status_red, "hub status shows the pier red", within_s=10)
+            assert "(counted)" in line, line
 
             wrong = await asyncio.to_thread(
                 hub_cli, "alerts", "--data-dir", str(data), "ack", "level-red/beach"

@@ -22,7 +22,11 @@ def add_conformance_parser(sub: Any) -> None:
         description="Run every conformance check on a source and its cases "
         "(format: contrib/conformance.md). Exit 0 when all pass, 1 when one fails.",
     )
-    p.add_argument("target", help="source kind (e.g. xovis), package.module:Class or file.py:Class")
+    p.add_argument(
+        "target",
+        help="source kind (e.g. xovis), package.module:Class (installed or under the current "
+        "directory) or file.py:Class (a file inside a package keeps its relative imports)",
+    )
     p.add_argument("--cases", help="folder of cases (default: the package's conformance/ folder)")
     p.add_argument("--report", metavar="FILE.md", help="also write a Markdown report")
     p.add_argument("--json", metavar="FILE", help="also write the JSON report ('-' for stdout)")

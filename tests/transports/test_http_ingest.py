@@ -531,3 +531,21 @@ async def test_busy_port_is_retried_until_free() -> None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def test_a_burst_of_500s_is_one_log_line_with_a_count(
+    ingest_client: IngestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def buggy(req: IngestRequest) -> None:
+        raise KeyError("boom")
+
+    ingest_client.server.add_route("buggy", buggy, auth=BEARER)
+    with caplog.at_level(logging.DEBUG):
+        answers = [
+            (await ingest_client.request("buggy", "{}", headers=bearer())).status for _ in range(50)
+        ]
+    assert answers == [500] * 50  # every request still gets its precise answer
+    lines = [r for r in caplog.records if "a plugin bug" in r.getMessage()]
+    assert len(lines) == 1, [r.getMessage() for r in lines]
+    route = ingest_client.server._routes["buggy"]  # the rest wait for the next report
+    assert route.failures_unlogged == 49

@@ -70,6 +70,8 @@ from .http_ratelimit import TokenBucket
 _ID_RE = re.compile(ID_PATTERN)
 _BODY_METHODS = ("POST", "PUT")
 _LOG_EVERY_S = 60.0
+FAILURE_LOG_INTERVAL_S = 10.0
+"""A handler that fails (HTTP 500) is logged once per this interval, with a count."""
 _METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -119,6 +121,8 @@ class _Route:
     unauthenticated_get: bool
     accepted: int = 0
     rejected: Counter[int] = field(default_factory=Counter)
+    failures_logged_at: float = -1e9
+    failures_unlogged: int = 0
 
 
 class _RedactPeer(logging.Filter):
@@ -418,8 +422,15 @@ class HttpIngestServer(Transport[HttpServerConfig]):
             tb = traceback.extract_tb(err.__traceback__)[-3:]
             where = "; ".join(f"{f.filename}:{f.lineno} in {f.name}" for f in tb)
             # type and frames only: the message may quote the body
-            msg = "http[%s]: handler of source %r raised %s at %s (a plugin bug)"
-            self.ctx.log.error(msg, self.config.id, sid, type(err).__name__, where)
+            now = time.monotonic()
+            if now - route.failures_logged_at >= FAILURE_LOG_INTERVAL_S:
+                more = route.failures_unlogged
+                msg = "http[%s]: handler of source %r raised %s at %s (a plugin bug)%s"
+                extra = f" (+{more} more failure(s) since the last report)" if more else ""
+                self.ctx.log.error(msg, self.config.id, sid, type(err).__name__, where, extra)
+                route.failures_logged_at, route.failures_unlogged = now, 0
+            else:  # a burst (e.g. crafted requests): one line per interval, with a count
+                route.failures_unlogged += 1
             raise Reject(500, f"source {sid!r} failed on this request; see the hub log") from None
         if resp is not None and resp.status >= 400:
             route.rejected[resp.status] += 1  # the source refused it (e.g. 403, 422)

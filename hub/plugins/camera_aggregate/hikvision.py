@@ -5,7 +5,8 @@ listening" mode, as ``multipart/form-data`` with the XML as one part (images may
 be other parts). Both namespaces are accepted, ``urn:psialliance-org`` (ISAPI
 1.0) and ``http://www.isapi.org/ver20/XMLSchema`` (2.0): tags are matched
 without their namespace. Documents with a DOCTYPE or entity declaration are
-refused (no entity expansion). ``ipAddress``/``macAddress`` are never read.
+refused by a hardened expat parser (``safexml``) in any encoding, UTF-16 included:
+no entity is declared or expanded. ``ipAddress``/``macAddress`` are never read.
 """
 
 from __future__ import annotations
@@ -26,11 +27,12 @@ from datetime import UTC, datetime, tzinfo
 from typing import Literal
 
 from hub.errors import MalformedInput
+from hub.plugins.camera_aggregate.protocol import plausible_count
+from hub.plugins.camera_aggregate.safexml import parse_xml
 from hub.quality import parse_count, parse_timestamp
 
 NS_V1 = "urn:psialliance-org"
 NS_V2 = "http://www.isapi.org/ver20/XMLSchema"
-_DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _BOUNDARY = re.compile(r'boundary="?([^";,]+)"?', re.IGNORECASE)
 
@@ -99,11 +101,19 @@ def xml_from_body(body: bytes, content_type: str) -> bytes:
         if sep is None:
             continue
         content = part[sep.end() :].rstrip(b"\r\n")
-        if content.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+        if content.lstrip(b"\xef\xbb\xbf \t\r\n").startswith((b"<", b"\xff\xfe", b"\xfe\xff")):
             return content
     raise MalformedInput(
         "multipart body has no XML part (expected an EventNotificationAlert document)"
     )
+
+
+def _strip_leading(xml: bytes) -> bytes:
+    """Without a UTF-8 BOM and whitespace before the declaration (some firmware sends a
+    newline first); UTF-16 bodies are left to the parser, which reads their BOM itself."""
+    if xml.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return xml
+    return xml.lstrip(b"\xef\xbb\xbf \t\r\n")
 
 
 def _local(tag: str) -> str:
@@ -127,17 +137,7 @@ def _text(el: ET.Element, name: str) -> str | None:
 def parse_alert(xml: bytes, default_tz: tzinfo = UTC) -> HikAlert:
     """Parse one ``EventNotificationAlert``. Times without offset are local in
     ``default_tz``; times with an offset keep their exact instant (stored as UTC)."""
-    if _DTD.search(xml):
-        raise MalformedInput(
-            "Hikvision alert: XML with a DOCTYPE or ENTITY declaration is refused "
-            "(entity expansion); cameras do not send one"
-        )
-    try:
-        root = ET.fromstring(xml.lstrip(b"\xef\xbb\xbf \t\r\n"))
-    except ET.ParseError as err:
-        raise MalformedInput(
-            f"Hikvision alert: not well-formed XML (line {err.position[0]})"
-        ) from None
+    root = parse_xml(_strip_leading(xml), "Hikvision alert")
     if _local(root.tag) != "EventNotificationAlert":
         raise MalformedInput("Hikvision alert: root element is not EventNotificationAlert")
     ns = root.tag[1:].split("}", 1)[0] if root.tag.startswith("{") else ""
@@ -184,7 +184,7 @@ def _people_counting(pc: ET.Element, alert: HikAlert, tz: tzinfo) -> HikAlert:
         value = _text(pc, name)
         if value is None:
             raise MalformedInput(f"{where}: <{name}> is missing")
-        counts[name] = parse_count(value, f"{where} <{name}>")
+        counts[name] = plausible_count(parse_count(value, f"{where} <{name}>"), where)
     pass_text = _text(pc, "pass")
     passed = parse_count(pass_text, f"{where} <pass>") if pass_text else None
     method = (_text(pc, "statisticalMethods") or "").lower()

@@ -23,6 +23,7 @@ __all__ = [
     "parse_axis",
     "parse_tz",
     "parse_vivotek",
+    "plausible_count",
 ]
 
 import json
@@ -34,6 +35,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from hub.errors import MalformedInput
+from hub.events import MAX_PLAUSIBLE_COUNT
 from hub.quality import parse_count, parse_timestamp
 
 AxisClass = Literal["human", "car", "bus", "truck", "motorcycle/bicycle", "unknown", "all"]
@@ -87,6 +89,8 @@ def _load_json(payload: bytes | str, what: str) -> Any:
         return json.loads(payload)
     except (ValueError, UnicodeDecodeError) as err:
         raise MalformedInput(f"{what}: body is not valid JSON ({type(err).__name__})") from None
+    except RecursionError:
+        raise MalformedInput(f"{what}: body is JSON nested too deeply to read") from None
 
 
 # -- AXIS Object Analytics -------------------------------------------------------------
@@ -165,11 +169,11 @@ def axis_crossline(msg: AxisMessage) -> AxisCrossline:
     d = msg.data
     if "total" not in d:
         raise MalformedInput(f"{where}: 'total' is missing")
-    totals = {"all": parse_count(d["total"], f"{where} 'total'")}
+    totals = {"all": plausible_count(parse_count(d["total"], f"{where} 'total'"), where)}
     for cls in AXIS_CLASSES:
         key = "total" + _cap(cls)
         if key in d:
-            totals[cls] = parse_count(d[key], f"{where} '{key}'")
+            totals[cls] = plausible_count(parse_count(d[key], f"{where} '{key}'"), where)
     start = d.get("startTime")
     reason = d.get("reason")
     return AxisCrossline(
@@ -194,6 +198,15 @@ def axis_occupancy(msg: AxisMessage, classes: Sequence[str]) -> int:
                 "set the scenario's classes to what the camera counts"
             )
         count += parse_count(d[key], f"{where} '{key}'")
+    return plausible_count(count, where)
+
+
+def plausible_count(count: int, where: str) -> int:
+    """``count``, or MalformedInput beyond what any event may carry (the schema's bound)."""
+    if count > MAX_PLAUSIBLE_COUNT:
+        raise MalformedInput(
+            f"{where}: a count of {count} is beyond any plausible count ({MAX_PLAUSIBLE_COUNT})"
+        )
     return count
 
 
@@ -281,8 +294,8 @@ def parse_vivotek(doc_or_bytes: Any, default_tz: tzinfo = UTC) -> VivotekReport:
             counts.append(
                 VivotekCount(
                     rule=str(name),
-                    in_=parse_count(fields["In"], f"{where} 'In'"),
-                    out=parse_count(fields["Out"], f"{where} 'Out'"),
+                    in_=plausible_count(parse_count(fields["In"], f"{where} 'In'"), where),
+                    out=plausible_count(parse_count(fields["Out"], f"{where} 'Out'"), where),
                     start=start,
                     end=end,
                 )

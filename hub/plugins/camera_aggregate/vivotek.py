@@ -32,7 +32,7 @@ from datetime import UTC, tzinfo
 from hub.errors import MalformedInput
 from hub.quality import parse_count, parse_timestamp
 
-from .protocol import VivotekCount, VivotekReport, parse_tz
+from .protocol import VivotekCount, VivotekReport, parse_tz, plausible_count
 
 _NEEDED = ("rulename", "in", "out", "starttime", "endtime")
 _MAX_LINES = 100_000
@@ -120,8 +120,8 @@ def _row(cells: list[str], header: dict[str, int], n: int, tz: tzinfo) -> Vivote
         raise MalformedInput(f"{where}: EndTime is before StartTime")
     return VivotekCount(
         rule=cell("rulename"),
-        in_=parse_count(cell("in"), f"{where} In"),
-        out=parse_count(cell("out"), f"{where} Out"),
+        in_=plausible_count(parse_count(cell("in"), f"{where} In"), where),
+        out=plausible_count(parse_count(cell("out"), f"{where} Out"), where),
         start=start,
         end=end,
     )

@@ -39,6 +39,7 @@ from typing import Any, cast
 from hub.errors import MalformedInput
 from hub.events import QualityReason
 from hub.quality import (
+    MAX_COUNT,
     CumulativeCounter,
     DeltaKind,
     Plausibility,
@@ -130,6 +131,8 @@ class Mapper:
             return _decode_json(text)
         except UnicodeDecodeError:
             raise MalformedInput("payload is not UTF-8 text (JSON must be UTF-8)") from None
+        except RecursionError:
+            raise MalformedInput("payload is JSON nested too deeply to read") from None
         except ValueError as err:
             detail = getattr(err, "msg", "not JSON")
             pos = getattr(err, "pos", None)
@@ -244,6 +247,8 @@ class Mapper:
             raise MalformedInput(f"sequence: {err} (expression {self._sequence.text!r})") from None
         if n < 0 or n != int(n):
             raise MalformedInput("sequence: not a non-negative whole number")
+        if n > MAX_COUNT:
+            raise MalformedInput("sequence: beyond a 64-bit sequence number")
         return int(n)
 
     def _number(self, expr: Expression, name: str, ctx: Any) -> float:
@@ -254,7 +259,10 @@ class Mapper:
             raise _Problem(f"{name}: {err} (expression {expr.text!r})") from None
         if n < 0:
             raise _Problem(f"{name}: negative value {safe_repr(n)}")
-        return n * self._scale if self._scale != 1.0 else n
+        scaled = n * self._scale if self._scale != 1.0 else n
+        if scaled > MAX_COUNT:
+            raise _Problem(f"{name}: {safe_repr(n)} is beyond any count (more than 2^63 - 1)")
+        return scaled
 
     def _place(
         self, expr: Expression, name: str, ctx: Any, known: frozenset[str], required: bool

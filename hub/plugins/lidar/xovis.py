@@ -32,6 +32,7 @@ __all__ = [
     "parse_push",
 ]
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -233,14 +234,17 @@ class LivePackage:
 
 
 def _position(raw: Any) -> tuple[float | None, float | None]:
+    """(x, y), or (None, None) when missing or not finite (NaN never lands in a zone)."""
     try:
         if isinstance(raw, list | tuple) and len(raw) >= 2:
-            return float(raw[0]), float(raw[1])
-        if isinstance(raw, Mapping):
-            return float(raw["x"]), float(raw["y"])
-    except (KeyError, TypeError, ValueError):
-        pass
-    return None, None
+            x, y = float(raw[0]), float(raw[1])
+        elif isinstance(raw, Mapping):
+            x, y = float(raw["x"]), float(raw["y"])
+        else:
+            return None, None
+    except (KeyError, TypeError, ValueError, OverflowError):
+        return None, None
+    return (x, y) if math.isfinite(x) and math.isfinite(y) else (None, None)
 
 
 def _live_package(data: Mapping[str, Any]) -> LivePackage:

@@ -115,8 +115,10 @@ class XovisHandler:
             async for msg in messages:
                 try:
                     doc = json.loads(msg.payload)
-                except (ValueError, UnicodeDecodeError):
-                    self.ctx.malformed("xovis push over MQTT: payload is not JSON")
+                except (ValueError, UnicodeDecodeError, RecursionError):
+                    self.ctx.malformed(
+                        "xovis push over MQTT: payload is not JSON (or nested too deeply)"
+                    )
                     continue
                 try:
                     await self.handle(doc, "mqtt")

@@ -83,7 +83,10 @@ def secret_matches(given: Any, expected: str) -> bool:
     """Constant-time comparison of the POST's ``secret`` with the configured one."""
     if not isinstance(given, str):
         return False
-    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
+    # surrogatepass: a lone surrogate (valid in JSON "\ud800") is just a wrong secret
+    return hmac.compare_digest(
+        given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
+    )
 
 
 class ZoneMapper:
@@ -196,9 +199,10 @@ def _v3_place(obs: Mapping[str, Any]) -> tuple[str | None, list[str], list[str]]
             if isinstance(plan, dict):
                 floors += _strings(plan.get("name")) + _strings(plan.get("id"))
             if ap is None:
+                raw = loc.get("rssiRecords")
                 records = [
                     r
-                    for r in loc.get("rssiRecords") or []
+                    for r in (raw if isinstance(raw, list) else [])
                     if isinstance(r, dict) and isinstance(r.get("apMac"), str)
                 ]
                 if records:

@@ -21,11 +21,13 @@ __all__ = ["TtnUplink", "decoded_reading", "parse_ttn_uplink", "ttn_topic"]
 import base64
 import binascii
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from hub.errors import MalformedInput
+from hub.events import MAX_PLAUSIBLE_COUNT
 from hub.quality import parse_count, parse_timestamp
 
 from .protocol import COUNTER_PORT, STATUS_PORT, PaxCount, PaxStatus
@@ -67,7 +69,16 @@ def _int(value: Any, field: str) -> int:
         raise MalformedInput(f"TTN uplink: uplink_message.{field} is not an integer")
     if result < 0:
         raise MalformedInput(f"TTN uplink: uplink_message.{field} is negative")
+    if result > _LIMITS.get(field, 2**32 - 1):
+        raise MalformedInput(
+            f"TTN uplink: uplink_message.{field} is beyond its {_BITS.get(field, 32)}-bit range"
+        )
     return result
+
+
+_DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_LIMITS = {"f_port": 255, "f_cnt": 2**32 - 1}
+_BITS = {"f_port": 8, "f_cnt": 32}
 
 
 def device_from_topic(topic: str | None) -> str | None:
@@ -75,7 +86,7 @@ def device_from_topic(topic: str | None) -> str | None:
         return None
     parts = topic.split("/")
     if len(parts) >= 4 and parts[0] == "v3" and parts[2] == "devices":
-        return parts[3]
+        return parts[3] if _DEVICE_ID.match(parts[3]) else None
     return None
 
 
@@ -85,6 +96,8 @@ def parse_ttn_uplink(body: bytes | str, topic: str | None = None) -> TtnUplink:
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise MalformedInput("TTN uplink: body is not valid JSON") from None
+    except RecursionError:
+        raise MalformedInput("TTN uplink: body is JSON nested too deeply to read") from None
     if not isinstance(doc, dict):
         raise MalformedInput("TTN uplink: body is not a JSON object")
     up = doc.get("uplink_message")
@@ -94,6 +107,11 @@ def parse_ttn_uplink(body: bytes | str, topic: str | None = None) -> TtnUplink:
         )
     ids = doc.get("end_device_ids")
     device_id = ids.get("device_id") if isinstance(ids, dict) else None
+    if isinstance(device_id, str) and device_id and not _DEVICE_ID.match(device_id):
+        raise MalformedInput(
+            "TTN uplink: end_device_ids.device_id is not a TTN device id "
+            "(letters, digits, '-', at most 64)"
+        )
     if not isinstance(device_id, str) or not device_id:
         device_id = device_from_topic(topic)
     raw = up.get("frm_payload")
@@ -144,9 +162,15 @@ def _count(value: Any) -> int | None:
 def decoded_reading(port: int, decoded: dict[str, Any]) -> PaxCount | PaxStatus | None:
     """A reading from a payload formatter's ``decoded_payload``, when it has the
     Paxcounter decoder's fields (``wifi``/``ble``/``pax`` on port 1, the status
-    fields on port 2); ``None`` otherwise (then decode ``frm_payload``)."""
+    fields on port 2); ``None`` otherwise (then decode ``frm_payload``). Counts no event
+    could carry are MalformedInput."""
     if port == COUNTER_PORT:
         wifi, ble, pax = (_count(decoded.get(k)) for k in ("wifi", "ble", "pax"))
+        if max((wifi or 0) + (ble or 0), pax or 0) > MAX_PLAUSIBLE_COUNT:
+            raise MalformedInput(
+                "TTN uplink: decoded_payload wifi/ble/pax beyond any plausible count "
+                f"({MAX_PLAUSIBLE_COUNT})"
+            )
         if wifi is None and ble is None:
             if pax is None:
                 return None

@@ -14,7 +14,7 @@ of cases (format: ``contrib/conformance.md``)::
 
 The checks: config conventions (``hub.SourceConfig`` subclass, unknown keys
 rejected, every field described, ``sample.toml`` valid); each case's expected
-events; fault injection (garbage, truncated, oversized, duplicated and
+events; fault injection (garbage, truncated, oversized, duplicated, replayed later and
 out-of-order input, a restart, clock skew, a disconnect, a slow consumer);
 prompt cancellation without leftover tasks; valid events only; no identifier
 in events, logs or errors; no step that blocks the event loop; throughput.
@@ -44,6 +44,7 @@ import importlib
 import importlib.util
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any, ClassVar
 
 from hub.errors import PluginError
@@ -112,7 +113,12 @@ def run_conformance(
 
 def resolve_source(target: str) -> type[Source[Any]]:
     """A source class from a kind (``tfluna``, any installed plugin's kind), a
-    ``package.module:Class`` or a ``path/to/file.py:Class``. Raises PluginError."""
+    ``package.module:Class`` or a ``path/to/file.py:Class``. Raises PluginError.
+
+    ``package.module`` is imported as installed, else from the current directory.
+    A ``file.py`` inside a package (its folder has ``__init__.py``) is imported as
+    that package's module, so its relative imports work.
+    """
     if ":" not in target:
         from hub.core.plugins import load_plugins
 
@@ -126,23 +132,73 @@ def resolve_source(target: str) -> type[Source[Any]]:
     module_name, _, attr = target.rpartition(":")
     try:
         if module_name.endswith(".py"):
-            path = Path(module_name).resolve()
-            spec = importlib.util.spec_from_file_location(f"_conformance_{path.stem}", path)
-            if spec is None or spec.loader is None:
-                raise PluginError(f"cannot import {module_name}")
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[spec.name] = module
-            spec.loader.exec_module(module)
+            module = _import_file(Path(module_name))
         else:
-            module = importlib.import_module(module_name)
+            module = _import_dotted(module_name)
     except PluginError:
         raise
+    except ImportError as err:
+        hint = ""
+        if "relative import" in str(err):
+            hint = (
+                "; the file uses relative imports: give it as package.module:Class from the "
+                "folder that holds the package (or keep the package's __init__.py)"
+            )
+        raise PluginError(
+            f"cannot import {module_name}: {type(err).__name__}: {err}{hint}"
+        ) from err
     except Exception as err:
         raise PluginError(f"cannot import {module_name}: {type(err).__name__}: {err}") from err
     cls = getattr(module, attr, None)
     if not (isinstance(cls, type) and issubclass(cls, Source)):
         raise PluginError(f"{target}: {attr!r} is not a hub.Source subclass in {module_name}")
     return cls
+
+
+def _on_path(folder: Path) -> None:
+    entry = str(folder)
+    if entry not in sys.path:
+        sys.path.insert(0, entry)
+        importlib.invalidate_caches()
+
+
+def _import_dotted(name: str) -> ModuleType:
+    """``name`` as installed; else from the current directory (``hub`` is a console script:
+    its ``sys.path`` does not hold the directory it was started in)."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as err:
+        top = name.split(".", 1)[0]
+        if err.name not in {top, name} and not name.startswith(f"{err.name}."):
+            raise  # something the module itself imports is missing
+        if not (Path.cwd() / top).exists() and not (Path.cwd() / f"{top}.py").exists():
+            raise
+    _on_path(Path.cwd())
+    return importlib.import_module(name)
+
+
+def _import_file(file: Path) -> ModuleType:
+    """A ``.py`` file: as a module of its package when its folder is one, else standalone."""
+    path = file.resolve()
+    if not path.is_file():
+        raise PluginError(f"cannot import {file}: no such file")
+    parts = [path.stem]
+    root = path.parent
+    while (root / "__init__.py").is_file():
+        parts.insert(0, root.name)
+        root = root.parent
+    if len(parts) > 1:
+        if parts[-1] == "__init__":
+            parts.pop()
+        _on_path(root)
+        return importlib.import_module(".".join(parts))
+    spec = importlib.util.spec_from_file_location(f"_conformance_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise PluginError(f"cannot import {file}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 _REPORTS: dict[tuple[type[Any], str, str], Report] = {}

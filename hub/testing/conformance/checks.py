@@ -110,6 +110,7 @@ class ConformanceRunner(FaultChecks):
             "fault.truncated": self._fault_truncated,
             "fault.oversized": self._fault_oversized,
             "fault.duplicate": self._fault_duplicate,
+            "fault.replay_later": self._fault_replay_later,
             "fault.out_of_order": self._fault_out_of_order,
             "fault.counter_reset": self._fault_counter_reset,
             "fault.clock_skew": self._fault_clock_skew,
@@ -351,8 +352,9 @@ class ConformanceRunner(FaultChecks):
                 False,
                 (
                     f"{text} blocks the event loop (limit {self.max_step_s * 1000:.0f} ms): no "
-                    "time.sleep or blocking I/O in async code; use await ctx.clock.sleep(...) and "
-                    "asyncio.to_thread for heavy work"
+                    "time.sleep or blocking I/O in async code (run(), its tasks and HTTP "
+                    "handlers); use await ctx.clock.sleep(...) and asyncio.to_thread for "
+                    "heavy work"
                 ),
                 [],
             )

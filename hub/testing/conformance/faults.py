@@ -23,11 +23,17 @@ from hub.testing.conformance.harness import SourceRun, describe_exception
 
 Verdict = tuple[bool, str, list[str]]
 
+REPLAY_DELAY_S = 1.5
+"""How much later (hub clock) ``fault.replay_later`` resends each input: more than the
+one-second resolution that exposes an event key built from the arrival time."""
+GUIDE_MALFORMED = "contrib/guide.md, 'Malformed input'"
+
 FAULTS: list[tuple[str, str]] = [
     ("fault.garbage", "garbage input is counted, never a crash"),
     ("fault.truncated", "truncated payloads are counted, never a crash"),
     ("fault.oversized", "oversized payloads are survived"),
     ("fault.duplicate", "duplicated input gives the same event ids or a duplicate flag"),
+    ("fault.replay_later", "an input replayed seconds later gives the same event ids"),
     ("fault.out_of_order", "out-of-order input is survived"),
     ("fault.counter_reset", "a device restart (inputs replayed from the start) is survived"),
     ("fault.clock_skew", "a hub clock 2 h ahead or behind the device is survived"),
@@ -108,7 +114,40 @@ class FaultChecks:
             junk += [rng.randbytes(rng.randint(1, 300)) for _ in range(16)]
             return [first.with_payload(j) for j in junk] + [first]
 
-        return self._survive(make, "garbage")
+        ok, reason, details = self._survive(make, "garbage")
+        if not ok:
+            return ok, reason, details
+        problem = self._garbage_counted()
+        return (False, problem, []) if problem else (ok, reason, details)
+
+    def _garbage_counted(self) -> str | None:
+        """Garbage pushed over HTTP must be *refused*: answered 4xx (not 2xx), and counted
+        with ``ctx.malformed`` (the device, the operator and ``hub status`` must see it).
+        (A garbage MQTT message may be on a topic the source rightly ignores.)"""
+        for label, run in self._runs_of("garbage"):
+            if run.case.transport == "http":
+                junk = [r.status for r in run.http[:-1]]  # the last input is the real one
+                accepted = sum(1 for s in junk if 200 <= s < 300)
+                refused = sum(1 for s in junk if s == 400)
+                if accepted > len(junk) // 2:
+                    return (
+                        f"{label}: {accepted} of {len(junk)} garbage requests were answered "
+                        f"{junk[0] if 200 <= junk[0] < 300 else '2xx'}: the device never learns "
+                        "its push was not understood. A handler raises hub.MalformedInput "
+                        "(answered 400) and counts it with ctx.malformed(reason) first: see "
+                        f"{GUIDE_MALFORMED}"
+                    )
+                if refused and run.malformed == 0:
+                    return (
+                        f"{label}: {refused} garbage request(s) answered 400 but none counted: "
+                        "call ctx.malformed(reason) before raising hub.MalformedInput, so "
+                        f"'hub status' shows it: see {GUIDE_MALFORMED}"
+                    )
+        return None
+
+    def _runs_of(self, what: str) -> list[tuple[str, SourceRun]]:
+        runs: list[tuple[str, SourceRun]] = getattr(self, "runs", [])
+        return [(label, run) for label, run in runs if label.startswith(f"{what} (")]
 
     def _fault_truncated(self) -> tuple[bool, str, list[str]]:
         def make(case: Case) -> list[CaseInput]:
@@ -294,6 +333,67 @@ class FaultChecks:
                 )
             checked += 1
         return True, f"duplicates dropped, flagged or given the same id ({checked} case(s))", []
+
+    def _fault_replay_later(self) -> tuple[bool, str, list[str]]:
+        """Each input sent again ``REPLAY_DELAY_S`` later on the hub clock (a device's retry,
+        an MQTT redelivery); the originals keep their times. Replays must give the ids of
+        the first pass, be dropped, or be flagged duplicate/retransmission."""
+        checked = 0
+        flags = {QualityReason.DUPLICATE, QualityReason.RETRANSMISSION}
+        cases = [
+            c for c in self.cases if c.transport in self.transports and c.transport != "serial"
+        ]
+        for case in cases[:10]:
+            normal = self._normal(case)
+            if isinstance(normal, str) or normal.outcome():
+                return False, f"case '{case.name}' must pass first", []
+            inputs: list[CaseInput] = []
+            originals: list[int] = []  # 1-based input number of the case, per fed input
+            carry = 0.0
+            for n, item in enumerate(case.inputs, 1):
+                inputs.append(replace(item, advance_s=max(0.0, item.advance_s - carry)))
+                originals.append(n)
+                carry = 0.0
+                if item.payload is not None:
+                    inputs.append(replace(item, advance_s=REPLAY_DELAY_S))
+                    originals.append(n)
+                    carry = REPLAY_DELAY_S
+            run = self._execute(case, inputs, f"replay later ({case.name})")
+            if isinstance(run, str):
+                return False, run, []
+            problem = self._survival_problem(run, "replayed")
+            if problem:
+                return False, problem, []
+            known = {e.event_id for e in normal.events}
+            new = [
+                (i, e)
+                for i, e in enumerate(run.events)
+                if e.event_id not in known and not flags & set(e.quality_reasons)
+            ]
+            if new:
+                fed = run.event_inputs[new[0][0]]
+                which = originals[fed - 1] if 0 < fed <= len(originals) else fed
+                return (
+                    False,
+                    (
+                        f"case '{case.name}': input #{which} sent again {REPLAY_DELAY_S:g} s "
+                        "later (hub clock) gave an event with a new event id and no duplicate "
+                        f"flag ({len(new)} such event(s) in all), so a device's retry is stored "
+                        "twice: the event key "
+                        "depends on when the hub received the input (ctx.clock.now(), "
+                        "received_at). Key events by what the device sent: its sequence number, "
+                        "timestamp or bin start (ctx.event(key=...))"
+                    ),
+                    [f"new event: {e.type} {e.event_id}" for _, e in new[:5]],
+                )
+            checked += 1
+        if not checked:
+            return True, "no MQTT or HTTP case to replay (serial lines never redeliver)", []
+        return (
+            True,
+            f"replays {REPLAY_DELAY_S:g} s later kept their event ids ({checked} case(s))",
+            [],
+        )
 
     def _fault_slow_consumer(self) -> tuple[bool, str, list[str]]:
         for transport in self.transports:

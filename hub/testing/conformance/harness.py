@@ -3,7 +3,9 @@
 Every run gets a fresh event loop (:func:`run_isolated`), so a source that
 ignores cancellation or leaks a task cannot disturb the next check. Each task
 step on that loop is timed (a task factory wraps every coroutine), which finds
-callbacks that block the loop (``time.sleep``, blocking I/O, heavy CPU).
+callbacks that block the loop (``time.sleep``, blocking I/O, heavy CPU): the
+source's own tasks, and its HTTP handlers, which the harness calls in a task of
+their own so their steps are timed too (as the real server's request tasks are).
 
 :class:`SourceRun` wires a source to the fakes of :mod:`hub.testing.fakes`, a
 :class:`ManualClock` the case moves, and records every event, malformed reason,
@@ -17,6 +19,7 @@ __all__ = ["SourceRun", "StepTimer", "run_isolated"]
 import asyncio
 import contextlib
 import logging
+import resource
 import time
 import traceback
 from collections.abc import Callable, Coroutine, Generator
@@ -38,14 +41,31 @@ from hub.transports import IngestResponse
 
 T = TypeVar("T")
 HARNESS_PREFIX = "conformance-harness"
+HANDLER_SUFFIX = " (HTTP handler)"
+"""Tasks named ``<handler qualname> (HTTP handler)`` run a source's handler: timed."""
 
 
 # -- step timing -----------------------------------------------------------------------
 
 
+def _thread_usage() -> tuple[float, int]:
+    """(CPU seconds of this thread, voluntary context switches): what a step did itself."""
+    try:
+        ru = resource.getrusage(resource.RUSAGE_THREAD)  # Linux
+    except (AttributeError, OSError):  # pragma: no cover - other systems: wall clock only
+        return time.thread_time(), 1 << 62
+    return ru.ru_utime + ru.ru_stime, ru.ru_nvcsw
+
+
 @dataclass
 class StepTimer:
-    """The slowest task step seen (seconds) and where it ran."""
+    """The slowest task step seen (seconds) and where it ran.
+
+    A step counts by its wall-clock time only when the plugin's code itself spent it:
+    computing (CPU time) or waiting in the kernel (a voluntary context switch: sleep,
+    blocking I/O). A step that merely lost the CPU to other processes (a loaded machine)
+    counts by its CPU time, so the verdict does not depend on what else runs.
+    """
 
     slowest_s: float = 0.0
     where: str = ""
@@ -53,14 +73,19 @@ class StepTimer:
     """What the harness was doing (set by the runner, e.g. "case 'x', input #2")."""
     slowest_label: str = ""
 
-    def record(self, seconds: float, coro_name: str) -> None:
+    def record(self, seconds: float, coro_name: str, cpu_s: float, waited: bool) -> None:
         task = asyncio.current_task()
         if task is not None and task.get_name().startswith(HARNESS_PREFIX):
             return
+        name = task.get_name() if task is not None else ""
+        where = name if name.endswith((".run", HANDLER_SUFFIX)) else coro_name
+        self.note(seconds if waited else min(seconds, cpu_s), where)
+
+    def note(self, seconds: float, where: str) -> None:
+        """Record one synchronous stretch of plugin code (a task step, a constructor)."""
         if seconds > self.slowest_s:
             self.slowest_s = seconds
-            name = task.get_name() if task is not None else ""
-            self.where = name if name.endswith(".run") else coro_name
+            self.where = where
             self.slowest_label = self.label
 
 
@@ -73,23 +98,29 @@ class _TimedCoroutine(Coroutine[Any, Any, Any]):
         self._name = getattr(coro, "__qualname__", type(coro).__name__)
 
     def send(self, value: Any) -> Any:
+        cpu0, waits0 = _thread_usage()
         t0 = time.perf_counter()
         try:
             return self._coro.send(value)
         finally:
-            self._timer.record(time.perf_counter() - t0, self._name)
+            wall = time.perf_counter() - t0
+            cpu1, waits1 = _thread_usage()
+            self._timer.record(wall, self._name, cpu1 - cpu0, waits1 != waits0)
 
     def __next__(self) -> Any:
         return self.send(None)
 
     def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        cpu0, waits0 = _thread_usage()
         t0 = time.perf_counter()
         try:
             if val is None and tb is None:
                 return self._coro.throw(typ)
             return self._coro.throw(typ, val, tb)
         finally:
-            self._timer.record(time.perf_counter() - t0, self._name)
+            wall = time.perf_counter() - t0
+            cpu1, waits1 = _thread_usage()
+            self._timer.record(wall, self._name, cpu1 - cpu0, waits1 != waits0)
 
     def close(self) -> None:
         self._coro.close()
@@ -188,6 +219,8 @@ class SourceRun:
     clock_offset_s: float = 0.0
     emit_delay_s: float = 0.0
     events: list[Event] = field(default_factory=list)
+    event_inputs: list[int] = field(default_factory=list)
+    """For each event, how many inputs had been delivered when it was emitted."""
     logs: list[str] = field(default_factory=list)
     http: list[IngestResponse] = field(default_factory=list)
     handler_errors: list[str] = field(default_factory=list)
@@ -248,6 +281,7 @@ class SourceRun:
             if self.emit_delay_s:
                 await asyncio.sleep(self.emit_delay_s)
             self.events.append(event)
+            self.event_inputs.append(self.inputs_delivered)
         finally:
             self.in_emit -= 1
 
@@ -258,11 +292,19 @@ class SourceRun:
         root = logging.getLogger()
         root.addHandler(self._handler)  # module-level plugin loggers (warnings and up)
         self.logger.addHandler(self._handler)
+        cpu0, waits0 = _thread_usage()
+        t0 = time.perf_counter()
         try:
             source = self.source_class(self.config, self.ctx)
         except Exception as err:
             self._fail(err, "creating the source")
             return
+        finally:
+            if self.timer is not None:
+                wall = time.perf_counter() - t0
+                cpu1, waits1 = _thread_usage()
+                spent = wall if waits1 != waits0 else min(wall, cpu1 - cpu0)
+                self.timer.note(spent, f"{self.source_class.__qualname__}.__init__")
         self.task = asyncio.get_running_loop().create_task(
             self._run(source), name=f"{self.source_class.__qualname__}.run"
         )
@@ -375,15 +417,20 @@ class SourceRun:
             await self.settle()
 
     async def _request(self, item: CaseInput, payload: bytes, label: str) -> None:
+        route = self.ingest.routes.get(self.instance)
+        handler = getattr(route[0], "__qualname__", "handler") if route else "handler"
+        request = self.ingest.request(
+            self.instance,
+            payload,
+            method=item.method,
+            content_type=item.content_type,
+            headers=item.headers,
+            query=item.query,
+        )
+        # a task of its own (not the harness's), so every step of the handler is timed
+        task = asyncio.get_running_loop().create_task(request, name=handler + HANDLER_SUFFIX)
         try:
-            resp = await self.ingest.request(
-                self.instance,
-                payload,
-                method=item.method,
-                content_type=item.content_type,
-                headers=item.headers,
-                query=item.query,
-            )
+            resp = await task
         except Exception as err:  # what the real server would answer with a 500
             self.handler_errors.append(
                 f"{label}: the HTTP handler raised {describe_exception(err)}; raise "
