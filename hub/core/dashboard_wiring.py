@@ -52,9 +52,12 @@ class _Hub(Protocol):
 def wire_dashboard(hub: _Hub, audit: Audit | None = None) -> Dashboard | None:
     """Add the dashboard to the hub's HTTP server, or say once why it is not served.
 
-    ``audit``: where API access and actions are recorded (default: ``audit.jsonl`` in
-    the data dir, the views' tamper-evident log).
+    ``audit``: where API access and actions are recorded (default: the views' audit
+    log of the running hub, ``hub.views.audit``, else one on ``audit.jsonl`` in the data
+    dir: one writer per file keeps its hash chain whole).
     """
+    if audit is None:
+        audit = getattr(getattr(hub, "views", None), "audit", None)
     config, zones, transports = hub.config, hub.zones, hub.transports
     settings = config.dashboard
     if settings.enabled is False:
