@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/mqtt_bench.py                 # ~1 min, prints a table
     .venv/bin/python bench/mqtt_bench.py --n 200000 --steady-s 20 --json out.json
+    .venv/bin/python bench/mqtt_bench.py --views 0,1,3   # the cost of view stages, same run
     .venv/bin/python bench/mqtt_bench.py --queue durable     # one queue class only
 
 Flow (see README.md): a publisher process sends N crowd-counter JSON readings
@@ -12,6 +13,18 @@ validation, ``mqtt`` sink) republishes normalised events to
 from the send timestamp carried in the payload (``extras.generic_json.ts``).
 The baseline is publisher -> broker -> subscriber with no hub. Publisher and
 subscriber speak raw MQTT 3.1.1 on blocking sockets (``wire.py``).
+
+``--views 0,1,3`` measures instead what view stages cost: QoS 0 floods through hubs
+with 0, 1 and 3 views (``--repeat`` rounds, the counts interleaved so a change in the
+machine's load hits all alike). With 0 views the ``mqtt`` sink names ``internal``
+(full detail); with N views it names the first, and every other view has an output
+whose ``measurements`` filter takes none of these events, so each view's stage runs
+on every event while the sinks' work stays the same. The views let everything through
+(all five zones listed, ``occupancy``, ``vendor_extras`` kept for the latency stamp):
+the stage's filter and its per-event bookkeeping, not a transformation. The outputs
+use memory queues (less noise) unless ``--queue durable``.
+Reported: hub CPU per message per view count, and per event per view
+``(cpu(N) - cpu(0)) / N``.
 """
 
 from __future__ import annotations
@@ -19,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -154,6 +168,23 @@ def subscriber(port: int, topic_filter: str, qos: int, n: int, idle_s: float) ->
 # -- the hub under test ---------------------------------------------------------------------
 
 
+def view_tables(views: int, queue: str) -> tuple[str, str]:
+    """``[[views]]`` tables and the idle outputs of every view but the first."""
+    zone_ids = ", ".join(f'"z{i}"' for i in range(ZONES))
+    tables, sinks = [], []
+    for i in range(1, views + 1):
+        tables.append(
+            f'[[views]]\nid = "v{i}"\nzones = [{zone_ids}]\nmeasurements = ["occupancy"]\n'
+            "vendor_extras = true\n"
+        )
+        if i > 1:  # its stage runs on every event; its output takes none of them
+            sinks.append(
+                f'[[sinks.jsonl]]\nid = "idle-v{i}"\npath = "idle-v{i}.jsonl"\nview = "v{i}"\n'
+                f'measurements = ["crossing"]\nqueue = "{queue}"\n'
+            )
+    return "\n".join(tables), "\n".join(sinks)
+
+
 def hub_config(
     directory: Path,
     port: int,
@@ -162,10 +193,12 @@ def hub_config(
     overflow: str,
     queue: str = "durable",
     zones_on: bool = True,
+    views: int = 0,
 ) -> Path:
     zones = "\n".join(f'[[site.zones]]\nid = "z{i}"\narea_m2 = 100.0\n' for i in range(ZONES))
     if not zones_on:  # no zone stage (the crowd picture)
         zones += "\n[zones]\nenabled = false\n"
+    view_text, idle_sinks = view_tables(views, queue)
     text = f"""
 [hub]
 data_dir = "{directory}"
@@ -191,6 +224,7 @@ count = "count"
 device = "sensor"
 extras = ["ts"]
 
+{view_text}
 [[sinks.mqtt]]
 id = "events"
 broker = "default"
@@ -198,8 +232,12 @@ topic = "hub/events/{{zone}}"
 qos = {qos}
 overflow = "{overflow}"
 queue = "{queue}"
+view = "{"v1" if views else "internal"}"
+
+{idle_sinks}
 """
-    path = directory / f"hub-qos{qos}-{queue}-zones-{'on' if zones_on else 'off'}.toml"
+    zones_name = "on" if zones_on else "off"
+    path = directory / f"hub-qos{qos}-{queue}-zones-{zones_name}-views{views}.toml"
     path.write_text(text)
     return path
 
@@ -378,6 +416,64 @@ def zones_table(r: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def run_views(args: argparse.Namespace, counts: list[int]) -> dict[str, Any]:
+    """QoS 0 floods through hubs with each number of views, ``--repeat`` interleaved rounds."""
+    from hub.testing.mosquitto import Mosquitto
+
+    runs: dict[int, list[dict[str, Any]]] = {n: [] for n in counts}
+    queue = "durable" if args.queue == "durable" else "memory"  # memory: less noise
+    load = [os.getloadavg()]
+    with (
+        tempfile.TemporaryDirectory(prefix="mqtt-bench-") as tmp,
+        Mosquitto(Path(tmp) / "broker", extra_config=BROKER_CONFIG) as broker,
+    ):
+        for round_ in range(args.repeat):
+            for n in counts:
+                directory = Path(tmp) / f"r{round_}-v{n}"
+                directory.mkdir()
+                cfg = hub_config(
+                    directory, broker.port, 0, args.protocol, args.overflow, queue, views=n
+                )
+                hub = start_hub(cfg, broker.port, args.hub_cpu)
+                try:
+                    m = measure(broker.port, "hub/events/#", 0, args.n, 0, hub.pid)
+                finally:
+                    hub.terminate()
+                    hub.wait(30)
+                runs[n].append(m)
+                print(
+                    f"round {round_ + 1}, {n} view(s): {m['rate']:,.0f} msg/s, "
+                    f"{m['hub_cpu_us_per_msg']:.1f} µs/msg, lost {m['lost']}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    load.append(os.getloadavg())
+    return {"n": args.n, "repeat": args.repeat, "queue": queue, "views": runs, "loadavg": load}
+
+
+def views_table(r: dict[str, Any]) -> str:
+    runs: dict[int, list[dict[str, Any]]] = {int(k): v for k, v in r["views"].items()}
+    cpu = {n: statistics.median(m["hub_cpu_us_per_msg"] for m in ms) for n, ms in runs.items()}
+    rows = [
+        "| views | hub CPU µs/msg, each round | median | msg/s (median) | lost | "
+        "added µs per event per view |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    base = cpu.get(0)
+    for n, ms in runs.items():
+        each = " / ".join(f"{m['hub_cpu_us_per_msg']:.1f}" for m in ms)
+        rate = statistics.median(m["rate"] for m in ms)
+        lost = sum(m["lost"] for m in ms)
+        per_view = f"{(cpu[n] - base) / n:+.2f}" if n and base is not None else "—"
+        rows.append(f"| {n} | {each} | {cpu[n]:.1f} | {rate:,.0f} | {lost} | {per_view} |")
+    (a1, a5, _), (b1, b5, _) = r["loadavg"]
+    rows.append(
+        f"\nload average (1 / 5 min) at start {a1:.2f} / {a5:.2f}, at end {b1:.2f} / {b5:.2f} "
+        f"on {os.cpu_count()} CPUs; {r['n']:,} messages per flood, {r['queue']} queues"
+    )
+    return "\n".join(rows)
+
+
 def report_progress(
     qos: int, queue: str, base: dict[str, Any], hub: dict[str, Any], steady: dict[str, Any]
 ) -> None:
@@ -468,10 +564,22 @@ def main() -> None:
     )
     p.add_argument("--rounds", type=int, default=3, help="--zones compare: rounds (default 3)")
     p.add_argument("--json", type=Path, help="also write the raw results here")
+    p.add_argument(
+        "--views",
+        help="compare hubs with these numbers of views (e.g. 0,1,3) instead of the full table",
+    )
+    p.add_argument("--repeat", type=int, default=3, help="rounds of --views (default 3)")
     args = p.parse_args()
     if not Path("/proc/self/stat").exists():
         raise SystemExit("needs Linux /proc for CPU accounting")
     started = time.monotonic()
+    if args.views:
+        results = run_views(args, [int(n) for n in args.views.split(",")])
+        results["wall_s"] = round(time.monotonic() - started, 1)
+        print(views_table(results))
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2))
+        return
     if args.zones == "compare":
         results = compare_zones(args)
         results["wall_s"] = round(time.monotonic() - started, 1)

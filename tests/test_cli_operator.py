@@ -21,7 +21,7 @@ def test_sample_config_without_a_name_lists_tables_and_kinds() -> None:
     assert proc.returncode == 0, proc.stderr
     reg = load_plugins()
     lines = proc.stdout.splitlines()
-    assert "  tables:     hub, plugins, site, zones, dashboard" in lines
+    assert "  tables:     hub, plugins, site, zones, views, dashboard" in lines
     assert f"  sources:    {', '.join(sorted(reg.sources))}" in lines
     assert f"  outputs:    {', '.join(sorted(reg.sinks))}" in lines
     assert f"  transports: {', '.join(sorted(reg.transports))}" in lines
@@ -33,6 +33,7 @@ def test_sample_config_without_a_name_lists_tables_and_kinds() -> None:
         ("site", "[site]"),
         ("hub", "[hub]"),
         ("plugins", "[plugins]"),
+        ("views", "[[views]]"),
         ("transports.mqtt", "[[transports.mqtt]]"),
         ("transports.http", "[[transports.http]]"),
         ("sinks.mqtt", "[[sinks.mqtt]]"),
@@ -110,6 +111,7 @@ def test_log_format_json_one_object_per_line_without_secrets(tmp_path: Path) -> 
     cfg.write_text(
         CONFIG
         + '\n[[sinks.http]]\nid = "hook"\nurl = "http://127.0.0.1:9/in"\ntimeout_s = 0.5\n'
+        + 'view = "internal"\n'
         + 'auth = { scheme = "bearer", token = "${CROWDHUB_TEST_TOKEN}" }\n'
         + 'queue = "memory"\n'
     )

@@ -77,6 +77,7 @@ path = "{out}/events.jsonl"
 [[sinks.http]]
 id = "hook"
 url = "http://127.0.0.1:{hook_port}/hook"
+view = "internal"
 retry_initial_s = 0.05
 retry_max_s = 0.2
 """

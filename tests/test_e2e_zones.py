@@ -97,6 +97,7 @@ broker = "local"
 topic = "crowd/{{zone}}/{{measurement}}"
 qos = 1
 measurements = ["zone_state", "alert"]
+view = "internal"
 """
 
 # 300 people on 100 m² (red from 2 p/m²): calm 2 s, rise 4 s, 25 s at the peak, fall 3 s

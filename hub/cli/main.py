@@ -17,6 +17,7 @@ import hub
 from hub.cli.conformance import add_conformance_parser
 from hub.cli.sample_config import add_sample_config_parser
 from hub.cli.status import add_status_parser
+from hub.cli.views import add_audit_parser, add_privacy_report_parser
 from hub.cli.zones import add_zones_parsers
 from hub.core.config import (
     HubConfig,
@@ -168,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     sc.set_defaults(func=cmd_schema)
 
     add_status_parser(sub)
+    add_audit_parser(sub)
+    add_privacy_report_parser(sub)
     add_zones_parsers(sub)
 
     add_conformance_parser(sub)

@@ -1,7 +1,7 @@
 """``hub sample-config``: the kinds there are, one commented table, or a whole config.
 
 * no argument: the tables and plugin kinds that have samples;
-* ``site``, ``hub``, ``plugins``: the core tables, generated from their models;
+* ``site``, ``hub``, ``plugins``, ``views``: the core tables, generated from their models;
 * ``zones``: the crowd picture's table (``hub/zones/sample.toml``);
 * ``dashboard``: whether and where the hub serves the dashboard (generated);
 * ``KIND`` or ``sources.KIND`` / ``sinks.KIND`` / ``transports.KIND``: a plugin's sample
@@ -22,17 +22,28 @@ from pydantic import BaseModel
 import hub
 from hub.core.config import HubSettings, PluginSettings
 from hub.core.plugins import Registry, load_plugins
-from hub.core.samples import generated_sample, model_lines, sample_for
+from hub.core.samples import generated_sample, model_lines, sample_for, sample_values
 from hub.dashboard.settings import DashboardSettings
 from hub.site import Line, Site, Zone
+from hub.views import View
 
 EXIT_OK, EXIT_UNKNOWN = 0, 2
-TABLES = ("hub", "plugins", "site", "zones", "dashboard")
+TABLES = ("hub", "plugins", "site", "zones", "views", "dashboard")
 _TABLE_KINDS = ("sources", "sinks", "transports")
 
 # example values for the required fields of the site tables
 _ZONE = {"id": "boulevard", "name": "Boulevard", "area_m2": 1200.0}
 _LINE = {"id": "gate-a", "zone": "boulevard", "width_m": 4.0}
+_VIEW = {
+    "id": "organiser",
+    "name": "Organiser",
+    "token": "${ORGANISER_TOKEN}",
+    "zones": ["boulevard"],
+    "measurements": ["crossing", "occupancy", "zone_state", "alert"],
+    "time_resolution": "15min",
+    "suppress_below": 5,
+    "noise": True,
+}
 
 
 def _table(title: str, header: str, model: type[BaseModel], **kw: Any) -> list[str]:
@@ -54,9 +65,22 @@ def site_sample() -> str:
     return "\n".join(lines) + "\n"
 
 
+def views_sample() -> str:
+    lines = [
+        "# [[views]]: one party's window on the data (see docs/privacy.md for templates).",
+        '# Outputs name it (view = "organiser"); an output that leaves the machine must',
+        '# name one (view = "internal" is full detail). The token comes from the environment.',
+        "[[views]]",
+        *model_lines(View, values=_VIEW),
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def core_table(name: str) -> str | None:
     if name == "site":
         return site_sample()
+    if name == "views":
+        return views_sample()
     if name == "hub":
         return "\n".join(_table("[hub]: the hub itself", "[hub]", HubSettings)) + "\n"
     if name == "plugins":
@@ -87,7 +111,8 @@ def sample_text(registry: Registry, name: str) -> str | None:
             return None
         if table == "sources":
             return sample_for(registry, kind)
-        return generated_sample(table, kind, entries[kind][0].config_model)
+        cls = entries[kind][0]
+        return generated_sample(table, kind, cls.config_model, sample_values(table, kind, cls))
     return sample_for(registry, name)
 
 
@@ -122,6 +147,9 @@ def whole_config(registry: Registry) -> str:
         core_table("plugins") or "",
         site_sample(),
         core_table("zones") or "",
+        "# ---- views: who sees what (uncomment, export the token, name it on outputs) ----",
+        _commented(views_sample()),
+        "",
         core_table("dashboard") or "",
         "# ---- transports: connections and servers that sources and outputs share ----",
     ]
@@ -142,7 +170,8 @@ def whole_config(registry: Registry) -> str:
         parts += [_commented(generated_sample("sources", kind, model)), ""]
     parts.append("# ---- outputs (sinks): where events go ----")
     for kind in sorted(registry.sinks):
-        text = generated_sample("sinks", kind, registry.sinks[kind][0].config_model)
+        cls = registry.sinks[kind][0]
+        text = generated_sample("sinks", kind, cls.config_model, sample_values("sinks", kind, cls))
         parts += [text if kind == "console" else _commented(text), ""]
     return "\n".join(parts).rstrip("\n") + "\n"
 

@@ -159,6 +159,13 @@ def _print_instances(status: dict[str, Any]) -> None:
             f"  zone   {zid:<20} {z['level']:<16} occupancy={occ} ({z['method'] or '-'})"
             + (f"  alerts: {alerts}" if alerts else "")
         )
+    for vid, v in status.get("views", {}).items():
+        if v.get("sinks"):  # views no output names cost nothing and say nothing
+            print(
+                f"  view   {vid:<20} {len(v['sinks'])} output(s)     in={v['events_in']} "
+                f"out={v['events_out']} filtered={v['filtered']} suppressed={v['suppressed']} "
+                f"held={v['held']}"
+            )
     if status.get("dead_letters"):
         print(f"  dead letters: {status['dead_letters']}")
 

@@ -31,15 +31,27 @@ from hub.core.config_checks import (
 )
 from hub.core.config_hints import did_you_mean, duplicate_key_problem, model_at, unknown_key_message
 from hub.core.plugins import Registry
-from hub.dashboard.settings import DashboardSettings, dashboard_problems
+from hub.core.view_config import forget_unset_tokens, token_problems, views_and_problems
+from hub.dashboard.settings import DashboardSettings, dashboard_problems, live_views
 from hub.errors import ConfigError, ConfigProblem
 from hub.plugin import SinkConfig, SourceConfig, TransportConfig
 from hub.site import Site
+from hub.views import View
 from hub.zones import ZonesConfig
 from hub.zones.validate import zones_problems
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-TOP_LEVEL = ("hub", "plugins", "site", "zones", "dashboard", "transports", "sources", "sinks")
+TOP_LEVEL = (
+    "hub",
+    "plugins",
+    "site",
+    "zones",
+    "views",
+    "dashboard",
+    "transports",
+    "sources",
+    "sinks",
+)
 
 
 class HubSettings(BaseModel):
@@ -88,6 +100,7 @@ class HubConfig:
     sinks: dict[str, list[SinkConfig]] = field(default_factory=dict)
     path: Path | None = None
     zones: ZonesConfig = field(default_factory=ZonesConfig)
+    views: tuple[View, ...] = ()
     dashboard: DashboardSettings = field(default_factory=DashboardSettings)
 
     @property
@@ -304,9 +317,11 @@ def load_config(path: str | Path, registry: Registry) -> HubConfig:
     """Read, substitute, validate. Raises ConfigError with every problem found."""
     path = Path(path)
     raw = read_toml(path)
-    problems: list[ConfigProblem] = []
     refs: dict[str, str] = {}
+    problems, tokens_checked = token_problems(raw.get("views"))
     raw = substitute_env(raw, "", problems, refs)
+    problems = [p for p in problems if p.location not in tokens_checked]
+    forget_unset_tokens(raw, tokens_checked)
     cfg = validate_config(raw, registry, problems, env_refs=refs)
     if cfg is not None:
         cfg.path = path.resolve()
@@ -389,18 +404,21 @@ def validate_config(
     problems.extend(duplicate_ids("sinks", sinks))
     problems.extend(queue_problems(sinks))
     _check_transports(registry, transports, sources, sinks, problems)
+    views, view_problems = views_and_problems(raw.get("views"), site, sinks, registry.sinks)
+    problems.extend(view_problems)
     if dashboard is not None and site is not None and zones is not None:
         problems.extend(
             dashboard_problems(
                 dashboard,
                 zones=zones.enabled and bool(site.zones),
                 http_ids=[t.id for t in transports.get("http", [])],
-                live_views=None,  # checked again with the views when the hub starts
+                live_views=len(live_views(views)),
             )
         )
     if settings is None or plugin_settings is None or site is None or zones is None:
         return None
     config = HubConfig(settings, plugin_settings, site, transports, sources, sinks, zones=zones)
+    config.views = tuple(views)
     config.dashboard = dashboard or config.dashboard
     return config
 

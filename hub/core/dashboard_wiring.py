@@ -24,20 +24,14 @@ from typing import Any, Protocol
 from hub.clock import Clock
 from hub.core.config import HubConfig
 from hub.core.transports.http_server import HttpIngestServer
+from hub.core.view_routing import ViewRouting
 from hub.core.zone_driver import ZoneDriver
-from hub.dashboard import Audit, Dashboard, PolicyViewAuth, ZoneModelProvider
-from hub.dashboard.settings import missing_for_dashboard
+from hub.dashboard import Dashboard, PolicyViewAuth, ZoneModelProvider
+from hub.dashboard.settings import live_views, missing_for_dashboard
 from hub.errors import ConfigError, ConfigProblem
 from hub.plugin import Transport
-from hub.views import View
-from hub.views.audit import AuditLog
 
 log = logging.getLogger("hub.dashboard")
-
-
-def live_views(views: Any) -> list[View]:
-    """The views a person can log in with on a live dashboard: a token, no delay."""
-    return [v for v in views or () if v.token is not None and not v.delay_s]
 
 
 class _Hub(Protocol):
@@ -47,23 +41,21 @@ class _Hub(Protocol):
     clock: Clock
     zones: ZoneDriver | None
     transports: dict[tuple[str, str], Transport[Any]]
+    views: ViewRouting
 
 
-def wire_dashboard(hub: _Hub, audit: Audit | None = None) -> Dashboard | None:
+def wire_dashboard(hub: _Hub) -> Dashboard | None:
     """Add the dashboard to the hub's HTTP server, or say once why it is not served.
 
-    ``audit``: where API access and actions are recorded (default: the views' audit
-    log of the running hub, ``hub.views.audit``, else one on ``audit.jsonl`` in the data
-    dir: one writer per file keeps its hash chain whole).
+    API access and actions are recorded in the views' audit log of the running hub
+    (``hub.views.audit``): one writer per ``audit.jsonl`` keeps its hash chain whole.
     """
-    if audit is None:
-        audit = getattr(getattr(hub, "views", None), "audit", None)
     config, zones, transports = hub.config, hub.zones, hub.transports
     settings = config.dashboard
     if settings.enabled is False:
         return None
     http_ids = [i for (kind, i) in transports if kind == "http"]
-    served = live_views(getattr(config, "views", ()))
+    served = live_views(config.views)
     missing = missing_for_dashboard(
         settings, zones=zones is not None, http_ids=http_ids, live_views=len(served)
     )
@@ -84,7 +76,7 @@ def wire_dashboard(hub: _Hub, audit: Audit | None = None) -> Dashboard | None:
     dashboard = Dashboard(
         provider,
         PolicyViewAuth(served),
-        audit if audit is not None else AuditLog(config.data_dir / "audit.jsonl"),
+        hub.views.audit,
         plan_dir=config.path.parent if config.path else Path.cwd(),
         heartbeat_s=settings.heartbeat_s,
         secure_cookie=settings.secure_cookie,

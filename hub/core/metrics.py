@@ -29,6 +29,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from hub.core.bus import SINK_STATES
+from hub.core.view_metrics import view_families
 
 __all__ = [
     "ALERT_STATES",
@@ -147,6 +148,7 @@ class HubCollector(Collector):
         status = self.status()
         yield from self._sources(status["sources"])
         yield from self._sinks(status["sinks"])
+        yield from view_families(status.get("views", {}), status.get("retention", {}))
 
         dl = CounterMetricFamily(
             "crowdhub_dead_letters",

@@ -3,7 +3,10 @@
 ::
 
     source.emit ─▶ stage 1 ─▶ stage 2 ─▶ … ─▶ FanOut ─▶ one queue per sink (hub.core.bus)
-                  (privacy)  (clock)  (zones: the crowd picture; later: policy per view, …)
+                  (privacy)  (clock)  (zone model, …)
+
+The hub's fan-out goes through the views (:mod:`hub.core.view_routing`): one
+policy stage per view, each feeding the queues of the sinks that name it.
 
 A :class:`Stage` is a small synchronous object: ``handle(event, source)``
 returns the events to pass on — ``(event,)`` to pass it, ``()`` to drop it, a
@@ -48,6 +51,8 @@ __all__ = [
     "PrivacyCheck",
     "Removed",
     "Stage",
+    "commit",
+    "put_waiting",
 ]
 
 log = logging.getLogger("hub.pipeline")
@@ -223,15 +228,16 @@ class FanOut:
 
     def offer(
         self, event: Event, went: list[SinkQueue], failed: list[QueueUnavailable]
-    ) -> list[SinkQueue] | None:
+    ) -> list[tuple[SinkQueue, Event]] | None:
         """Queue ``event`` for every sink without waiting.
 
         Appends each queue it went into to ``went`` (to flush before acknowledging)
         and each queue error to ``failed``. Returns the queues that refused it
-        (``overflow = "block"`` and full); the caller awaits their ``put`` so only
-        the emitting source waits.
+        (``overflow = "block"`` and full), each with the event it refused (a fan-out
+        through views hands each sink its view's copy); the caller awaits their
+        ``put`` so only the emitting source waits.
         """
-        blocked: list[SinkQueue] | None = None
+        blocked: list[tuple[SinkQueue, Event]] | None = None
         kept = self._kept.get(event.event_id) if self._kept else None
         for accepts, queue in self._targets:
             if accepts is not None and event.measurement.type not in accepts:
@@ -241,9 +247,9 @@ class FanOut:
             try:
                 if not queue.put_nowait(event):
                     if blocked is None:
-                        blocked = [queue]
+                        blocked = [(queue, event)]
                     else:
-                        blocked.append(queue)
+                        blocked.append((queue, event))
                     continue
             except QueueUnavailable as err:
                 queue.dropped["unwritten"] += 1
@@ -267,6 +273,40 @@ class FanOut:
         if self._kept:
             for event in events:
                 self._kept.pop(event.event_id, None)
+
+
+async def put_waiting(
+    blocked: Sequence[tuple[SinkQueue, Event]],
+    went: list[SinkQueue],
+    failed: list[QueueUnavailable],
+) -> None:
+    """Wait for room in each full ``overflow = "block"`` queue and put its event there."""
+    for queue, event in blocked:
+        try:
+            await queue.put(event)
+        except QueueUnavailable as err:
+            queue.dropped["unwritten"] += 1
+            failed.append(err)
+        else:
+            went.append(queue)
+
+
+async def commit(went: Sequence[SinkQueue], failed: list[QueueUnavailable]) -> list[SinkQueue]:
+    """Flush every durable queue events ``went`` to (once each); the queues that kept them."""
+    kept: list[SinkQueue] = []
+    seen: set[int] = set()
+    for queue in went:
+        if id(queue) in seen:
+            continue
+        seen.add(id(queue))
+        if queue.durable:
+            try:
+                await queue.flush()
+            except QueueUnavailable as err:
+                failed.append(err)
+                continue
+        kept.append(queue)
+    return kept
 
 
 class Pipeline:
@@ -302,27 +342,8 @@ class Pipeline:
         for out in events:
             blocked = fan_out.offer(out, went, failed)
             if blocked:
-                for queue in blocked:
-                    try:
-                        await queue.put(out)
-                    except QueueUnavailable as err:
-                        queue.dropped["unwritten"] += 1
-                        failed.append(err)
-                    else:
-                        went.append(queue)
-        kept: list[SinkQueue] = []
-        seen: set[int] = set()
-        for queue in went:
-            if id(queue) in seen:
-                continue
-            seen.add(id(queue))
-            if queue.durable:
-                try:
-                    await queue.flush()
-                except QueueUnavailable as err:
-                    failed.append(err)
-                    continue
-            kept.append(queue)
+                await put_waiting(blocked, went, failed)
+        kept = await commit(went, failed)
         if failed:
             fan_out.not_kept(events, kept)
             outputs = tuple(dict.fromkeys(err.output for err in failed))

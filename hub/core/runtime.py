@@ -8,8 +8,9 @@ counted; an event with an identifier where nothing can be removed is dead-letter
 field path and identifier type only, never the value, and reaches no sink), the
 clock check (``clock_skew``, or dead-lettered far ahead of the hub clock), the zone
 stage (:mod:`hub.core.zone_driver`: the crowd picture, whose driver task puts zone
-states and alerts through the rest of the pipeline), then the fan-out into each
-sink's queue (:mod:`hub.core.bus`).
+states and alerts through the rest of the pipeline), then the fan-out through the
+views (:mod:`hub.core.view_routing`: one policy stage per view) into each sink's
+queue (:mod:`hub.core.bus`).
 
 A stop (SIGTERM/SIGINT) is honoured in every state: while outputs are still
 being opened or retried, the hub stops without starting the sources. Events a
@@ -25,11 +26,9 @@ import inspect
 import json
 import logging
 import os
-import signal
-import sys
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,20 +37,27 @@ from hub.core.backoff import Backoff
 from hub.core.bus import DurableQueue, SinkRunner, make_queue
 from hub.core.config import HubConfig
 from hub.core.dashboard_wiring import wire_dashboard
+from hub.core.lifecycle import (
+    EventsLost,
+    drain,
+    leaves,
+    run_until_stopped,
+    unless_stopped,
+    wait_for_stop,
+)
 from hub.core.metrics import render_metrics
-from hub.core.pipeline import ClockCheck, DeadLetters, FanOut, Pipeline, PrivacyCheck, Stage
+from hub.core.pipeline import ClockCheck, DeadLetters, Pipeline, PrivacyCheck, Stage
 from hub.core.plugins import Registry
 from hub.core.supervisor import SourceSupervisor
+from hub.core.view_routing import ViewRouting
 from hub.core.zone_driver import ZoneDriver
 from hub.errors import HubError, QueueUnavailable, SinkError, TransportError
 from hub.plugin import SinkContext, SourceContext, Transport, TransportContext
 from hub.site import Site
 
+__all__ = ["EventsLost", "Hub", "run_until_stopped"]
+
 log = logging.getLogger("hub")
-
-
-class EventsLost(HubError):
-    """The hub stopped, but some outputs' queued events could not be delivered or kept."""
 
 
 class Hub:
@@ -71,7 +77,7 @@ class Hub:
         self.transports: dict[tuple[str, str], Transport[Any]] = {}
         self.runners: list[SinkRunner] = []
         self.supervisors: list[SourceSupervisor] = []
-        self.fan_out = FanOut()
+        self.fan_out = self.views = ViewRouting(config, self.clock)
         self.zones: ZoneDriver | None = None
         stages: list[Stage] = [
             PrivacyCheck(self._dead_letter_log, self._removed),
@@ -234,6 +240,7 @@ class Hub:
             "transports": transports,
             "dead_letters": dict(self.dead_letters),
             "removed_fields": dict(self.removed),
+            **self.views.status(),
             **({} if self.zones is None else {"zones": self.zones.status()}),
         }
 
@@ -271,7 +278,7 @@ class Hub:
             policy = Backoff(r.config.retry_initial_s, r.config.retry_max_s)
             while True:
                 try:
-                    if not await _unless_stopped(r.sink.open(), stop, f"open:{r.label}"):
+                    if not await unless_stopped(r.sink.open(), stop, f"open:{r.label}"):
                         log.warning(
                             "%s: stop requested while opening this output; stopping without "
                             "starting the sources",
@@ -295,7 +302,7 @@ class Hub:
                     r.stats.state = "retrying"
                     r.stats.last_error = str(err)
                     delay = policy.next_delay(retry_after=getattr(err, "retry_after", None))
-                    if await _wait_for_stop(stop, delay):
+                    if await wait_for_stop(stop, delay):
                         log.warning(
                             "%s: stop requested while retrying to open this output (%d "
                             "attempt(s), last: %s); stopping without starting the sources",
@@ -329,10 +336,10 @@ class Hub:
                 for task in background:
                     task.cancel()
         except BaseExceptionGroup as group:
-            leaves = _leaves(group)
-            if len(leaves) == 1:
-                raise leaves[0] from None
-            raise BaseExceptionGroup("several failures while running the hub", leaves) from None
+            failures = leaves(group)
+            if len(failures) == 1:
+                raise failures[0] from None
+            raise BaseExceptionGroup("several failures while running the hub", failures) from None
         finally:
             self.state = "stopped"
             self.write_status()
@@ -358,6 +365,7 @@ class Hub:
         timeout = self.config.hub.shutdown_timeout_s
         async with asyncio.TaskGroup() as sink_tg:
             sink_tasks = [sink_tg.create_task(r.run(), name=f"sink:{r.label}") for r in runners]
+            views = sink_tg.create_task(self.views.run(self._dead_letter_log.path), name="views")
             await self._call_hooks("startup")
             # everything built so far (modules, plugins, config) lives for the whole run:
             # keep it out of the garbage collector's scans of the per-event garbage
@@ -381,9 +389,12 @@ class Hub:
                 log.info("stopping: sources first, then flushing outputs")
                 for task in tasks:
                     task.cancel()
+            views.cancel()
+            await self.views.finish(timeout)
             for r in runners:
                 r.close_input()
-            await _drain(sink_tasks, timeout)
+            await drain(sink_tasks, timeout)
+            self.views.close()
         for r in runners:
             r.give_up(f"did not finish flushing within {timeout:g} s")
             r.queue.close()
@@ -415,103 +426,3 @@ def _safe_detail(sup: SourceSupervisor) -> dict[str, Any]:
         return dict(sup.source.status())
     except Exception as err:  # a plugin bug must not break status/metrics
         return {"status_error": type(err).__name__}
-
-
-def run_until_stopped(
-    body: Callable[[asyncio.Event], Awaitable[None]],
-    duration: float | None = None,
-    *,
-    done: str = "stopped cleanly",
-) -> int:
-    """Run ``body(stop)`` on a new loop; SIGINT/SIGTERM (or ``duration``) set ``stop``.
-
-    Returns the exit status: 0 after a clean stop, 1 when it failed (each failure
-    printed on one line, unexpected ones with their traceback in the log).
-    """
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        # the default action of SIGHUP ends the process without flushing: say why it is ignored
-        loop.add_signal_handler(
-            signal.SIGHUP, log.warning, "SIGHUP ignored: restart to apply config changes"
-        )
-        if duration:
-            loop.call_later(duration, stop.set)
-        await body(stop)
-
-    try:
-        asyncio.run(main())
-    except BaseExceptionGroup as group:
-        for exc in _leaves(group):
-            if isinstance(exc, HubError):
-                print(f"hub: {exc}", file=sys.stderr)
-            else:
-                log.error("hub: unexpected error", exc_info=exc)
-        return 1
-    except EventsLost as exc:  # the run's last word: a log line (text or JSON) like the others
-        log.error("%s", exc)
-        return 1
-    except HubError as exc:
-        print(f"hub: {exc}", file=sys.stderr)
-        return 1
-    log.info(done)
-    return 0
-
-
-async def _wait_for_stop(stop: asyncio.Event, delay: float) -> bool:
-    """Wait ``delay`` seconds or until ``stop`` is set; True when it was set."""
-    try:
-        await asyncio.wait_for(stop.wait(), delay)
-    except TimeoutError:
-        return False
-    return True
-
-
-async def _unless_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event, name: str) -> bool:
-    """Await ``work`` unless ``stop`` is set first (then cancel it): True when it finished.
-
-    Exceptions of ``work`` propagate.
-    """
-    if stop.is_set():
-        work.close()
-        return False
-    task = asyncio.create_task(work, name=name)
-    waiter = asyncio.create_task(stop.wait(), name=f"{name}:stop")
-    try:
-        await asyncio.wait((task, waiter), return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        waiter.cancel()
-        if not task.done():
-            task.cancel()
-    if task.done() and not task.cancelled():
-        task.result()  # finished first: its exception, if any, is the caller's
-        return True
-    try:
-        await task
-    except asyncio.CancelledError:
-        current = asyncio.current_task()
-        if current is not None and current.cancelling():
-            raise
-    except Exception as err:  # the work turned our cancel into an error; we stop anyway
-        log.debug("%s: error while cancelled: %s", name, err)
-    return False
-
-
-def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
-    out: list[BaseException] = []
-    for exc in group.exceptions:
-        out.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
-    return out
-
-
-async def _drain(tasks: list[asyncio.Task[None]], limit_s: float) -> None:
-    """Give the sink runners ``timeout`` seconds to write what is queued; then cancel them."""
-    if not tasks:
-        return
-    _, pending = await asyncio.wait(tasks, timeout=limit_s)
-    for t in pending:
-        log.error("%s: did not finish flushing within %.0f s", t.get_name(), limit_s)
-        t.cancel()

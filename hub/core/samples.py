@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from hub.core.plugins import Registry
+from hub.views import INTERNAL, leaves_machine
 
 
 def plugin_sample_file(cls: type[Any]) -> str | None:
@@ -90,9 +91,19 @@ def model_lines(
     return lines
 
 
-def generated_sample(table: str, kind: str, model: type[BaseModel]) -> str:
+def sample_values(table: str, kind: str, cls: type[Any]) -> dict[str, Any] | None:
+    """Values a generated sample needs beyond the defaults: an output that leaves the
+    machine must name a view, so its sample names the full-detail one."""
+    if table == "sinks" and leaves_machine(kind, cls):
+        return {"view": INTERNAL}
+    return None
+
+
+def generated_sample(
+    table: str, kind: str, model: type[BaseModel], values: dict[str, Any] | None = None
+) -> str:
     lines = [f"# {table}.{kind}: generated from its config model", f"[[{table}.{kind}]]"]
-    lines += model_lines(model, example_id=f"{kind}-1")
+    lines += model_lines(model, values, example_id=f"{kind}-1")
     return "\n".join(lines) + "\n"
 
 
@@ -105,5 +116,6 @@ def sample_for(registry: Registry, kind: str) -> str | None:
         if kind in entries:
             cls = entries[kind][0]
             text = plugin_sample_file(cls) if table == "sources" else None
-            return text or generated_sample(table, kind, cls.config_model)
+            values = sample_values(table, kind, cls)
+            return text or generated_sample(table, kind, cls.config_model, values)
     return None

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-__all__ = ["DashboardSettings", "dashboard_problems", "missing_for_dashboard"]
+__all__ = ["DashboardSettings", "dashboard_problems", "live_views", "missing_for_dashboard"]
 
 from collections.abc import Iterable
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub.errors import ConfigProblem
+from hub.views import View
 
 
 class DashboardSettings(BaseModel):
@@ -36,6 +37,11 @@ class DashboardSettings(BaseModel):
     heartbeat_s: float = Field(
         default=5.0, gt=0, le=60, description="stream heartbeat; the page says not live after 2.5"
     )
+
+
+def live_views(views: Iterable[View]) -> list[View]:
+    """The views a person can log in with on a live dashboard: a token, no delay."""
+    return [v for v in views if v.token is not None and not v.delay_s]
 
 
 def missing_for_dashboard(

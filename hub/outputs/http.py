@@ -40,6 +40,7 @@ its instance), like a third-party sink would.
     auth = { scheme = "bearer", token = "${OPS_WEBHOOK_TOKEN}" }
     timeout_s = 10
     retry_max_s = 60
+    view = "internal"               # it leaves the machine: name a view (docs/privacy.md)
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ the broker password.
     broker = "default"
     topic = "crowdhub/{site}/{zone}/{measurement}"
     qos = 1
+    view = "internal"               # it leaves the machine: name a view (docs/privacy.md)
 """
 
 from __future__ import annotations

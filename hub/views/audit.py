@@ -245,8 +245,9 @@ class _Tally:
 class SentTally:
     """Counts what one view sent to one sink; one ``sent`` record per interval.
 
-    Call :meth:`add` with each delivered batch and :meth:`flush` at least once per
-    ``interval_s`` (or on stop); a flush writes a record only when something was sent.
+    Call :meth:`add` with each delivered batch, :meth:`flush_due` often (an interval
+    that has ended is written even when nothing more is sent) and :meth:`flush` on
+    stop; a flush writes a record only when something was sent.
     """
 
     def __init__(
@@ -270,6 +271,13 @@ class SentTally:
             t.measurements.add(e.measurement.type)
         if (now - t.start).total_seconds() >= self.interval_s:
             self.flush(now)
+
+    def flush_due(self, now: datetime) -> dict[str, Any] | None:
+        """Write the record of an interval that has ended (call about once a second)."""
+        t = self._tally
+        if t is None or (now - t.start).total_seconds() < self.interval_s:
+            return None
+        return self.flush(now)
 
     def flush(self, now: datetime) -> dict[str, Any] | None:
         t, self._tally = self._tally, None

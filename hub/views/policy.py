@@ -64,6 +64,8 @@ class ViewStats:
     sent: int = 0
     late: int = 0
     held: int = 0
+    suppressed: int = 0
+    """Interval counts reported as 0 because they were below ``suppress_below``."""
 
 
 @dataclass(slots=True)
@@ -407,6 +409,8 @@ class ViewPolicy:
                 round_to=v.round_to,
             )
             update[f.name] = _like(true, value)
+            if suppressed:
+                self.stats.suppressed += 1
             if suppressed and v.suppress_as == "below":
                 marks.append(type(m).model_fields[f.name].alias or f.name)
         for f in rule.of_kind("rate"):

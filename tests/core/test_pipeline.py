@@ -253,6 +253,7 @@ def test_fan_out_offer_reports_only_blocking_full_queues(overflow: str) -> None:
     fan_out.connect([full])
     went: list[SinkQueue] = []
     assert fan_out.offer(occupancy(1), went, []) is None
-    blocked = fan_out.offer(occupancy(2), went, [])
-    assert blocked == ([full.queue] if overflow == "block" else None)
+    second = occupancy(2)
+    blocked = fan_out.offer(second, went, [])
+    assert blocked == ([(full.queue, second)] if overflow == "block" else None)
     assert went == [full.queue] * (1 if overflow == "block" else 2)

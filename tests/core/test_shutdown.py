@@ -99,7 +99,7 @@ def test_stop_with_a_dead_output_exits_non_zero_and_says_what_was_lost(tmp_path:
         port = s.getsockname()[1]
     proc, log = start(
         tmp_path,
-        f'[[sinks.http]]\nid = "hook"\nurl = "http://127.0.0.1:{port}/hook"\n'
+        f'[[sinks.http]]\nid = "hook"\nurl = "http://127.0.0.1:{port}/hook"\nview = "internal"\n'
         'queue = "memory"\nretry_initial_s = 0.05\nretry_max_s = 0.1\n\n'
         '[[sinks.jsonl]]\nid = "archive"\n',
     )
@@ -123,7 +123,7 @@ def test_stop_with_a_dead_output_keeps_its_events_and_delivers_them_first_next_t
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     sinks = (
-        f'[[sinks.http]]\nid = "hook"\nurl = "http://127.0.0.1:{port}/hook"\n'
+        f'[[sinks.http]]\nid = "hook"\nurl = "http://127.0.0.1:{port}/hook"\nview = "internal"\n'
         "retry_initial_s = 0.05\nretry_max_s = 0.1\n\n"
         '[[sinks.jsonl]]\nid = "archive"\n'
     )

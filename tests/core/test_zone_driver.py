@@ -166,9 +166,9 @@ async def test_actions_wake_the_driver_and_go_to_the_measures_log(tmp_path: Path
         assert d.ticks > ticks  # ticked without a clock advance
         assert out.of(Alert)[-1].measurement.state == "acknowledged"  # type: ignore[union-attr]
         ticks = d.ticks
-        clock.advance_to(clock.monotonic() + 1.0)  # the regular tick
         async with asyncio.timeout(5):
-            while d.ticks < ticks + 1:
+            while d.ticks < ticks + 1:  # the regular tick, once the driver waits for it
+                clock.advance_to(clock.monotonic() + 1.0)
                 await asyncio.sleep(0.01)
     finally:
         task.cancel()

@@ -10,7 +10,7 @@ hub stops. Screenshots go to test-artifacts/.
 
 from __future__ import annotations
 
-import json
+import os
 import signal
 import subprocess
 import sys
@@ -97,6 +97,26 @@ occupancy_zone = "pier"
 [[sinks.jsonl]]
 id = "archive"
 path = "events.jsonl"
+
+[[views]]
+id = "operator"
+name = "Gemeente"
+token = "${{BROWSER_OPERATOR_TOKEN}}"
+sensor_health = true
+actions = ["acknowledge", "log_measure", "silence"]
+
+[[views]]
+id = "organiser"
+name = "Organisator"
+token = "${{BROWSER_ORGANISER_TOKEN}}"
+zones = ["pier"]
+
+[[views]]
+id = "public"
+name = "Publiek"
+token = "${{BROWSER_PUBLIC_TOKEN}}"
+zones = ["square"]
+levels_only = true
 """
 
 TOKENS = {
@@ -104,23 +124,6 @@ TOKENS = {
     "organiser": "organiser-token-0123456789",
     "public": "public-token-0123456789",
 }
-VIEWS = [
-    {
-        "id": "operator",
-        "name": "Gemeente",
-        "token": TOKENS["operator"],
-        "sensor_health": True,
-        "actions": ["acknowledge", "log_measure", "silence"],
-    },
-    {"id": "organiser", "name": "Organisator", "token": TOKENS["organiser"], "zones": ["pier"]},
-    {
-        "id": "public",
-        "name": "Publiek",
-        "token": TOKENS["public"],
-        "zones": ["square"],
-        "levels_only": True,
-    },
-]
 # 300 people on 100 m² (red from 2 p/m²): calm 2 s, rise 4 s, 40 s at the peak, fall 3 s
 SURGE = "300:2:4:40:3:600"
 
@@ -149,11 +152,10 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
     tmp = tmp_path_factory.mktemp("hub-browser")
     port = free_port()
     (tmp / "hub.toml").write_text(CONFIG.format(http_port=port))
-    (tmp / "views.json").write_text(json.dumps(VIEWS))
     log = tmp / "hub.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.dashboard.run_hub", "hub.toml", "views.json"],
+            [sys.executable, "-m", "hub", "run", "hub.toml"],
             cwd=tmp,
             stdout=out,
             stderr=out,
@@ -181,10 +183,9 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
 
 
 def _env() -> dict[str, str]:
-    import os
-
-    root = str(Path(__file__).resolve().parents[2])
-    return {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    """The views' tokens come from the environment, as on a real site."""
+    tokens = {f"BROWSER_{view.upper()}_TOKEN": token for view, token in TOKENS.items()}
+    return {**os.environ, **tokens}
 
 
 def login(d: Any, hub: RunningHub, view: str) -> None:

@@ -19,7 +19,7 @@ from hub.core.config import load_config
 from hub.core.plugins import load_plugins
 from hub.core.runtime import Hub
 from hub.core.transports.http_server import HttpIngestServer
-from hub.views import parse_views
+from hub.views.audit import verify
 
 CONFIG = """
 [hub]
@@ -59,15 +59,19 @@ port = 0
 %s
 """
 
-VIEWS = [
-    {
-        "id": "operator",
-        "token": "operator-token-0123456789",
-        "actions": ["acknowledge", "log_measure", "silence"],
-        "sensor_health": True,
-    },
-    {"id": "public", "token": "public-token-0123456789", "zones": ["square"], "levels_only": True},
-]
+VIEWS = """
+[[views]]
+id = "operator"
+token = "${WIRING_OPERATOR_TOKEN:-operator-token-0123456789}"
+actions = ["acknowledge", "log_measure", "silence"]
+sensor_health = true
+
+[[views]]
+id = "public"
+token = "${WIRING_PUBLIC_TOKEN:-public-token-0123456789}"
+zones = ["square"]
+levels_only = true
+"""
 PROV = Provenance(plugin="test", plugin_version="1", transport="simulated")
 
 
@@ -75,16 +79,11 @@ def bearer(view: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {view}-token-0123456789"}
 
 
-def make_hub(tmp_path: Path, extra: str = "", views: list[dict[str, Any]] | None = None) -> Hub:
-    (tmp_path / "hub.toml").write_text(CONFIG % extra)
+def make_hub(tmp_path: Path, extra: str = "", views: str = "") -> Hub:
+    """A hub on ``CONFIG`` with ``extra`` tables and ``[[views]]`` tables (real config load)."""
+    (tmp_path / "hub.toml").write_text(CONFIG % (extra + views))
     registry = load_plugins()
     config = load_config(tmp_path / "hub.toml", registry)
-    if views is not None:
-        # [[views]] tables are parsed by the views' config loader (the viewwire branch);
-        # here the parsed views are set on the loaded configuration the same way
-        parsed, problems = parse_views(views)
-        assert not problems
-        config.views = tuple(parsed)  # type: ignore[attr-defined]
     return Hub(config, registry)
 
 
@@ -115,6 +114,7 @@ async def test_the_running_hub_serves_the_dashboard_by_view(
 ) -> None:
     hub, url = running
     assert hub.zones is not None and hub.dashboard is not None
+    assert hub.dashboard.audit is hub.views.audit  # one writer per audit.jsonl
     async with aiohttp.ClientSession() as http:
         async with http.get(f"{url}/") as r:  # no token: the login form, no data
             page = await r.text()
@@ -186,6 +186,7 @@ async def test_the_running_hub_serves_the_dashboard_by_view(
     )
     assert any(a["kind"] == "access" and a["view"] == "public" for a in audit)
     assert "token-0123456789" not in json.dumps(audit)
+    assert verify(tmp_path / "data" / "audit.jsonl").ok
 
 
 def test_without_views_nothing_is_served_and_the_log_says_what_to_add(
@@ -208,6 +209,21 @@ def test_enabled_without_what_it_needs_is_one_config_line(tmp_path: Path) -> Non
     assert str(problem) == (
         "dashboard.enabled: true, but no [[transports.http]] server with id = 'web' "
         "(have: default); add one (host, port) or set [dashboard] transport to the id of yours"
+    )
+
+
+def test_enabled_with_no_view_to_log_in_with_is_one_config_line(tmp_path: Path) -> None:
+    """check-config counts the real views: a view without a token (outputs only) or with
+    a delay cannot log in to a live page."""
+    from hub.errors import ConfigError
+
+    views = '[[views]]\nid = "late"\ntoken = "${WIRING_LATE_TOKEN:-late-0123456789}"\n'
+    views += 'delay_s = 600\n[[views]]\nid = "feed"\n'
+    with pytest.raises(ConfigError) as err:
+        make_hub(tmp_path, "[dashboard]\nenabled = true\n", views=views)
+    [problem] = err.value.problems
+    assert str(problem).startswith(
+        "dashboard.enabled: true, but no [[views]] view with a token to log in with"
     )
 
 

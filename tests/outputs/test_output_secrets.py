@@ -64,6 +64,7 @@ auth = {{ scheme = "bearer", token = "${{HOOK_BEARER}}" }}
 headers = {{ X-Api-Key = "${{HOOK_KEY}}" }}
 retry_initial_s = 0.02
 retry_max_s = 0.05
+view = "internal"
 """
 
 

@@ -70,6 +70,8 @@ class SinkRunner:
         self.stats = SinkStats(dropped=self.queue.dropped)
         self._closing = False
         self._closed = asyncio.Event()
+        self.on_written: Callable[[Sequence[Event]], None] | None = None
+        """Called with each batch the sink took (the audit of what went where)."""
         types = config.measurements
         self.measurements: frozenset[str] | None = frozenset(types) if types else None
 
@@ -192,6 +194,8 @@ class SinkRunner:
             if written is None:  # the whole batch (a partial one is counted and acked above)
                 self.stats.events_out += len(batch)
                 self.stats.batches += 1
+                if self.on_written is not None:
+                    self.on_written(batch)
                 queue.ack(len(batch))
 
     def _rejected(self, batch: Sequence[Event], err: SinkRejected) -> int:
@@ -223,4 +227,6 @@ class SinkRunner:
         if written:
             self.stats.events_out += written
             self.stats.batches += 1
+            if self.on_written is not None:
+                self.on_written([e for e in batch if e.event_id not in err.events])
         return written
