@@ -40,9 +40,9 @@ from hub.core.config import (
     substitute_env,
     validate_config,
 )
-from hub.core.dashboard_wiring import live_views
 from hub.core.plugins import Registry, load_plugins
 from hub.core.runtime import Hub, run_until_stopped
+from hub.dashboard.settings import live_views
 from hub.errors import ConfigError, ConfigProblem
 from hub.simulate import Simulator
 from hub.simulate.cli import build_simulator
@@ -133,7 +133,6 @@ def plan_demo(data_dir: Path, *, say: Any = None) -> DemoPlan:
     simulators = [build_simulator(argv, speak, registry=registry) for argv in argvs]
     banner = "\n".join(
         [
-            *_dashboard_lines(config, http_port),
             f"crowdhub {hub.__version__} demo: simulated devices speaking their real wire "
             "formats, no external service:",
             f"  Paxcounter -> MQTT paxout/1 on the embedded broker 127.0.0.1:{mqtt_port} "
@@ -148,6 +147,7 @@ def plan_demo(data_dir: Path, *, say: Any = None) -> DemoPlan:
             "(about a minute in), acknowledge it:",
             f"    hub alerts --data-dir {data_dir} ack level-red/boulevard --by operator "
             "--note 'stewards to the boulevard'",
+            *_dashboard_lines(config, http_port),
             f"Events go to the console, {data_dir / 'events.sqlite'} and "
             f"{data_dir / 'events.jsonl'}. Stop with Ctrl-C.",
             f"Config: {source} - a starting point for a real site (or "
@@ -160,12 +160,13 @@ def plan_demo(data_dir: Path, *, say: Any = None) -> DemoPlan:
 
 def _dashboard_lines(config: Any, http_port: int) -> list[str]:
     """The dashboard's URL and the demo's tokens (demo only: real tokens stay secret)."""
-    views = live_views(getattr(config, "views", ()))
+    views = live_views(config.views)
     if not views:
         return []
     tokens = ", ".join(f"{v.id}: {v.token.get_secret_value()}" for v in views if v.token)
     return [
-        f"Dashboard: http://127.0.0.1:{http_port}/ - log in with a demo token ({tokens})",
+        f"Dashboard: http://127.0.0.1:{http_port}/ - log in with a demo token ({tokens}); "
+        "the operator can acknowledge the alert there too",
     ]
 
 
