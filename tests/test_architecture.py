@@ -218,3 +218,16 @@ def test_the_cast_check_finds_a_cast(tmp_path: Path) -> None:
     finally:
         ROOT = saved
     assert [f.split(":")[1] for f in found] == ["2", "3"]
+
+
+MAX_MODULE_LINES = 500
+
+
+def test_no_module_in_hub_is_over_500_lines() -> None:
+    """Modules stay small, split by reason to change (STYLE.md)."""
+    big = {
+        str(path.relative_to(ROOT)): n
+        for path in _modules().values()
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    }
+    assert not big, f"split these modules (over {MAX_MODULE_LINES} lines): {big}"

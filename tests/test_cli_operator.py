@@ -21,7 +21,7 @@ def test_sample_config_without_a_name_lists_tables_and_kinds() -> None:
     assert proc.returncode == 0, proc.stderr
     reg = load_plugins()
     lines = proc.stdout.splitlines()
-    assert "  tables:     hub, plugins, site, zones, views" in lines
+    assert "  tables:     hub, plugins, site, zones, views, dashboard" in lines
     assert f"  sources:    {', '.join(sorted(reg.sources))}" in lines
     assert f"  outputs:    {', '.join(sorted(reg.sinks))}" in lines
     assert f"  transports: {', '.join(sorted(reg.transports))}" in lines

@@ -62,6 +62,15 @@ def test_demo_feeds_every_plugin_family_into_sqlite(tmp_path: Path) -> None:
     assert proc.returncode == 0, err[-3000:]
     assert "embedded broker" in err and "ptys" in err and "HTTP push" in err  # the banner
     assert f"hub alerts --data-dir {data} ack level-red/boulevard --by operator" in err
+    dashboard = re.search(
+        r"^Dashboard: http://127\.0\.0\.1:(\d+)/ - log in with a demo token "
+        r"\(operator: demo-operator, public: demo-public\)",
+        err,
+        re.M,
+    )
+    assert dashboard is not None, err[:3000]  # the banner: the URL and the demo tokens
+    assert f"HTTP push to http://127.0.0.1:{dashboard[1]}/ingest/" in err  # the hub's server
+    assert "dashboard on http[default] at / for 2 view(s): operator, public" in err
     assert "gate-b-camera" in out and "gate-a-beams" in out and "beach-pax" in out
     assert "Traceback" not in err and " WARNING " not in err, err[-3000:]
     ptys = re.search(r"ptys (\S+)/tfluna-a and", err)

@@ -3,6 +3,7 @@
 * no argument: the tables and plugin kinds that have samples;
 * ``site``, ``hub``, ``plugins``, ``views``: the core tables, generated from their models;
 * ``zones``: the crowd picture's table (``hub/zones/sample.toml``);
+* ``dashboard``: whether and where the hub serves the dashboard (generated);
 * ``KIND`` or ``sources.KIND`` / ``sinks.KIND`` / ``transports.KIND``: a plugin's sample
   (a bare ``mqtt`` is the output; ``transports.mqtt`` the broker connection);
 * ``--all``: a whole commented config that passes ``hub check-config`` as printed: a
@@ -22,11 +23,12 @@ import hub
 from hub.core.config import HubSettings, PluginSettings
 from hub.core.plugins import Registry, load_plugins
 from hub.core.samples import generated_sample, model_lines, sample_for, sample_values
+from hub.dashboard.settings import DashboardSettings
 from hub.site import Line, Site, Zone
 from hub.views import View
 
 EXIT_OK, EXIT_UNKNOWN = 0, 2
-TABLES = ("hub", "plugins", "site", "zones", "views")
+TABLES = ("hub", "plugins", "site", "zones", "views", "dashboard")
 _TABLE_KINDS = ("sources", "sinks", "transports")
 
 # example values for the required fields of the site tables
@@ -84,6 +86,9 @@ def core_table(name: str) -> str | None:
     if name == "plugins":
         title = "[plugins]: which installed third-party plugins load"
         return "\n".join(_table(title, "[plugins]", PluginSettings)) + "\n"
+    if name == "dashboard":
+        title = "[dashboard]: the live picture in a browser, at / on the hub's HTTP server"
+        return "\n".join(_table(title, "[dashboard]", DashboardSettings)) + "\n"
     if name == "zones":
         return resources.files("hub.zones").joinpath("sample.toml").read_text(encoding="utf-8")
     return None
@@ -145,6 +150,7 @@ def whole_config(registry: Registry) -> str:
         "# ---- views: who sees what (uncomment, export the token, name it on outputs) ----",
         _commented(views_sample()),
         "",
+        core_table("dashboard") or "",
         "# ---- transports: connections and servers that sources and outputs share ----",
     ]
     for kind in sorted(registry.transports):

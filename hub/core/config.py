@@ -11,9 +11,6 @@ environment variable, so secrets never have to be written in the file.
 
 from __future__ import annotations
 
-import os
-import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -29,9 +26,12 @@ from hub.core.config_checks import (
     identifier_shaped_ids,
     site_references,
 )
-from hub.core.config_hints import did_you_mean, duplicate_key_problem, model_at, unknown_key_message
+from hub.core.config_file import read_toml as read_toml
+from hub.core.config_file import substitute_env as substitute_env
+from hub.core.config_hints import did_you_mean, model_at, unknown_key_message
 from hub.core.plugins import Registry
 from hub.core.view_config import forget_unset_tokens, token_problems, views_and_problems
+from hub.dashboard.settings import DashboardSettings, dashboard_problems, live_views
 from hub.errors import ConfigError, ConfigProblem
 from hub.plugin import SinkConfig, SourceConfig, TransportConfig
 from hub.site import Site
@@ -39,8 +39,17 @@ from hub.views import View
 from hub.zones import ZonesConfig
 from hub.zones.validate import zones_problems
 
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-TOP_LEVEL = ("hub", "plugins", "site", "zones", "views", "transports", "sources", "sinks")
+TOP_LEVEL = (
+    "hub",
+    "plugins",
+    "site",
+    "zones",
+    "views",
+    "dashboard",
+    "transports",
+    "sources",
+    "sinks",
+)
 
 
 class HubSettings(BaseModel):
@@ -90,6 +99,7 @@ class HubConfig:
     path: Path | None = None
     zones: ZonesConfig = field(default_factory=ZonesConfig)
     views: tuple[View, ...] = ()
+    dashboard: DashboardSettings = field(default_factory=DashboardSettings)
 
     @property
     def data_dir(self) -> Path:
@@ -109,74 +119,12 @@ class HubConfig:
         )
 
 
-def read_toml(path: Path) -> dict[str, Any]:
-    """Parse the file or raise ConfigError with the file name and TOML position."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(
-            [
-                ConfigProblem(
-                    "",
-                    "file not found; give the path of a crowdhub TOML config "
-                    "(`hub sample-config --all` prints a whole one)",
-                )
-            ],
-            str(path),
-        ) from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError([ConfigProblem("", f"cannot read file: {err}")], str(path)) from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        problem = duplicate_key_problem(text, err) or ConfigProblem("", f"not valid TOML: {err}")
-        raise ConfigError([problem], str(path)) from None
-
-
 def preliminary_plugin_settings(raw: dict[str, Any]) -> PluginSettings:
     """The ``[plugins]`` table, needed before plugins load (errors are reported later)."""
     try:
         return PluginSettings.model_validate(raw.get("plugins", {}))
     except ValidationError:
         return PluginSettings()
-
-
-def substitute_env(
-    value: Any, path: str, problems: list[ConfigProblem], refs: dict[str, str] | None = None
-) -> Any:
-    """Replace ``${NAME}`` references in every string, recursively.
-
-    ``refs``, when given, records the text as written for every path that had a reference.
-    """
-    if isinstance(value, str):
-        if refs is not None and "${" in value:
-            refs[path] = value
-
-        def repl(m: re.Match[str]) -> str:
-            name, default = m.group(1), m.group(2)
-            env = os.environ.get(name)
-            if env is not None:
-                return env
-            if default is not None:
-                return default
-            problems.append(
-                ConfigProblem(
-                    path,
-                    f"environment variable {name} is not set; export it or use "
-                    f"${{{name}:-default}}",
-                )
-            )
-            return ""
-
-        return _ENV_REF.sub(repl, value)
-    if isinstance(value, dict):
-        return {
-            k: substitute_env(v, f"{path}.{k}" if path else k, problems, refs)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [substitute_env(v, f"{path}[{i}]", problems, refs) for i, v in enumerate(value)]
-    return value
 
 
 def _loc(loc: tuple[int | str, ...]) -> str:
@@ -371,6 +319,7 @@ def validate_config(
 
     settings = section(HubSettings, "hub")
     plugin_settings = section(PluginSettings, "plugins")
+    dashboard = section(DashboardSettings, "dashboard")
     site = _site(raw.get("site", {}), problems)
     zones = _zones(raw.get("zones", {}), site, problems)
 
@@ -393,10 +342,20 @@ def validate_config(
     _check_transports(registry, transports, sources, sinks, problems)
     views, view_problems = views_and_problems(raw.get("views"), site, sinks, registry.sinks)
     problems.extend(view_problems)
+    if dashboard is not None and site is not None and zones is not None:
+        problems.extend(
+            dashboard_problems(
+                dashboard,
+                zones=zones.enabled and bool(site.zones),
+                http_ids=[t.id for t in transports.get("http", [])],
+                live_views=len(live_views(views)),
+            )
+        )
     if settings is None or plugin_settings is None or site is None or zones is None:
         return None
     config = HubConfig(settings, plugin_settings, site, transports, sources, sinks, zones=zones)
     config.views = tuple(views)
+    config.dashboard = dashboard or config.dashboard
     return config
 
 

@@ -36,6 +36,7 @@ from hub.clock import Clock, SystemClock
 from hub.core.backoff import Backoff
 from hub.core.bus import DurableQueue, SinkRunner, make_queue
 from hub.core.config import HubConfig
+from hub.core.dashboard_wiring import wire_dashboard
 from hub.core.lifecycle import (
     EventsLost,
     drain,
@@ -89,6 +90,7 @@ class Hub:
         if self.zones is not None:
             self.zones.connect(self.pipeline.emitter("zones", after=self.zones.stage.name))
         self._build()
+        self.dashboard = wire_dashboard(self)
 
     # -- construction --------------------------------------------------------------------
     def _transport(self, kind: str, instance: str | None) -> Transport[Any]:

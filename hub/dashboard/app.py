@@ -34,6 +34,7 @@ from hub.dashboard.policy import Kind, for_view
 from hub.dashboard.provider import PictureProvider
 from hub.dashboard.serialize import site_dict
 from hub.dashboard.stream import Streams
+from hub.zones.actions import ActionError
 
 log = logging.getLogger("hub.dashboard")
 
@@ -350,6 +351,8 @@ class Dashboard:
             raise _Problem(404, "no such open alert in this view")
         try:
             a = self.provider.acknowledge(alert_id, by=view.id, note=note)
+        except ActionError as e:
+            raise _Problem(e.status, str(e)) from None
         except KeyError as e:
             raise _Problem(404, str(e).strip("'\"")) from None
         except ValueError as e:
@@ -372,6 +375,8 @@ class Dashboard:
             s = self.provider.silence(
                 subject=subject, rule=rule, until=until, reason=reason, by=view.id
             )
+        except ActionError as e:
+            raise _Problem(e.status, str(e)) from None
         except (KeyError, ValueError) as e:
             raise _Problem(400, str(e).strip("'\"")) from None
         self._action(view, "silence", subject, allowed=True)
@@ -383,6 +388,8 @@ class Dashboard:
         text = _text(body.get("text"), "text", 1)
         try:
             rec = self.provider.log_measure(subject, text, by=view.id)
+        except ActionError as e:
+            raise _Problem(e.status, str(e)) from None
         except (KeyError, ValueError) as e:
             raise _Problem(400, str(e).strip("'\"")) from None
         self._action(view, "log_measure", subject, allowed=True)

@@ -5,7 +5,9 @@ for JSON-ready dicts (the shapes are in :mod:`hub.dashboard.openapi`) and subscr
 :class:`Change` notifications for the live stream. :class:`ZoneModelProvider` implements
 it over a :class:`hub.zones.ZoneModel` in the same event loop: the zone stage calls
 :meth:`ZoneModelProvider.update` after every ``model.tick(now)``; operator actions
-(acknowledge, silence, measure) go to the model and are announced at once.
+(acknowledge, silence, measure) go through :class:`hub.zones.actions.ZoneActions` (the
+same functions ``hub alerts`` uses; pass the running hub's, so an action also makes its
+driver tick and persist at once) and are announced at once.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from hub.clock import Clock, SystemClock
 from hub.dashboard.serialize import alert_dict, line_dict, sensor_dicts, zone_dict, zone_history
 from hub.site import Site
 from hub.zones import ZoneModel
+from hub.zones.actions import ZoneActions
 from hub.zones.log import query
 
 ChangeKind = Literal["zone", "line", "sensor", "alert", "log"]
@@ -95,9 +98,11 @@ class ZoneModelProvider:
         clock: Clock | None = None,
         keep_minutes: int = 24 * 60,
         queue_size: int = 10_000,
+        actions: ZoneActions | None = None,
     ) -> None:
         self.model = model
         self.clock = clock or SystemClock()
+        self.actions = actions if actions is not None else ZoneActions(model, self.now)
         self._keep = keep_minutes
         self._queue_size = queue_size
         self._minutes: dict[str, deque[list[float]]] = {}
@@ -161,21 +166,22 @@ class ZoneModelProvider:
     # --- acting -------------------------------------------------------------------------
 
     def acknowledge(self, alert_id: str, *, by: str, note: str) -> dict[str, Any]:
-        a = self.model.acknowledge(alert_id, by=by, now=self.now(), note=note)
+        """Raises :class:`hub.zones.actions.ActionError` (with an HTTP-like status)."""
+        done = self.actions.acknowledge(alert_id, by=by, note=note)
         self._announce_alerts()
-        return alert_dict(a, self._line_zone)
+        record = next(a for a in self.model.alerts.open.values() if a.alert_id == done["alert_id"])
+        return alert_dict(record, self._line_zone)
 
     def silence(
         self, *, subject: str, rule: str | None, until: datetime, reason: str, by: str
     ) -> dict[str, Any]:
-        sid = self.model.silence(
-            until=until, reason=reason, by=by, now=self.now(), rule=rule, subject=subject
-        )
+        seconds = (until - self.now()).total_seconds()
+        s = self.actions.silence(reason, by, seconds, rule=rule, subject=subject)
         self._announce_alerts()
-        return {"silence_id": sid, "subject": subject, "rule": rule, "until": until.isoformat()}
+        return {**s, "subject": subject, "rule": rule}
 
     def log_measure(self, subject: str, text: str, *, by: str) -> dict[str, Any]:
-        rec = self.model.log_measure(subject, text, by=by, now=self.now())
+        rec = self.actions.log_measure(subject, text, by)
         self._announce_alerts()
         return self._with_zone(rec)
 

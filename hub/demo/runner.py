@@ -42,6 +42,7 @@ from hub.core.config import (
 )
 from hub.core.plugins import Registry, load_plugins
 from hub.core.runtime import Hub, run_until_stopped
+from hub.dashboard.settings import live_views
 from hub.errors import ConfigError, ConfigProblem
 from hub.simulate import Simulator
 from hub.simulate.cli import build_simulator
@@ -146,6 +147,7 @@ def plan_demo(data_dir: Path, *, say: Any = None) -> DemoPlan:
             "(about a minute in), acknowledge it:",
             f"    hub alerts --data-dir {data_dir} ack level-red/boulevard --by operator "
             "--note 'stewards to the boulevard'",
+            *_dashboard_lines(config, http_port),
             f"Events go to the console, {data_dir / 'events.sqlite'} and "
             f"{data_dir / 'events.jsonl'}. Stop with Ctrl-C.",
             f"Config: {source} - a starting point for a real site (or "
@@ -154,6 +156,18 @@ def plan_demo(data_dir: Path, *, say: Any = None) -> DemoPlan:
         ]
     )
     return DemoPlan(config, registry, simulators, banner, pty_dir)
+
+
+def _dashboard_lines(config: Any, http_port: int) -> list[str]:
+    """The dashboard's URL and the demo's tokens (demo only: real tokens stay secret)."""
+    views = live_views(config.views)
+    if not views:
+        return []
+    tokens = ", ".join(f"{v.id}: {v.token.get_secret_value()}" for v in views if v.token)
+    return [
+        f"Dashboard: http://127.0.0.1:{http_port}/ - log in with a demo token ({tokens}); "
+        "the operator can acknowledge the alert there too",
+    ]
 
 
 class _Started:

@@ -167,6 +167,9 @@ class HttpIngestServer(Transport[HttpServerConfig]):
         self._bind_error: str | None = None
         self._server_log = ctx.log.getChild("server")
         self._server_log.addFilter(_RedactPeer())
+        self.extensions: list[Callable[[web.Application], None]] = []
+        """Called with the application before it is set up: more routes on the same server
+        (the dashboard, :mod:`hub.core.dashboard_wiring`)."""
 
     # -- HttpIngest ------------------------------------------------------------------
     def add_route(
@@ -227,6 +230,8 @@ class HttpIngestServer(Transport[HttpServerConfig]):
         app.router.add_route("*", "/ingest/{source_id}", self._ingest)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/metrics", self._metrics)
+        for extend in self.extensions:
+            extend(app)
         return app
 
     async def run(self) -> None:

@@ -1,0 +1,91 @@
+"""The dashboard in the running hub: on its HTTP server, fed by its zone driver.
+
+::
+
+    ZoneDriver ── after_tick ──▶ ZoneModelProvider ──▶ Dashboard ──▶ /, /api/v1/…, stream
+        │ actions (the ones `hub alerts` uses) ◀── acknowledge, silence, measure ──┘
+    HttpIngestServer.extensions ◀── Dashboard.install (routes on the same aiohttp app)
+
+The dashboard is served when the configuration has zones, the ``[[transports.http]]``
+server ``[dashboard] transport`` names, and at least one live ``[[views]]`` view with a
+token (``hub.dashboard.PolicyViewAuth``). Without one of them it is not served and the
+hub says once what to add; ``[dashboard] enabled = true`` turns that into a
+configuration error (``hub check-config``). Nothing is served without a token.
+"""
+
+from __future__ import annotations
+
+__all__ = ["live_views", "wire_dashboard"]
+
+import logging
+from pathlib import Path
+from typing import Any, Protocol
+
+from hub.clock import Clock
+from hub.core.config import HubConfig
+from hub.core.transports.http_server import HttpIngestServer
+from hub.core.view_routing import ViewRouting
+from hub.core.zone_driver import ZoneDriver
+from hub.dashboard import Dashboard, PolicyViewAuth, ZoneModelProvider
+from hub.dashboard.settings import live_views, missing_for_dashboard
+from hub.errors import ConfigError, ConfigProblem
+from hub.plugin import Transport
+
+log = logging.getLogger("hub.dashboard")
+
+
+class _Hub(Protocol):
+    """The parts of :class:`hub.core.runtime.Hub` the dashboard is wired to."""
+
+    config: HubConfig
+    clock: Clock
+    zones: ZoneDriver | None
+    transports: dict[tuple[str, str], Transport[Any]]
+    views: ViewRouting
+
+
+def wire_dashboard(hub: _Hub) -> Dashboard | None:
+    """Add the dashboard to the hub's HTTP server, or say once why it is not served.
+
+    API access and actions are recorded in the views' audit log of the running hub
+    (``hub.views.audit``): one writer per ``audit.jsonl`` keeps its hash chain whole.
+    """
+    config, zones, transports = hub.config, hub.zones, hub.transports
+    settings = config.dashboard
+    if settings.enabled is False:
+        return None
+    http_ids = [i for (kind, i) in transports if kind == "http"]
+    served = live_views(config.views)
+    missing = missing_for_dashboard(
+        settings, zones=zones is not None, http_ids=http_ids, live_views=len(served)
+    )
+    if missing is not None:
+        if settings.enabled:
+            problem = ConfigProblem("dashboard.enabled", f"true, but {missing}")
+            raise ConfigError([problem], str(config.path) if config.path else None)
+        if zones is not None and http_ids:  # a dashboard was likely wanted
+            log.info("dashboard not served: %s", missing)
+        return None
+    assert zones is not None
+    server = transports[("http", settings.transport)]
+    if not isinstance(server, HttpIngestServer):  # another plugin's "http" transport
+        log.warning("dashboard not served: http[%s] is not the hub's server", settings.transport)
+        return None
+    provider = ZoneModelProvider(zones.model, clock=hub.clock, actions=zones.actions)
+    zones.after_tick.append(provider.update)
+    dashboard = Dashboard(
+        provider,
+        PolicyViewAuth(served),
+        hub.views.audit,
+        plan_dir=config.path.parent if config.path else Path.cwd(),
+        heartbeat_s=settings.heartbeat_s,
+        secure_cookie=settings.secure_cookie,
+    )
+    server.extensions.append(dashboard.install)
+    log.info(
+        "dashboard on http[%s] at / for %d view(s): %s",
+        settings.transport,
+        len(served),
+        ", ".join(v.id for v in served),
+    )
+    return dashboard
