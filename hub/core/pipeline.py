@@ -56,6 +56,7 @@ __all__ = [
     "Removed",
     "Stage",
     "commit",
+    "put_into",
     "put_waiting",
 ]
 
@@ -210,6 +211,43 @@ class DeadLetters:
             self._file = None
 
 
+Targets = Sequence[tuple[frozenset[str] | None, SinkQueue]]
+"""Sink queues with the measurement types each takes (None: all)."""
+
+
+def put_into(
+    targets: Targets,
+    event: Event,
+    kept: set[int] | None,
+    went: list[SinkQueue],
+    failed: list[QueueUnavailable],
+    blocked: list[tuple[SinkQueue, Event]] | None,
+) -> list[tuple[SinkQueue, Event]] | None:
+    """Put ``event`` into every target queue that takes its type, skipping the queues in
+    ``kept`` (an earlier try already put it there), without waiting: the hot path of
+    every fan-out. Appends to ``went`` and ``failed``; returns ``blocked`` extended with
+    the queues that refused it (``overflow = "block"`` and full)."""
+    kind = event.measurement.type
+    for accepts, queue in targets:
+        if accepts is not None and kind not in accepts:
+            continue
+        if kept is not None and id(queue) in kept:
+            continue
+        try:
+            if not queue.put_nowait(event):
+                if blocked is None:
+                    blocked = [(queue, event)]
+                else:
+                    blocked.append((queue, event))
+                continue
+        except QueueUnavailable as err:
+            queue.dropped["unwritten"] += 1
+            failed.append(err)
+            continue
+        went.append(queue)
+    return blocked
+
+
 class FanOut:
     """The end of the pipeline: every event to the queue of every sink that takes it.
 
@@ -241,26 +279,8 @@ class FanOut:
         through views hands each sink its view's copy); the caller awaits their
         ``put`` so only the emitting source waits.
         """
-        blocked: list[tuple[SinkQueue, Event]] | None = None
         kept = self._kept.get(event.event_id) if self._kept else None
-        for accepts, queue in self._targets:
-            if accepts is not None and event.measurement.type not in accepts:
-                continue
-            if kept is not None and id(queue) in kept:
-                continue  # an earlier try of this event is already in this queue
-            try:
-                if not queue.put_nowait(event):
-                    if blocked is None:
-                        blocked = [(queue, event)]
-                    else:
-                        blocked.append((queue, event))
-                    continue
-            except QueueUnavailable as err:
-                queue.dropped["unwritten"] += 1
-                failed.append(err)
-                continue
-            went.append(queue)
-        return blocked
+        return put_into(self._targets, event, kept, went, failed, None)
 
     def not_kept(self, events: Sequence[Event], kept: Sequence[SinkQueue]) -> None:
         """``events`` are in ``kept`` but not in every queue: remember where they are."""

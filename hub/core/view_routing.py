@@ -43,7 +43,7 @@ from typing import Any
 from hub.clock import Clock
 from hub.core.bus import SinkQueue, SinkRunner
 from hub.core.config import HubConfig
-from hub.core.pipeline import FanOut, commit, put_waiting
+from hub.core.pipeline import FanOut, commit, put_into, put_waiting
 from hub.errors import QueueUnavailable
 from hub.events import Event
 from hub.views import INTERNAL, FullDetail, ViewPolicy, ViewStage, load_or_create_key
@@ -152,24 +152,7 @@ class ViewRouting(FanOut):
             del pending[next(iter(pending))]
         for (_, targets), outs in zip(self._groups, copies, strict=True):
             for out in outs:
-                kind = out.measurement.type
-                for accepts, queue in targets:
-                    if accepts is not None and kind not in accepts:
-                        continue
-                    if kept is not None and id(queue) in kept:
-                        continue  # an earlier try put this copy there
-                    try:
-                        if not queue.put_nowait(out):
-                            if blocked is None:
-                                blocked = [(queue, out)]
-                            else:
-                                blocked.append((queue, out))
-                            continue
-                    except QueueUnavailable as err:
-                        queue.dropped["unwritten"] += 1
-                        failed.append(err)
-                        continue
-                    went.append(queue)
+                blocked = put_into(targets, out, kept, went, failed, blocked)
         return blocked
 
     def not_kept(self, events: Sequence[Event], kept: Sequence[SinkQueue]) -> None:
