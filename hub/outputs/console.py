@@ -48,10 +48,13 @@ def describe(event: Event) -> str:
         assert event.observed_from is not None and event.observed_to is not None
         when = f"{event.observed_from:%H:%M:%S}-{event.observed_to:%H:%M:%S}"
     where = (event.line and f"line {event.line}") or (event.zone and f"zone {event.zone}") or "-"
+    reasons = ",".join(event.quality_reasons)
     quality = (
         ""
         if event.quality == "ok"
-        else f" [{event.quality}: " + ",".join(event.quality_reasons) + "]"
+        else f" [{event.quality}: {reasons}]"
+        if reasons
+        else f" [{event.quality}]"
     )
     return f"{when}Z {event.source:<16} {m.type:<9} {where:<20} {what}{quality}"
 
