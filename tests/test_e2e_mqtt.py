@@ -106,7 +106,8 @@ def seqs(directory: Path) -> list[int]:
     if not path.exists():
         return []
     out = []
-    for line in path.read_text().splitlines():
+    # the hub may be writing: only whole lines (ended by a newline) are read
+    for line in path.read_text().split("\n")[:-1]:
         if line.strip():
             out.append(int(json.loads(line)["extras"]["generic_json"]["seq"]))
     return out
