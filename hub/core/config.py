@@ -349,6 +349,7 @@ def validate_config(
                 zones=zones.enabled and bool(site.zones),
                 http_ids=[t.id for t in transports.get("http", [])],
                 live_views=len(live_views(views)),
+                sinks=sinks,
             )
         )
     if settings is None or plugin_settings is None or site is None or zones is None:

@@ -11,11 +11,15 @@ server ``[dashboard] transport`` names, and at least one live ``[[views]]`` view
 token (``hub.dashboard.PolicyViewAuth``). Without one of them it is not served and the
 hub says once what to add; ``[dashboard] enabled = true`` turns that into a
 configuration error (``hub check-config``). Nothing is served without a token.
+
+History reads the ``[[sinks.sqlite]]`` output ``[dashboard] history`` names (unset: the
+only one with full detail) through :class:`hub.dashboard.store.StoreHistory`, read-only;
+without one, the zone model's memory (the hub says which, once).
 """
 
 from __future__ import annotations
 
-__all__ = ["live_views", "wire_dashboard"]
+__all__ = ["history_store", "live_views", "wire_dashboard"]
 
 import logging
 from pathlib import Path
@@ -27,7 +31,8 @@ from hub.core.transports.http_server import HttpIngestServer
 from hub.core.view_routing import ViewRouting
 from hub.core.zone_driver import ZoneDriver
 from hub.dashboard import Dashboard, PolicyViewAuth, ZoneModelProvider
-from hub.dashboard.settings import live_views, missing_for_dashboard
+from hub.dashboard.settings import history_output, live_views, missing_for_dashboard
+from hub.dashboard.store import StoreHistory
 from hub.errors import ConfigError, ConfigProblem
 from hub.plugin import Transport
 
@@ -71,7 +76,9 @@ def wire_dashboard(hub: _Hub) -> Dashboard | None:
     if not isinstance(server, HttpIngestServer):  # another plugin's "http" transport
         log.warning("dashboard not served: http[%s] is not the hub's server", settings.transport)
         return None
-    provider = ZoneModelProvider(zones.model, clock=hub.clock, actions=zones.actions)
+    provider = ZoneModelProvider(
+        zones.model, clock=hub.clock, actions=zones.actions, store=history_store(hub)
+    )
     zones.after_tick.append(provider.update)
     dashboard = Dashboard(
         provider,
@@ -89,3 +96,16 @@ def wire_dashboard(hub: _Hub) -> Dashboard | None:
         ", ".join(v.id for v in served),
     )
     return dashboard
+
+
+def history_store(hub: _Hub) -> StoreHistory | None:
+    """The reader of the sqlite output history comes from, or None (memory); logs which."""
+    config = hub.config
+    choice = history_output(config.dashboard, config.sinks)
+    if choice.output is None:
+        log.info("dashboard history from the zone model's memory: %s", choice.why)
+        return None
+    path = config.data_dir / choice.output.path
+    log.info("dashboard history from sqlite[%s] (%s), %s", choice.output.id, path, choice.why)
+    # a state holds until the next one; the zone model publishes each at least every heartbeat
+    return StoreHistory(path, output_id=choice.output.id, carry_s=2.5 * config.zones.heartbeat_s)

@@ -293,13 +293,16 @@ class Dashboard:
             raise _Problem(400, f"history: more than {_MAX_POINTS} points; use a larger step")
         start = max(start, now - timedelta(days=view.history_days))
         end = max(end, start + timedelta(seconds=step))
+        missing = _Problem(404, f"no history of zone {zone!r} for this view")
+        if for_view(view, "history", {"zone": zone}) is None:
+            raise missing  # checked before the store is asked: nothing is read for it
         try:
-            h = self.provider.history(zone, start, end, step)
+            h = await self.provider.history(zone, start, end, step)
         except KeyError:
-            h = None
-        d = None if h is None else for_view(view, "history", h)
+            raise missing from None
+        d = for_view(view, "history", h)
         if d is None:
-            raise _Problem(404, f"no history of zone {zone!r} for this view")
+            raise missing
         return _json(d)
 
     # --- acting -------------------------------------------------------------------------

@@ -189,10 +189,19 @@ _PATHS: dict[str, Any] = {
         ],
     ),
     "/api/v1/history": _get(
-        "a zone's mean occupancy per step with the normal band (p10/p50/p90) and the forecast",
+        "a zone's mean occupancy per step with the normal band (p10/p50/p90) and the forecast; "
+        "the occupancy is read from the embedded store (the sqlite output [dashboard] history "
+        "names: raw zone states, quarter-hour aggregates past its raw retention) or, without "
+        "one, from the zone model's memory; 'source' says which. A zone outside the caller's "
+        "view, or a levels-only view, answers 404",
         _s(
             zone="string",
             step_s="integer",
+            source={
+                "type": "string",
+                "enum": ["store", "memory"],
+                "description": "where the occupancy came from",
+            },
             t={"type": "array", "items": {"type": "number"}},
             occupancy={"type": "array"},
             p10={"type": "array"},
@@ -205,7 +214,11 @@ _PATHS: dict[str, Any] = {
             _q("zone", "zone id", required=True),
             _q("from", "ISO 8601 start (default: 6 h before 'to')", fmt="date-time"),
             _q("to", "ISO 8601 end (default: now)", fmt="date-time"),
-            _q("step", "seconds per point, 60..86400 (default 60)", kind="integer"),
+            _q(
+                "step",
+                "seconds per point, 60..86400 (default 60); at most 5000 points",
+                kind="integer",
+            ),
         ],
     ),
     "/api/v1/acknowledge": _post(

@@ -69,6 +69,9 @@ CREATE INDEX IF NOT EXISTS events_time ON events (time_ms);
 CREATE INDEX IF NOT EXISTS events_zone_time ON events (zone, time_ms);
 CREATE INDEX IF NOT EXISTS events_line_time ON events (line, time_ms);
 CREATE INDEX IF NOT EXISTS events_measurement_time ON events (measurement, time_ms);
+-- the zone states alone, for the dashboard's history (hub.dashboard.store)
+CREATE INDEX IF NOT EXISTS events_zone_state ON events (zone, time_ms)
+    WHERE measurement = 'zone_state';
 """
 
 INSERT = (
