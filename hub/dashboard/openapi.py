@@ -48,7 +48,8 @@ def _get(
 def _post(summary: str, body: dict[str, Any], action: str) -> dict[str, Any]:
     return {
         "post": {
-            "summary": f"{summary} (needs the view's '{action}' action; recorded in the audit)",
+            "summary": f"{summary} (needs the view's '{action}' action and a view without "
+            "delay_s; recorded in the audit)",
             "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
             "responses": {
                 "200": {"description": "done", "content": {"application/json": {"schema": _OBJ}}},
@@ -105,6 +106,13 @@ _SCHEMAS = {
         time_to_capacity_min={"type": _NUM},
         data_at={"type": ["string", "null"]},
         problems={"type": "array", "items": {"type": "string"}},
+        counts_interval={
+            "type": "object",
+            "description": "a coarsening view with a time_resolution: the interval its counts "
+            "are of (from, to); noise, suppression and rounding as the view's outputs",
+        },
+        suppressed={"type": "array", "items": {"type": "string"}},
+        suppressed_below={"type": "integer", "description": "counts below it read 0 ('< k')"},
     ),
     "Line": _s(
         id="string",

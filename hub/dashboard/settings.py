@@ -10,6 +10,7 @@ __all__ = [
     "history_output",
     "live_views",
     "missing_for_dashboard",
+    "served_views",
 ]
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -26,8 +27,8 @@ class DashboardSettings(BaseModel):
     """``[dashboard]``: the live picture in a browser, on the hub's HTTP server.
 
     Left out (``enabled`` unset) the dashboard is served when the configuration has
-    zones, a ``[[transports.http]]`` server and at least one live ``[[views]]`` view
-    with a token; ``enabled = true`` makes each of these a configuration error.
+    zones, a ``[[transports.http]]`` server and at least one ``[[views]]`` view with a
+    token; ``enabled = true`` makes each of these a configuration error.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -122,9 +123,15 @@ def history_output(
     )
 
 
-def live_views(views: Iterable[View]) -> list[View]:
-    """The views a person can log in with on a live dashboard: a token, no delay."""
-    return [v for v in views if v.token is not None and not v.delay_s]
+def served_views(views: Iterable[View]) -> list[View]:
+    """The views a person can log in with: those with a token.
+
+    A view with ``delay_s`` is served that much late (:mod:`hub.dashboard.delay`)."""
+    return [v for v in views if v.token is not None]
+
+
+live_views = served_views
+"""The former name of :func:`served_views` (delayed views were not served then)."""
 
 
 def missing_for_dashboard(
@@ -132,7 +139,7 @@ def missing_for_dashboard(
 ) -> str | None:
     """What the configuration lacks for the dashboard (one line saying what to add), or None.
 
-    ``live_views``: how many views have a token and no delay (None: not known yet)."""
+    ``live_views``: how many views have a token (None: not known yet)."""
     if not zones:
         return "there are no zones to show; add [[site.zones]] tables (and keep [zones] enabled)"
     ids = sorted(http_ids)
@@ -144,9 +151,9 @@ def missing_for_dashboard(
         )
     if live_views == 0:
         return (
-            "no [[views]] view with a token to log in with (views with delay_s are not "
-            'served live); add one, e.g. [[views]] id = "operator", token = '
-            '"${OPERATOR_TOKEN}", actions = ["acknowledge", "log_measure", "silence"]'
+            "no [[views]] view with a token to log in with; add one, e.g. [[views]] "
+            'id = "operator", token = "${OPERATOR_TOKEN}", actions = ["acknowledge", '
+            '"log_measure", "silence"]'
         )
     return None
 
