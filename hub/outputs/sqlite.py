@@ -43,7 +43,7 @@ from typing import Any
 from pydantic import Field
 
 import hub
-from hub import Event, Sink, SinkConfig, SinkRejected, SinkUnavailable
+from hub import Event, Sink, SinkConfig, SinkRejected, SinkUnavailable, event_json
 from hub.outputs.sqlite_retention import PurgeResult, purge
 
 SCHEMA = """
@@ -133,7 +133,7 @@ def row(e: Event) -> tuple[Any, ...]:
         value,
         e.quality.value,
         _ms(e.received_at),
-        e.model_dump_json(),
+        event_json(e).decode(),
     )
 
 
