@@ -45,6 +45,7 @@ from hub.events import (
     Status,
     ZoneState,
 )
+from hub.json_memo import event_json
 from hub.plugin import (
     HubHandle,
     InstanceConfig,
@@ -117,6 +118,7 @@ __all__ = [
     "Zone",
     "ZoneState",
     "__version__",
+    "event_json",
     "hookimpl",
     "quality",
 ]

@@ -31,7 +31,7 @@ from hub.core.config_file import substitute_env as substitute_env
 from hub.core.config_hints import did_you_mean, model_at, unknown_key_message
 from hub.core.plugins import Registry
 from hub.core.view_config import forget_unset_tokens, token_problems, views_and_problems
-from hub.dashboard.settings import DashboardSettings, dashboard_problems, live_views
+from hub.dashboard.settings import DashboardSettings, dashboard_problems, served_views
 from hub.errors import ConfigError, ConfigProblem
 from hub.plugin import SinkConfig, SourceConfig, TransportConfig
 from hub.site import Site
@@ -348,7 +348,8 @@ def validate_config(
                 dashboard,
                 zones=zones.enabled and bool(site.zones),
                 http_ids=[t.id for t in transports.get("http", [])],
-                live_views=len(live_views(views)),
+                live_views=len(served_views(views)),
+                sinks=sinks,
             )
         )
     if settings is None or plugin_settings is None or site is None or zones is None:

@@ -7,15 +7,20 @@
     HttpIngestServer.extensions ◀── Dashboard.install (routes on the same aiohttp app)
 
 The dashboard is served when the configuration has zones, the ``[[transports.http]]``
-server ``[dashboard] transport`` names, and at least one live ``[[views]]`` view with a
-token (``hub.dashboard.PolicyViewAuth``). Without one of them it is not served and the
-hub says once what to add; ``[dashboard] enabled = true`` turns that into a
+server ``[dashboard] transport`` names, and at least one ``[[views]]`` view with a
+token (``hub.dashboard.PolicyViewAuth``; a view with ``delay_s`` is served that late, a
+view with ``noise`` gets the noise key of the views' outputs). Without one of them it
+is not served and the hub says once what to add; ``[dashboard] enabled = true`` turns that into a
 configuration error (``hub check-config``). Nothing is served without a token.
+
+History reads the ``[[sinks.sqlite]]`` output ``[dashboard] history`` names (unset: the
+only one with full detail) through :class:`hub.dashboard.store.StoreHistory`, read-only;
+without one, the zone model's memory (the hub says which, once).
 """
 
 from __future__ import annotations
 
-__all__ = ["live_views", "wire_dashboard"]
+__all__ = ["history_store", "served_views", "wire_dashboard"]
 
 import logging
 from pathlib import Path
@@ -27,9 +32,11 @@ from hub.core.transports.http_server import HttpIngestServer
 from hub.core.view_routing import ViewRouting
 from hub.core.zone_driver import ZoneDriver
 from hub.dashboard import Dashboard, PolicyViewAuth, ZoneModelProvider
-from hub.dashboard.settings import live_views, missing_for_dashboard
+from hub.dashboard.settings import history_output, missing_for_dashboard, served_views
+from hub.dashboard.store import StoreHistory
 from hub.errors import ConfigError, ConfigProblem
 from hub.plugin import Transport
+from hub.views import load_or_create_key
 
 log = logging.getLogger("hub.dashboard")
 
@@ -55,7 +62,7 @@ def wire_dashboard(hub: _Hub) -> Dashboard | None:
     if settings.enabled is False:
         return None
     http_ids = [i for (kind, i) in transports if kind == "http"]
-    served = live_views(config.views)
+    served = served_views(config.views)
     missing = missing_for_dashboard(
         settings, zones=zones is not None, http_ids=http_ids, live_views=len(served)
     )
@@ -71,11 +78,14 @@ def wire_dashboard(hub: _Hub) -> Dashboard | None:
     if not isinstance(server, HttpIngestServer):  # another plugin's "http" transport
         log.warning("dashboard not served: http[%s] is not the hub's server", settings.transport)
         return None
-    provider = ZoneModelProvider(zones.model, clock=hub.clock, actions=zones.actions)
+    noisy = any(v.noise for v in served)  # the key the views' outputs use (views.key)
+    provider = ZoneModelProvider(
+        zones.model, clock=hub.clock, actions=zones.actions, store=history_store(hub)
+    )
     zones.after_tick.append(provider.update)
     dashboard = Dashboard(
         provider,
-        PolicyViewAuth(served),
+        PolicyViewAuth(served, load_or_create_key(config.data_dir) if noisy else None),
         hub.views.audit,
         plan_dir=config.path.parent if config.path else Path.cwd(),
         heartbeat_s=settings.heartbeat_s,
@@ -86,6 +96,19 @@ def wire_dashboard(hub: _Hub) -> Dashboard | None:
         "dashboard on http[%s] at / for %d view(s): %s",
         settings.transport,
         len(served),
-        ", ".join(v.id for v in served),
+        ", ".join(v.id + (f" ({v.delay_s / 60:g} min late)" if v.delay_s else "") for v in served),
     )
     return dashboard
+
+
+def history_store(hub: _Hub) -> StoreHistory | None:
+    """The reader of the sqlite output history comes from, or None (memory); logs which."""
+    config = hub.config
+    choice = history_output(config.dashboard, config.sinks)
+    if choice.output is None:
+        log.info("dashboard history from the zone model's memory: %s", choice.why)
+        return None
+    path = config.data_dir / choice.output.path
+    log.info("dashboard history from sqlite[%s] (%s), %s", choice.output.id, path, choice.why)
+    # a state holds until the next one; the zone model publishes each at least every heartbeat
+    return StoreHistory(path, output_id=choice.output.id, carry_s=2.5 * config.zones.heartbeat_s)

@@ -21,6 +21,13 @@ sequence/dedup state has advanced when ``emit`` returned; the events are then
 held by the hub until kept, or lost together with that state when the process
 dies (and the broker sends the message again).
 
+A message nobody acknowledges (MQTT QoS 0: the broker never sends it again)
+opens a *detached* scope: ``emit`` puts the events into the queues and returns,
+the queues commit them in the background (grouped, as above), and nothing
+waits for those commits (no :class:`Keeping` item, no callback). A commit that
+fails is counted by its queue (``unwritten``) and logged; there is nobody to
+ask for the message again.
+
 HTTP pushes open no scope: their ``emit`` still waits for the commit before the
 ``2xx``.
 """
@@ -62,12 +69,16 @@ refuses puts for its ``retry_s`` after a failure)."""
 
 
 class Keeping:
-    """What the handling of one upstream message waits for before its acknowledgement."""
+    """What the handling of one upstream message waits for before its acknowledgement.
 
-    __slots__ = ("_items",)
+    ``detached``: the message is acknowledged to nobody (MQTT QoS 0); its events'
+    commits are not waited for (see the module doc)."""
 
-    def __init__(self) -> None:
+    __slots__ = ("_items", "detached")
+
+    def __init__(self, detached: bool = False) -> None:
         self._items: list[tuple[Sequence[Event], list[Wait], Redeliver, Kept]] = []
+        self.detached = detached
 
     def __bool__(self) -> bool:
         return bool(self._items)
@@ -86,21 +97,35 @@ class Keeping:
             kept(events)
         self._items.clear()
 
-    def watch(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` whenever one of the awaited commits is done."""
+    def watch(
+        self, callback: Callable[[asyncio.Future[None]], None], watched: list[asyncio.Future[None]]
+    ) -> None:
+        """Have ``callback`` called when each awaited commit is done, unless its future is
+        in ``watched`` (the futures the caller watches already: many messages share one
+        commit); appends the newly watched ones (the caller trims the list)."""
+        for _, waits, _, _ in self._items:
+            for _, fut in waits:
+                if not fut.done() and fut not in watched:  # futures compare by identity
+                    fut.add_done_callback(callback)
+                    watched.append(fut)
+
+    def state(self) -> bool | None:
+        """None while a commit is still running; then True when every one succeeded."""
+        ok = True
         for _, waits, _, _ in self._items:
             for _, fut in waits:
                 if not fut.done():
-                    fut.add_done_callback(lambda _f: callback())
+                    return None
+                if ok and fut.exception() is not None:
+                    ok = False
+        return ok
 
     def done(self) -> bool:
-        return all(f.done() for _, waits, _, _ in self._items for _, f in waits)
+        return self.state() is not None
 
     def ok(self) -> bool:
         """Done, and every commit succeeded."""
-        return all(
-            f.done() and f.exception() is None for _, waits, _, _ in self._items for _, f in waits
-        )
+        return self.state() is True
 
     async def settle(self) -> None:
         """Wait for every commit; deliver again what a queue could not keep, until kept."""
@@ -139,9 +164,10 @@ def current_scope() -> Keeping | None:
     return scope[1]
 
 
-def open_scope() -> Keeping:
-    """Start a new :class:`Keeping` for the next message handled in this task."""
-    keeping = Keeping()
+def open_scope(detached: bool = False) -> Keeping:
+    """Start a new :class:`Keeping` for the next message handled in this task
+    (``detached``: a message nobody acknowledges, see :class:`Keeping`)."""
+    keeping = Keeping(detached)
     _SCOPE.set((asyncio.current_task(), keeping))
     return keeping
 

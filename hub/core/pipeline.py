@@ -373,6 +373,12 @@ class Pipeline:
                 await put_waiting(blocked, went, failed)
         scope = current_scope()
         if scope is not None:
+            if scope.detached:  # acknowledged to nobody: nothing waits for the commits
+                for queue in went:
+                    if queue.durable:
+                        queue.kept()  # ... which may gather puts as for a deferred one
+                fan_out.kept(events)
+                return
             self._defer(scope, events, went, len(failed))
             return
         kept = await commit(went, failed)
@@ -397,12 +403,10 @@ class Pipeline:
             refused.set_exception(EventNotKept("a durable queue cannot write", outputs=()))
             refused.exception()
             waits.append((None, refused))
-        seen: set[int] = set()
         for queue in went:
-            if queue.durable and id(queue) not in seen:
-                seen.add(id(queue))
-                fut = queue.kept()
-                if fut is not None:
+            if queue.durable:
+                fut = queue.kept()  # the same future for every put into one commit
+                if fut is not None and not any(q is queue for q, _ in waits):
                     waits.append((queue, fut))
         if waits:
             scope.add(events, waits, self._redeliver, self.fan_out.kept)

@@ -4,8 +4,10 @@ The dashboard does not own the views: :class:`ViewAuth` is the seam to the stake
 views of ``[[views]]`` (``hub.views``). :class:`StaticViewAuth` is the plain
 implementation (tests, ``hub demo``). :func:`DashboardView.from_policy` reads any object
 with the attributes of a ``[[views]]`` view (id, name, zones, lines, measurements,
-sensor_health, levels_only, actions; noise, suppress_below or round_to make it levels-only
-here, because the dashboard shows current numbers, which such a view must not see exact).
+sensor_health, levels_only, noise, suppress_below, suppress_as, round_to,
+time_resolution, delay_s, history_days, actions): the dashboard coarsens its numbers as
+the view's outputs are coarsened (:mod:`hub.dashboard.coarse`) and shows a view with
+``delay_s`` the picture as it was that long ago (:mod:`hub.dashboard.delay`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from hub.views import View, view_for_token
+from hub.views.config import RESOLUTIONS
 
 ACTIONS = ("acknowledge", "log_measure", "silence")
 
@@ -44,9 +47,31 @@ class DashboardView:
     levels_only: bool = False
     actions: frozenset[str] = frozenset()
     history_days: float = 30.0
+    noise: bool = False
+    """±1 on counts, fixed per place x field x interval x view (needs ``resolution_s``)."""
+    suppress_below: int = 0
+    suppress_as: str = "zero"
+    """``zero``: a suppressed count reads 0; ``below``: 0 and marked (the page shows "<k")."""
+    round_to: int = 1
+    resolution_s: int = 0
+    """The view's ``time_resolution``: a coarsened view's numbers are held per interval."""
+    delay_s: float = 0.0
+    """Show the picture as it was this many seconds ago; actions are refused."""
+    noise_key: bytes | None = field(default=None, repr=False, compare=False)
+    """The hub's noise key (``hub.views.load_or_create_key``); None: no noise possible."""
 
     def may(self, action: str) -> bool:
         return action in self.actions
+
+    @property
+    def coarsens_counts(self) -> bool:
+        """Counts are changed (noise, suppression, rounding) and rates that undo it removed."""
+        return not self.levels_only and (self.noise or self.suppress_below > 0 or self.round_to > 1)
+
+    @property
+    def holds(self) -> bool:
+        """Numbers are one value per ``resolution_s`` interval (the last one completed)."""
+        return self.coarsens_counts and self.resolution_s > 0
 
     def sees_zone(self, zone: str | None) -> bool:
         return zone is not None and (self.zones is None or zone in self.zones)
@@ -58,17 +83,12 @@ class DashboardView:
         return self.measurements is None or measurement in self.measurements
 
     @classmethod
-    def from_policy(cls, view: Any) -> DashboardView:
+    def from_policy(cls, view: Any, noise_key: bytes | None = None) -> DashboardView:
         """A dashboard view from a ``[[views]]`` view (duck-typed: ``hub.views.View``)."""
 
         def ids(value: Any) -> frozenset[str] | None:
             return None if value == "all" or value is None else frozenset(value)
 
-        coarse = bool(
-            getattr(view, "noise", False)
-            or getattr(view, "suppress_below", 0)
-            or getattr(view, "round_to", 1) > 1
-        )
         return cls(
             id=view.id,
             name=getattr(view, "name", "") or view.id,
@@ -76,9 +96,16 @@ class DashboardView:
             lines=ids(getattr(view, "lines", "all")),
             measurements=ids(getattr(view, "measurements", "all")),
             sensor_health=bool(getattr(view, "sensor_health", False)),
-            levels_only=bool(getattr(view, "levels_only", False)) or coarse,
+            levels_only=bool(getattr(view, "levels_only", False)),
             actions=frozenset(str(a) for a in getattr(view, "actions", ())),
             history_days=float(getattr(view, "history_days", 30.0)),
+            noise=bool(getattr(view, "noise", False)),
+            suppress_below=int(getattr(view, "suppress_below", 0)),
+            suppress_as=str(getattr(view, "suppress_as", "zero")),
+            round_to=int(getattr(view, "round_to", 1)),
+            resolution_s=RESOLUTIONS.get(str(getattr(view, "time_resolution", "raw")), 0),
+            delay_s=float(getattr(view, "delay_s", 0.0)),
+            noise_key=noise_key if getattr(view, "noise", False) else None,
         )
 
 
@@ -86,6 +113,10 @@ class ViewAuth(Protocol):
     """Resolves a secret token to its view; ``None`` for an unknown token."""
 
     def resolve(self, token: str) -> DashboardView | None: ...
+
+    def all(self) -> list[DashboardView]:
+        """Every view one can log in with (the dashboard prepares delay lines for them)."""
+        ...
 
 
 class StaticViewAuth:
@@ -104,21 +135,30 @@ class StaticViewAuth:
                 found = view
         return found
 
+    def all(self) -> list[DashboardView]:
+        return [v for _, v in self._views]
+
 
 class PolicyViewAuth:
     """The ``[[views]]`` of the configuration (``hub.views.View``) as the dashboard's auth.
 
-    A view with ``delay_s`` is not served: the dashboard is live, and showing such a view
-    in real time would break its policy (its token answers 401 like a wrong one).
+    Every view with a token is served: coarsened like its outputs, and a view with
+    ``delay_s`` that much late (``noise_key``: the hub's, for views with ``noise``).
     """
 
-    def __init__(self, views: Iterable[View]) -> None:
-        self._views = [v for v in views if v.token is not None and not v.delay_s]
-        self._mapped = {v.id: DashboardView.from_policy(v) for v in self._views}
+    def __init__(self, views: Iterable[View], noise_key: bytes | None = None) -> None:
+        self._views = [v for v in views if v.token is not None]
+        self._mapped = {v.id: DashboardView.from_policy(v, noise_key) for v in self._views}
+        missing = [v.id for v in self._mapped.values() if v.noise and not v.noise_key]
+        if missing:
+            raise ValueError(f"view(s) {', '.join(missing)} add noise: pass the hub's noise key")
 
     def resolve(self, token: str) -> DashboardView | None:
         view = view_for_token(self._views, token)
         return None if view is None else self._mapped[view.id]
+
+    def all(self) -> list[DashboardView]:
+        return list(self._mapped.values())
 
 
 class Audit(Protocol):

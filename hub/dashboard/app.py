@@ -16,11 +16,10 @@ from __future__ import annotations
 __all__ = ["COOKIE", "Dashboard", "make_dashboard_app"]
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,8 +28,10 @@ from aiohttp import web
 
 from hub.dashboard.access import Audit, DashboardView, MemoryAudit, ViewAuth
 from hub.dashboard.assets import STATIC_DIR, page
+from hub.dashboard.coarse import Numbers
 from hub.dashboard.openapi import openapi
-from hub.dashboard.policy import Kind, for_view
+from hub.dashboard.pictures import Pictures
+from hub.dashboard.policy import Kind, for_view, may_see_history
 from hub.dashboard.provider import PictureProvider
 from hub.dashboard.serialize import site_dict
 from hub.dashboard.stream import Streams
@@ -68,8 +69,10 @@ class Dashboard:
         self.audit: Audit = audit if audit is not None else MemoryAudit()
         self.plan_dir = plan_dir or Path.cwd()
         self.secure_cookie = secure_cookie
-        self.streams = Streams(provider, self.snapshot, heartbeat_s=heartbeat_s)
-        self._pump: asyncio.Task[None] | None = None
+        self.pictures = Pictures(provider, views.all(), self.snapshot, heartbeat_s=heartbeat_s)
+        self.streams: Streams = self.pictures.live.streams
+        """The live picture's streams (a delayed view's: ``pictures.for_view(v).streams``)."""
+        self._tasks: list[asyncio.Task[None]] = []
 
     # --- wiring -------------------------------------------------------------------------
 
@@ -92,7 +95,7 @@ class Dashboard:
             web.post("/api/v1/acknowledge", api("acknowledge", self.acknowledge)),
             web.post("/api/v1/silence", api("silence", self.silence)),
             web.post("/api/v1/measure", api("measure", self.measure)),
-            web.get("/api/v1/stream", api("stream", self.streams.serve)),
+            web.get("/api/v1/stream", api("stream", self.stream)),
         ]
 
     def install(self, app: web.Application) -> None:
@@ -102,16 +105,13 @@ class Dashboard:
         app.on_shutdown.append(self._on_shutdown)
 
     async def _lifetime(self, app: web.Application) -> AsyncIterator[None]:
-        self.streams.closing = False
-        self._pump = asyncio.create_task(self.streams.pump(), name="dashboard-stream-pump")
+        self._tasks = self.pictures.tasks()
         yield
-        self.streams.close()
-        self._pump.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._pump
+        self.pictures.close()
+        await self.pictures.stop(self._tasks)
 
     async def _on_shutdown(self, app: web.Application) -> None:
-        self.streams.close()
+        self.pictures.close()
 
     # --- who is asking ------------------------------------------------------------------
 
@@ -216,12 +216,23 @@ class Dashboard:
 
     # --- reading ------------------------------------------------------------------------
 
+    def _picture(self, view: DashboardView) -> PictureProvider:
+        """What ``view`` reads: the live picture, or the one ``delay_s`` ago."""
+        pic = self.pictures.for_view(view)
+        if pic.delayed is not None:
+            pic.delayed.advance()
+        return pic.provider
+
     def _filter(self, view: DashboardView, kind: Kind, items: list[dict[str, Any]]) -> list[Any]:
-        return [d for d in (for_view(view, kind, i) for i in items) if d is not None]
+        numbers = self.pictures.for_view(view).numbers(view)
+        return [d for d in (for_view(view, kind, i, numbers) for i in items) if d is not None]
+
+    async def stream(self, request: web.Request, view: DashboardView) -> web.StreamResponse:
+        return await self.pictures.for_view(view).streams.serve(request, view)
 
     def snapshot(self, view: DashboardView) -> dict[str, Any]:
         """Everything ``view`` may see now (the first message of a stream)."""
-        p = self.provider
+        p = self._picture(view)
         return {
             "zones": self._filter(view, "zone", p.zones()),
             "lines": self._filter(view, "line", p.lines()),
@@ -231,14 +242,14 @@ class Dashboard:
         }
 
     def _listing(self, kind: Kind, name: str) -> _Handler:
-        source: Callable[[], list[dict[str, Any]]] = {
-            "zone": self.provider.zones,
-            "line": self.provider.lines,
-            "sensor": self.provider.sensors,
-            "alert": self.provider.alerts,
-        }[kind]
-
         async def handler(request: web.Request, view: DashboardView) -> web.Response:
+            p = self._picture(view)
+            source: Callable[[], list[dict[str, Any]]] = {
+                "zone": p.zones,
+                "line": p.lines,
+                "sensor": p.sensors,
+                "alert": p.alerts,
+            }[kind]
             return _json({name: self._filter(view, kind, source())})
 
         return handler
@@ -252,7 +263,16 @@ class Dashboard:
             "name": view.name or view.id,
             "levels_only": view.levels_only,
             "sensor_health": view.sensor_health,
-            "actions": sorted(view.actions),
+            "actions": sorted(view.actions) if not view.delay_s else [],
+            "delay_s": view.delay_s,
+            "coarse": None
+            if not view.coarsens_counts
+            else {
+                "round_to": view.round_to,
+                "suppress_below": view.suppress_below,
+                "noise": view.noise,
+                "interval_s": view.resolution_s,
+            },
             "sees": {
                 "zone_state": view.sees_type("zone_state"),
                 "line_flow": view.sees_type("line_flow"),
@@ -275,7 +295,7 @@ class Dashboard:
         since = _time(q.get("from"), "from")
         until = _time(q.get("to"), "to")
         limit = _int(q.get("limit", "200"), "limit", 1, 10_000)
-        records = self.provider.alert_log(since=since, until=until, limit=10_000)
+        records = self._picture(view).alert_log(since=since, until=until, limit=10_000)
         return _json({"log": self._filter(view, "log", records)[-limit:]})
 
     async def get_history(self, request: web.Request, view: DashboardView) -> web.Response:
@@ -283,28 +303,44 @@ class Dashboard:
         zone = q.get("zone")
         if not zone:
             raise _Problem(400, "history needs ?zone=<zone id>")
-        now = self.provider.now()
-        end = _time(q.get("to"), "to") or now
+        picture = self._picture(view)
+        now = picture.now()
+        end = min(_time(q.get("to"), "to") or now, now)
         start = _time(q.get("from"), "from") or end - timedelta(hours=6)
         step = _int(q.get("step", "60"), "step", 60, 86_400)
+        if view.holds:  # one value per interval, as the view's outputs: its own step
+            step = view.resolution_s
         if start >= end:
-            raise _Problem(400, "history: 'from' must be before 'to'")
+            raise _Problem(400, "history: 'from' must be before 'to' (and before now)")
         if (end - start).total_seconds() / step > _MAX_POINTS:
             raise _Problem(400, f"history: more than {_MAX_POINTS} points; use a larger step")
         start = max(start, now - timedelta(days=view.history_days))
         end = max(end, start + timedelta(seconds=step))
+        missing = _Problem(404, f"no history of zone {zone!r} for this view")
+        if not may_see_history(view, zone):
+            raise missing  # checked before the store is asked: nothing is read for it
+        if view.holds:  # only completed intervals
+            ts = now.timestamp()
+            end = min(end, datetime.fromtimestamp(ts - ts % step, UTC))
         try:
-            h = self.provider.history(zone, start, end, step)
+            h = await picture.history(zone, start, end, step)
         except KeyError:
-            h = None
-        d = None if h is None else for_view(view, "history", h)
+            raise missing from None
+        d = for_view(view, "history", h, picture_numbers(self, view))
         if d is None:
-            raise _Problem(404, f"no history of zone {zone!r} for this view")
+            raise missing
         return _json(d)
 
     # --- acting -------------------------------------------------------------------------
 
     async def _body(self, request: web.Request, view: DashboardView, action: str) -> dict[str, Any]:
+        if view.delay_s:
+            self._action(view, action, None, allowed=False)
+            raise _Problem(
+                403,
+                f"view {view.id!r} is delayed by {view.delay_s / 60:g} min: it shows the past "
+                f"and may not {action.replace('_', ' ')}; use a live view",
+            )
         if not view.may(action):
             self._action(view, action, None, allowed=False)
             raise _Problem(403, f"view {view.id!r} may not {action.replace('_', ' ')}")
@@ -358,7 +394,7 @@ class Dashboard:
         except ValueError as e:
             raise _Problem(409, str(e)) from None
         self._action(view, "acknowledge", alert_id, allowed=True)
-        return _json({"alert": for_view(view, "alert", a)})
+        return _json({"alert": for_view(view, "alert", a, picture_numbers(self, view))})
 
     async def silence(self, request: web.Request, view: DashboardView) -> web.Response:
         body = await self._body(request, view, "silence")
@@ -393,7 +429,12 @@ class Dashboard:
         except (KeyError, ValueError) as e:
             raise _Problem(400, str(e).strip("'\"")) from None
         self._action(view, "log_measure", subject, allowed=True)
-        return _json({"record": for_view(view, "log", rec)})
+        return _json({"record": for_view(view, "log", rec, picture_numbers(self, view))})
+
+
+def picture_numbers(dashboard: Dashboard, view: DashboardView) -> Numbers | None:
+    """The coarsening context of ``view`` in ``dashboard`` (None: it coarsens nothing)."""
+    return dashboard.pictures.for_view(view).numbers(view)
 
 
 def _json(data: Any) -> web.Response:

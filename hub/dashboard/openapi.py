@@ -48,7 +48,8 @@ def _get(
 def _post(summary: str, body: dict[str, Any], action: str) -> dict[str, Any]:
     return {
         "post": {
-            "summary": f"{summary} (needs the view's '{action}' action; recorded in the audit)",
+            "summary": f"{summary} (needs the view's '{action}' action and a view without "
+            "delay_s; recorded in the audit)",
             "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
             "responses": {
                 "200": {"description": "done", "content": {"application/json": {"schema": _OBJ}}},
@@ -105,6 +106,13 @@ _SCHEMAS = {
         time_to_capacity_min={"type": _NUM},
         data_at={"type": ["string", "null"]},
         problems={"type": "array", "items": {"type": "string"}},
+        counts_interval={
+            "type": "object",
+            "description": "a coarsening view with a time_resolution: the interval its counts "
+            "are of (from, to); noise, suppression and rounding as the view's outputs",
+        },
+        suppressed={"type": "array", "items": {"type": "string"}},
+        suppressed_below={"type": "integer", "description": "counts below it read 0 ('< k')"},
     ),
     "Line": _s(
         id="string",
@@ -189,10 +197,19 @@ _PATHS: dict[str, Any] = {
         ],
     ),
     "/api/v1/history": _get(
-        "a zone's mean occupancy per step with the normal band (p10/p50/p90) and the forecast",
+        "a zone's mean occupancy per step with the normal band (p10/p50/p90) and the forecast; "
+        "the occupancy is read from the embedded store (the sqlite output [dashboard] history "
+        "names: raw zone states, quarter-hour aggregates past its raw retention) or, without "
+        "one, from the zone model's memory; 'source' says which. A zone outside the caller's "
+        "view, or a levels-only view, answers 404",
         _s(
             zone="string",
             step_s="integer",
+            source={
+                "type": "string",
+                "enum": ["store", "memory"],
+                "description": "where the occupancy came from",
+            },
             t={"type": "array", "items": {"type": "number"}},
             occupancy={"type": "array"},
             p10={"type": "array"},
@@ -205,7 +222,11 @@ _PATHS: dict[str, Any] = {
             _q("zone", "zone id", required=True),
             _q("from", "ISO 8601 start (default: 6 h before 'to')", fmt="date-time"),
             _q("to", "ISO 8601 end (default: now)", fmt="date-time"),
-            _q("step", "seconds per point, 60..86400 (default 60)", kind="integer"),
+            _q(
+                "step",
+                "seconds per point, 60..86400 (default 60); at most 5000 points",
+                kind="integer",
+            ),
         ],
     ),
     "/api/v1/acknowledge": _post(

@@ -11,16 +11,20 @@ may not have. Rules:
   record about no zone only for views that see every zone);
 * history: with ``zone_state``, never for a levels-only view;
 * ``levels_only``: no number about people or places is left (counts, densities, rates,
-  capacities, thresholds, alert values, operators' notes): colour levels and names only.
+  capacities, thresholds, alert values, operators' notes): colour levels and names only;
+* ``noise``, ``suppress_below``, ``round_to``: counts coarsened as the view's outputs are,
+  what would give them back withheld (:mod:`hub.dashboard.coarse`, with the picture's
+  :class:`~hub.dashboard.coarse.Numbers`).
 """
 
 from __future__ import annotations
 
-__all__ = ["Kind", "for_view"]
+__all__ = ["Kind", "for_view", "may_see_history"]
 
 from typing import Any, Literal
 
 from hub.dashboard.access import DashboardView
+from hub.dashboard.coarse import Numbers, coarsen
 
 Kind = Literal["site", "zone", "line", "sensor", "alert", "log", "history"]
 
@@ -121,10 +125,13 @@ def _log(view: DashboardView, d: dict[str, Any]) -> dict[str, Any] | None:
     return _without(d, _LOG_DETAIL) if view.levels_only else d
 
 
+def may_see_history(view: DashboardView, zone: str) -> bool:
+    """Whether ``view`` gets any history of ``zone`` (asked before the store is read)."""
+    return not view.levels_only and view.sees_type("zone_state") and view.sees_zone(zone)
+
+
 def _history(view: DashboardView, d: dict[str, Any]) -> dict[str, Any] | None:
-    if view.levels_only or not view.sees_type("zone_state") or not view.sees_zone(d["zone"]):
-        return None
-    return d
+    return d if may_see_history(view, d["zone"]) else None
 
 
 def _site(view: DashboardView, d: dict[str, Any]) -> dict[str, Any]:
@@ -137,8 +144,20 @@ def _site(view: DashboardView, d: dict[str, Any]) -> dict[str, Any]:
     return {**d, "zones": zones, "lines": lines, "sensors": sensors}
 
 
-def for_view(view: DashboardView, kind: Kind, data: dict[str, Any]) -> dict[str, Any] | None:
-    """``data`` as ``view`` may see it, or ``None`` when it may not see it at all."""
+def for_view(
+    view: DashboardView, kind: Kind, data: dict[str, Any], numbers: Numbers | None = None
+) -> dict[str, Any] | None:
+    """``data`` as ``view`` may see it, or ``None`` when it may not see it at all.
+
+    ``numbers``: the picture's time and samples, for a view that coarsens counts (without
+    them such a view's held counts are withheld, never shown exact)."""
+    out = _filter(view, kind, data)
+    if out is None or not view.coarsens_counts or out.get("hidden"):
+        return out
+    return coarsen(view, kind, out, numbers)
+
+
+def _filter(view: DashboardView, kind: Kind, data: dict[str, Any]) -> dict[str, Any] | None:
     if kind == "zone":
         return _zone(view, data)
     if kind == "line":

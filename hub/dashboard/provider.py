@@ -8,6 +8,12 @@ it over a :class:`hub.zones.ZoneModel` in the same event loop: the zone stage ca
 (acknowledge, silence, measure) go through :class:`hub.zones.actions.ZoneActions` (the
 same functions ``hub alerts`` uses; pass the running hub's, so an action also makes its
 driver tick and persist at once) and are announced at once.
+
+History: with a :class:`hub.dashboard.store.StoreHistory` (the running hub passes one over
+its ``sqlite`` output) the occupancy comes from the store (``"source": "store"``), so it
+survives a restart and reaches back as far as the store keeps it; without one, or when the
+store cannot be read, from the in-memory minute trend and the model's quarter-hour history
+(``"source": "memory"``). The normal band and the forecast always come from the model.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 __all__ = ["Change", "ChangeKind", "PictureProvider", "ZoneModelProvider"]
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -22,11 +29,21 @@ from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from hub.clock import Clock, SystemClock
-from hub.dashboard.serialize import alert_dict, line_dict, sensor_dicts, zone_dict, zone_history
+from hub.dashboard.serialize import (
+    alert_dict,
+    line_dict,
+    memory_occupancy,
+    sensor_dicts,
+    zone_dict,
+    zone_history,
+)
+from hub.dashboard.store import StoreError, StoreHistory
 from hub.site import Site
 from hub.zones import ZoneModel
 from hub.zones.actions import ZoneActions
 from hub.zones.log import query
+
+log = logging.getLogger("hub.dashboard")
 
 ChangeKind = Literal["zone", "line", "sensor", "alert", "log"]
 
@@ -63,8 +80,12 @@ class PictureProvider(Protocol):
         """The newest ``limit`` alert and measures log records, oldest first, with ``zone``."""
         ...
 
-    def history(self, zone: str, start: datetime, end: datetime, step_s: int) -> dict[str, Any]:
-        """Occupancy per step with the normal band, and the forecast; ``KeyError``: no zone."""
+    async def history(
+        self, zone: str, start: datetime, end: datetime, step_s: int
+    ) -> dict[str, Any]:
+        """Occupancy per step with the normal band, and the forecast; ``KeyError``: no zone.
+
+        ``"source"`` says where the occupancy came from: ``"store"`` or ``"memory"``."""
         ...
 
     def acknowledge(self, alert_id: str, *, by: str, note: str) -> dict[str, Any]: ...
@@ -99,8 +120,11 @@ class ZoneModelProvider:
         keep_minutes: int = 24 * 60,
         queue_size: int = 10_000,
         actions: ZoneActions | None = None,
+        store: StoreHistory | None = None,
     ) -> None:
         self.model = model
+        self.store = store
+        self._store_failing = False
         self.clock = clock or SystemClock()
         self.actions = actions if actions is not None else ZoneActions(model, self.now)
         self._keep = keep_minutes
@@ -149,19 +173,44 @@ class ZoneModelProvider:
         zone = self._line_zone.get(subject, subject) if isinstance(subject, str) else None
         return {**record, "zone": zone}
 
-    def history(self, zone: str, start: datetime, end: datetime, step_s: int) -> dict[str, Any]:
+    async def history(
+        self, zone: str, start: datetime, end: datetime, step_s: int
+    ) -> dict[str, Any]:
         cfg = self.site.zone(zone)
         if cfg is None:
             raise KeyError(f"unknown zone {zone!r}")
-        return zone_history(
-            cfg,
-            self.model.zones().get(zone),
-            self.model.history,
-            self._minutes.get(zone, deque()),
-            start.timestamp(),
-            end.timestamp(),
-            step_s,
-        )
+        a, b = start.timestamp(), end.timestamp()
+        points = await self._stored(zone, a, b, step_s)
+        source = "store"
+        if points is None:
+            source = "memory"
+            minutes = self._minutes.get(zone, deque())
+            points = memory_occupancy(zone, self.model.history, minutes, a, b, step_s)
+        t0, values = points
+        view = self.model.zones().get(zone)
+        return zone_history(cfg, view, self.model.history, t0, values, step_s, source)
+
+    async def _stored(
+        self, zone: str, start: float, end: float, step_s: int
+    ) -> tuple[float, list[float | None]] | None:
+        """The store's answer, or None (no store, or it cannot be read: said once)."""
+        if self.store is None:
+            return None
+        try:
+            got = await self.store.occupancy(zone, start, end, step_s)
+        except StoreError as err:
+            if not self._store_failing:
+                self._store_failing = True
+                log.warning(
+                    "dashboard history: sqlite[%s]: %s; answering from memory until it can be read",
+                    self.store.output_id,
+                    err,
+                )
+            return None
+        if self._store_failing:
+            self._store_failing = False
+            log.info("dashboard history: sqlite[%s] can be read again", self.store.output_id)
+        return got
 
     # --- acting -------------------------------------------------------------------------
 

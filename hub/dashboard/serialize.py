@@ -241,16 +241,11 @@ def _thresholds(z: Zone, v: ZoneView | None) -> list[dict[str, Any]]:
     return out
 
 
-def zone_history(
-    z: Zone,
-    v: ZoneView | None,
-    history: History,
-    minutes: deque[list[float]],
-    start: float,
-    end: float,
-    step: int,
-) -> dict[str, Any]:
-    """Mean occupancy per ``step`` seconds in [start, end), the normal band, the forecast."""
+def memory_occupancy(
+    zone: str, history: History, minutes: deque[list[float]], start: float, end: float, step: int
+) -> tuple[float, list[float | None]]:
+    """Mean occupancy per ``step`` in [start, end) from the in-memory minute trend, else the
+    model's quarter-hour history; returns the first point's time and the values."""
     t0 = math.floor(start / step) * step
     n = max(0, math.ceil((end - t0) / step))
     sums = [0.0] * n
@@ -260,6 +255,26 @@ def zone_history(
             i = int((m - t0) // step)
             sums[i] += total
             counts[i] += k
+    values: list[float | None] = []
+    for i in range(n):
+        if counts[i]:
+            values.append(sums[i] / counts[i])
+        else:  # older than the minute trend
+            values.append(history.value(zone, int((t0 + i * step) // _QUARTER)))
+    return t0, values
+
+
+def zone_history(
+    z: Zone,
+    v: ZoneView | None,
+    history: History,
+    t0: float,
+    occupancy: list[float | None],
+    step: int,
+    source: str,
+) -> dict[str, Any]:
+    """The history answer: ``occupancy[i]`` at ``t0 + i * step`` with the normal band, the
+    forecast and the thresholds; ``source`` says where the occupancy came from."""
     bands: dict[int, Band | None] = {}
 
     def band(t: float) -> Band | None:
@@ -273,12 +288,8 @@ def zone_history(
     p10: list[float | None] = []
     p50: list[float | None] = []
     p90: list[float | None] = []
-    for i in range(n):
+    for i, value in enumerate(occupancy):
         t = t0 + i * step
-        if counts[i]:
-            value: float | None = sums[i] / counts[i]
-        else:
-            value = history.value(z.id, int(t // _QUARTER))  # older than the minute trend
         b = band(t)
         t_out.append(t)
         occ.append(_r(value, 1))
@@ -299,6 +310,7 @@ def zone_history(
     return {
         "zone": z.id,
         "step_s": step,
+        "source": source,
         "t": t_out,
         "occupancy": occ,
         "p10": p10,

@@ -23,6 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from hub.dashboard.access import DashboardView
+from hub.dashboard.coarse import Numbers
 from hub.dashboard.policy import for_view
 from hub.dashboard.provider import Change, PictureProvider
 
@@ -60,6 +61,8 @@ class Streams:
         self.conns: set[_Conn] = set()
         self.closing = False
         self.sent = 0
+        self.numbers: Callable[[DashboardView], Numbers | None] = _no_numbers
+        """The coarsening context of a view (the dashboard sets its picture's)."""
 
     def __len__(self) -> int:
         return len(self.conns)
@@ -78,7 +81,7 @@ class Streams:
         for c in list(self.conns):
             msg = encoded.get(c.view, b"")
             if msg == b"":
-                data = for_view(c.view, change.kind, change.data)
+                data = for_view(c.view, change.kind, change.data, self.numbers(c.view))
                 msg = encoded[c.view] = None if data is None else sse(change.kind, data)
             if msg is None:
                 continue
@@ -133,6 +136,10 @@ class Streams:
         finally:
             self.conns.discard(conn)
         return resp
+
+
+def _no_numbers(view: DashboardView) -> Numbers | None:
+    return None
 
 
 def _now(provider: PictureProvider) -> str:

@@ -42,7 +42,7 @@ from hub.core.config import (
 )
 from hub.core.plugins import Registry, load_plugins
 from hub.core.runtime import Hub, run_until_stopped
-from hub.dashboard.settings import live_views
+from hub.dashboard.settings import served_views
 from hub.errors import ConfigError, ConfigProblem
 from hub.simulate import Simulator
 from hub.simulate.cli import build_simulator
@@ -160,7 +160,7 @@ def plan_demo(data_dir: Path, *, say: Any = None) -> DemoPlan:
 
 def _dashboard_lines(config: Any, http_port: int) -> list[str]:
     """The dashboard's URL and the demo's tokens (demo only: real tokens stay secret)."""
-    views = live_views(config.views)
+    views = served_views(config.views)
     if not views:
         return []
     tokens = ", ".join(f"{v.id}: {v.token.get_secret_value()}" for v in views if v.token)

@@ -57,6 +57,7 @@ from typing import Any, Self, cast
 from pydantic import Field, field_validator, model_validator
 
 import hub
+from hub import event_json
 from hub.errors import DeviceUnavailable, SinkRejected, SinkUnavailable, TransportError
 from hub.events import Event
 from hub.outputs.redact import Secrets, describe_answer, redact_url
@@ -135,7 +136,7 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
 
 def encode_batch(batch: Sequence[Event]) -> bytes:
     """The request body: ``{"events": [...]}``."""
-    return b'{"events":[' + b",".join(e.model_dump_json().encode() for e in batch) + b"]}"
+    return b'{"events":[' + b",".join(map(event_json, batch)) + b"]}"
 
 
 class WebhookSink(Sink[WebhookConfig]):

@@ -22,7 +22,7 @@ from typing import IO, Any
 from pydantic import Field
 
 import hub
-from hub import Event, Sink, SinkConfig, SinkUnavailable
+from hub import Event, Sink, SinkConfig, SinkUnavailable, event_json
 from hub.storage import diagnose
 
 
@@ -127,7 +127,7 @@ class JsonlSink(Sink[JsonlConfig]):
             os.fsync(self._file.fileno())
 
     async def write(self, batch: Sequence[Event]) -> None:
-        lines = [e.model_dump_json() + "\n" for e in batch]
+        lines = [event_json(e).decode() + "\n" for e in batch]
         try:
             await asyncio.to_thread(self._write, lines)
         except OSError as err:

@@ -46,6 +46,7 @@ from typing import Any, Literal, cast
 from pydantic import Field, field_validator
 
 import hub
+from hub import event_json
 from hub.errors import AuthenticationFailed, DeviceUnavailable, SinkUnavailable, TransportError
 from hub.events import Event
 from hub.plugin import Sink, SinkConfig
@@ -143,8 +144,7 @@ class MqttSink(Sink[MqttSinkConfig]):
         if mqtt is None:
             mqtt = self._mqtt = self.ctx.mqtt(self.config.broker)
         topic = self._topic
-        to_json = Event.__pydantic_serializer__.to_json  # bytes, without a str round trip
-        messages = [(topic(e), to_json(e)) for e in batch]
+        messages = [(topic(e), event_json(e)) for e in batch]  # made once (hub.event_json)
         try:
             await mqtt.publish_many(messages, qos=self.config.qos, retain=self.config.retain)
         except DeviceUnavailable as err:

@@ -43,7 +43,7 @@ from typing import Any
 from pydantic import Field
 
 import hub
-from hub import Event, Sink, SinkConfig, SinkRejected, SinkUnavailable
+from hub import Event, Sink, SinkConfig, SinkRejected, SinkUnavailable, event_json
 from hub.outputs.sqlite_retention import PurgeResult, purge
 from hub.storage import diagnose
 
@@ -70,6 +70,9 @@ CREATE INDEX IF NOT EXISTS events_time ON events (time_ms);
 CREATE INDEX IF NOT EXISTS events_zone_time ON events (zone, time_ms);
 CREATE INDEX IF NOT EXISTS events_line_time ON events (line, time_ms);
 CREATE INDEX IF NOT EXISTS events_measurement_time ON events (measurement, time_ms);
+-- the zone states alone, for the dashboard's history (hub.dashboard.store)
+CREATE INDEX IF NOT EXISTS events_zone_state ON events (zone, time_ms)
+    WHERE measurement = 'zone_state';
 """
 
 INSERT = (
@@ -131,7 +134,7 @@ def row(e: Event) -> tuple[Any, ...]:
         value,
         e.quality.value,
         _ms(e.received_at),
-        e.model_dump_json(),
+        event_json(e).decode(),
     )
 
 

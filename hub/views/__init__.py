@@ -9,7 +9,7 @@
 * :mod:`hub.views.retention` — data minimisation helpers (dead-letter retention).
 """
 
-from hub.views.coarsen import coarsen_count, load_or_create_key, noise_offset
+from hub.views.coarsen import coarsen_count, interval_label, load_or_create_key, noise_offset
 from hub.views.config import (
     INTERNAL,
     Action,
@@ -33,6 +33,7 @@ __all__ = [
     "ViewStage",
     "ViewStats",
     "coarsen_count",
+    "interval_label",
     "leaves_machine",
     "load_or_create_key",
     "noise_offset",

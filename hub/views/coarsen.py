@@ -18,7 +18,13 @@ noise cannot be predicted and subtracted.
 
 from __future__ import annotations
 
-__all__ = ["NoiseKey", "coarsen_count", "load_or_create_key", "noise_offset"]
+__all__ = [
+    "NoiseKey",
+    "coarsen_count",
+    "interval_label",
+    "load_or_create_key",
+    "noise_offset",
+]
 
 import hashlib
 import hmac
@@ -39,6 +45,23 @@ def noise_offset(key: NoiseKey, label: str, true_value: float) -> int:
     if true_value <= 0:
         return h[0] & 1
     return h[0] % 3 - 1
+
+
+def interval_label(
+    view: str,
+    measurement: str,
+    source: str,
+    zone: str | None,
+    line: str | None,
+    field: str,
+    start: float,
+) -> str:
+    """The noise label of one interval count: view, measurement, place, field, interval start.
+
+    The outputs (:mod:`hub.views.policy`) and the dashboard (:mod:`hub.dashboard.coarse`)
+    both name an interval this way, so one view sees one noisy value per interval there.
+    """
+    return f"{view}\x1f{measurement}\x1f{source}\x1f{zone}\x1f{line}\x1f{field}\x1f{float(start)}"
 
 
 def coarsen_count(

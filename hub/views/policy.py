@@ -45,7 +45,7 @@ from pydantic import BaseModel
 
 from hub.events import Event, Level, Quality, QualityReason
 from hub.site import Site
-from hub.views.coarsen import NoiseKey, coarsen_count
+from hub.views.coarsen import NoiseKey, coarsen_count, interval_label
 from hub.views.config import INTERNAL, View, policy_version
 from hub.views.measurements import RULES, MeasurementRule
 
@@ -396,7 +396,6 @@ class ViewPolicy:
         if not v.coarsens_counts or v.levels_only:
             return update, marks
         start = bucket.start if bucket is not None else event.time.timestamp()
-        place = f"{self.view_id}\x1f{rule.type}\x1f{event.source}\x1f{event.zone}\x1f{event.line}"
         for f in rule.of_kind("count"):
             true = update.get(f.name, getattr(m, f.name))
             if true is None:
@@ -404,7 +403,9 @@ class ViewPolicy:
             value, suppressed = coarsen_count(
                 true,
                 key=self._key,
-                label=f"{place}\x1f{f.name}\x1f{start}",
+                label=interval_label(
+                    self.view_id, rule.type, event.source, event.zone, event.line, f.name, start
+                ),
                 suppress_below=v.suppress_below,
                 round_to=v.round_to,
             )

@@ -190,12 +190,20 @@ def free_port() -> int:
 class LiveHub:
     """The dashboard with a ticking zone model, served on 127.0.0.1 from a thread."""
 
-    def __init__(self, tick_s: float = 0.25, heartbeat_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        tick_s: float = 0.25,
+        heartbeat_s: float = 1.0,
+        views: dict[str, tuple[str, DashboardView]] | None = None,
+    ) -> None:
+        """``views``: name -> (token, view); the four of :data:`VIEWS` when left out."""
         self.site = demo_site()
         self.model = ZoneModel(self.site, zones_config())
         self.provider = ZoneModelProvider(self.model)
         self.audit = MemoryAudit()
-        self.auth = StaticViewAuth((TOKENS[k], v) for k, v in VIEWS.items())
+        chosen = views or {k: (TOKENS[k], v) for k, v in VIEWS.items()}
+        self.tokens = {k: token for k, (token, _) in chosen.items()}
+        self.auth = StaticViewAuth(chosen.values())
         self.tick_s = tick_s
         self.heartbeat_s = heartbeat_s
         self.port = free_port()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from aiohttp import web
 
 from hub.dashboard import COOKIE, DASHBOARD, Dashboard
@@ -276,11 +277,16 @@ def test_the_views_of_the_config_are_the_dashboards_views() -> None:
         ),
         View(id="feed"),
     ]
-    auth = PolicyViewAuth(views)
+    with pytest.raises(ValueError, match="org add noise: pass the hub's noise key"):
+        PolicyViewAuth(views)
+    auth = PolicyViewAuth(views, noise_key=b"k" * 32)
     police = auth.resolve("p-0123456789")
     assert police is not None and police.zones == frozenset({"plein"})
     assert police.actions == frozenset({"acknowledge"}) and not police.levels_only
     org = auth.resolve("o-0123456789")
-    assert org is not None and org.levels_only  # noisy counts are not shown exact
-    assert auth.resolve("x-0123456789") is None  # delayed: not served live
+    assert org is not None and not org.levels_only and org.coarsens_counts  # coarsened numbers
+    assert org.noise_key == b"k" * 32 and org.holds and org.resolution_s == 900
+    public = auth.resolve("x-0123456789")
+    assert public is not None and public.delay_s == 900 and public.levels_only  # served late
+    assert police.noise_key is None  # only a noisy view carries the key
     assert auth.resolve("") is None and auth.resolve("p-012345678") is None

@@ -213,18 +213,37 @@ def test_enabled_without_what_it_needs_is_one_config_line(tmp_path: Path) -> Non
 
 
 def test_enabled_with_no_view_to_log_in_with_is_one_config_line(tmp_path: Path) -> None:
-    """check-config counts the real views: a view without a token (outputs only) or with
-    a delay cannot log in to a live page."""
+    """check-config counts the real views: a view without a token (outputs only) cannot
+    log in."""
     from hub.errors import ConfigError
 
-    views = '[[views]]\nid = "late"\ntoken = "${WIRING_LATE_TOKEN:-late-0123456789}"\n'
-    views += 'delay_s = 600\n[[views]]\nid = "feed"\n'
+    views = '[[views]]\nid = "feed"\n'
     with pytest.raises(ConfigError) as err:
         make_hub(tmp_path, "[dashboard]\nenabled = true\n", views=views)
     [problem] = err.value.problems
     assert str(problem).startswith(
         "dashboard.enabled: true, but no [[views]] view with a token to log in with"
     )
+
+
+def test_a_delayed_or_noisy_view_is_served_with_the_outputs_noise_key(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A view with delay_s is served that late (the start line says so); a view with
+    noise gets the key the views' outputs use (data_dir/views.key)."""
+    views = '[[views]]\nid = "late"\ntoken = "${WIRING_LATE_TOKEN:-late-0123456789}"\n'
+    views += "delay_s = 600\nlevels_only = true\n"
+    views += '[[views]]\nid = "noisy"\ntoken = "${WIRING_NOISY_TOKEN:-noisy-0123456789}"\n'
+    views += 'noise = true\ntime_resolution = "15min"\n'
+    with caplog.at_level(logging.INFO, logger="hub.dashboard"):
+        hub = make_hub(tmp_path, "[dashboard]\nenabled = true\n", views=views)
+    assert hub.dashboard is not None
+    late = hub.dashboard.views.resolve("late-0123456789")
+    noisy = hub.dashboard.views.resolve("noisy-0123456789")
+    assert late is not None and late.delay_s == 600
+    assert noisy is not None and noisy.noise_key == (tmp_path / "data" / "views.key").read_bytes()
+    [line] = [r.getMessage() for r in caplog.records if "dashboard on" in r.getMessage()]
+    assert line.endswith("for 2 view(s): late (10 min late), noisy")
 
 
 def test_disabled_is_not_served(tmp_path: Path) -> None:

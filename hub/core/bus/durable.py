@@ -5,7 +5,7 @@ overflow on their own; a full or lost file concerns one output only. (A shared
 log with a cursor per output would write each event once: ``bench/queue_bench.py``.)
 
 * **Crash-safe.** The puts of one loop turn are one transaction (when only
-  :meth:`~DurableQueue.kept` futures wait, a few turns: ``durable_group``).
+  :meth:`~DurableQueue.kept` futures wait, several: ``durable_group``).
   ``await flush()`` returns once every event put so far is committed, or raises
   :class:`~hub.errors.QueueUnavailable` for those that could not be written
   (then no longer counted as queued); ``kept()`` is the same as a future.
@@ -26,8 +26,7 @@ log with a cursor per output would write each event once: ``bench/queue_bench.py
 
 A read-only data dir, a full disk or a deleted file give one ``QueueUnavailable``
 naming the output and the path, from construction, ``flush`` and ``put_nowait``
-(while failing; retried after ``retry_s``). Use a queue from one event loop. The
-constructor opens the file (blocking); ``close()`` writes what is pending.
+(while failing; retried after ``retry_s``). Use a queue from one event loop.
 """
 
 from __future__ import annotations
@@ -112,8 +111,8 @@ class DurableQueue:
         self._delete_due = False  # set by the ack timer: the next commit deletes
         self._compacting = False  # Store.compact runs in the worker: commits wait
         self._budget = event_budget(cfg.max_bytes)  # bytes of event JSON: files <= max_bytes
-        self._failed: QueueUnavailable | None = None
-        self._retry_at, self._closed = 0.0, False
+        self._failed: QueueUnavailable | None = None  # retried from _retry_at on
+        self._retry_at, self._expire_at, self._closed = 0.0, 0.0, False  # _expire sets it
         self._nonempty, self._space = asyncio.Event(), asyncio.Event()
         self._space.set()
         if index:
@@ -160,15 +159,18 @@ class DurableQueue:
         body = json_of(event)
         size = len(body)
         now = self._clock()
-        if len(self) and cfg.max_age_s is not None:
-            self._expire(now)
         ix = self._ix
-        if cfg.overflow == "block" and len(self) and ix.bytes + size > self._budget:
+        seq = ix.next
+        queued = seq - ix.head
+        if queued and cfg.max_age_s is not None and now >= self._expire_at:
+            self._expire(now)
+            queued = seq - ix.head
+        if cfg.overflow == "block" and queued and ix.bytes + size > self._budget:
             self._space.clear()
             return False
-        seq = ix.next
-        if ix.head + len(self._window) == seq and len(self._window) < self._window_max:
-            self._window.append(event)
+        window = self._window
+        if queued == len(window) and queued < self._window_max:
+            window.append(event)
         now = ix.append(size, now)
         commit = self._pending
         if commit is None:
@@ -289,11 +291,13 @@ class DurableQueue:
         self._space.set()
 
     def _expire(self, now: float) -> None:
-        assert self.settings.max_age_s is not None
-        k = self._ix.count_older_than(now - self.settings.max_age_s)
+        max_age = self.settings.max_age_s
+        assert max_age is not None
+        k = self._ix.count_older_than(now - max_age)
         if k:
             self.dropped["expired"] += k
             self._advance(k)
+        self._expire_at = self._ix.time_of(self._head) + max_age if len(self) else now
 
     # -- committing ---------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub.core.bus.durable_store import Synchronous
-from hub.events import Event
+from hub.json_memo import event_json
 
 __all__ = ["DurableQueueSettings", "Overflow", "json_of", "queue_path"]
 
@@ -52,21 +52,6 @@ def queue_path(data_dir: Path | str, kind: str, instance_id: str) -> Path:
     return Path(data_dir) / "queues" / f"{kind}-{instance_id}.sqlite"
 
 
-class _Json:
-    """Serialise each event once, however many queues it is put into (one fan-out)."""
-
-    __slots__ = ("body", "event")
-
-    def __init__(self) -> None:
-        self.event: Event | None = None
-        self.body = b""
-
-    def __call__(self, event: Event) -> bytes:
-        if event is not self.event:
-            self.body = event.model_dump_json().encode()
-            self.event = event
-        return self.body
-
-
-json_of = _Json()
-"""The event's JSON (bytes), computed once per event across the queues of one fan-out."""
+json_of = event_json
+"""The event's JSON (bytes): :func:`hub.json_memo.event_json`, made once per event
+for every queue and output it goes to."""

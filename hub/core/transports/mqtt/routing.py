@@ -74,6 +74,9 @@ class Subscription:
         """Handled messages, oldest first, waiting for their commits to be acknowledged."""
         self.stalled = False
         """A pending message's commit failed: ``__anext__`` delivers it again first."""
+        self.watched: list[asyncio.Future[None]] = []
+        """The commits ``pending`` messages wait for, each watched once (many messages
+        share one commit)."""
 
     def put(self, msg: Message, rec: Incoming | None) -> None:
         n = len(self.items)
@@ -122,22 +125,33 @@ class Subscription:
     def _handled(self, rec: Incoming | None) -> None:
         """The consumer is done with a message: acknowledge it now, or once kept."""
         keeping, self.keeping = self.keeping, None
-        if keeping or self.pending:
-            self.pending.append((rec, keeping or None))
+        pending = self.pending
+        if keeping or pending:
+            pending.append((rec, keeping or None))
             if keeping:
-                keeping.watch(self._progress)
-            self._progress()
+                keeping.watch(self._commit_done, self.watched)
+            if len(pending) == 1:  # else a commit callback of an older one comes first
+                self._progress()
         elif rec is not None:
             self.router.session.release(rec)
+
+    def _commit_done(self, fut: asyncio.Future[None]) -> None:
+        watched = self.watched
+        for i, w in enumerate(watched):
+            if w is fut:
+                del watched[i]
+                break
+        self._progress()
 
     def _progress(self) -> None:
         """Acknowledge pending messages whose commits are done, oldest first."""
         pending, release = self.pending, self.router.session.release
         while pending:
             rec, keeping = pending[0]
-            if keeping is not None and not keeping.done():
+            state = True if keeping is None else keeping.state()
+            if state is None:
                 return
-            if keeping is not None and not keeping.ok():
+            if not state:
                 self.stalled = True  # __anext__ delivers it again
                 w = self.waiter
                 if w is not None and not w.done():
@@ -165,7 +179,7 @@ class Subscription:
         orphans.clear()
         for _, keeping in self.pending:
             if keeping is not None:
-                keeping.watch(self._progress)
+                keeping.watch(self._commit_done, self.watched)
         self._progress()
 
     def __aiter__(self) -> Self:
@@ -192,7 +206,8 @@ class Subscription:
         item = self.current = items.popleft()
         if self.router.backlogged and len(items) <= self.low:
             self.router.maybe_resume()
-        self.keeping = open_scope()  # emit() while handling it defers its commits
+        # emit() while handling it defers its commits (QoS 0: nobody waits for them)
+        self.keeping = open_scope(detached=item[1] is None)
         return item[0]
 
 

@@ -24,6 +24,20 @@ function setLive(live, serverNow) {
   document.body.classList.toggle("stale", !live);
 }
 
+function renderViewName() {
+  const v = state.view;
+  const d = v.delay_s >= 90 ? `${Math.round(v.delay_s / 60)} min` : `${Math.round(v.delay_s || 0)} s`;
+  const parts = [v.name];
+  if (v.levels_only) parts.push(t("levels_only"));
+  if (v.coarse && v.coarse.round_to > 1) parts.push(t("rounded", { n: v.coarse.round_to }));
+  if (v.delay_s) parts.push(t("delayed", { d }));
+  $("view-name").textContent = parts.join(" · ");
+  $("delay-banner").hidden = !v.delay_s;
+  $("delay-banner").dataset.delay = String(v.delay_s || 0);
+  $("delay-text").textContent = t("delayed", { d });
+  $("delay-hint").textContent = t("delayed_hint", { d });
+}
+
 function renderStrip() {
   const strip = $("zone-strip");
   strip.innerHTML = "";
@@ -181,6 +195,7 @@ async function main() {
   lang.addEventListener("change", () => {
     setLang(lang.value);
     setLive(state.live);
+    if (state.view) renderViewName();
     renderLegend(); renderStrip(); renderSelected(); renderAllAlerts(); renderLog(state.log, state.zones);
     if (state.chart && state.selected) refreshChart();
   });
@@ -194,7 +209,7 @@ async function main() {
   state.site = site;
   state.view = site.view;
   $("site-name").textContent = site.name;
-  $("view-name").textContent = site.view.name + (site.view.levels_only ? ` · ${t("levels_only")}` : "");
+  renderViewName();
   document.title = `crowdhub · ${site.name}`;
   state.map = new SiteMap($("map"), site, select);
   state.chart = new TrendChart($("chart"), $("chart-legend"));

@@ -33,17 +33,22 @@ export function renderZone(z, sensors, skew) {
   measures.style.borderLeftColor = colourOf(z.fresh ? z.colour : "grey");
   const dataAge = z.data_at ? (Date.now() + skew - Date.parse(z.data_at)) / 1000 : null;
   const cards = [];
+  // a coarsened view: "< k" for a suppressed count; withheld figures are simply absent
+  const count = (field, value) => ((z.suppressed || []).includes(field)
+    ? esc(t("below", { k: z.suppressed_below })) : num(value));
   if ("occupancy" in z) {
-    const cap = z.capacity ? t("of_capacity", { cap: num(z.capacity) }) : t("persons");
-    cards.push(kpi(t("occupancy"), num(z.occupancy), cap));
-    cards.push(kpi(t("density"), z.density === null ? t("none") : `${num(z.density, 2)}`, "p/m²"));
-    cards.push(kpi(t("capacity_use"), z.capacity_use === null || z.capacity_use === undefined
+    const cap = z.counts_interval
+      ? t("per_interval", { n: Math.round((Date.parse(z.counts_interval.to) - Date.parse(z.counts_interval.from)) / 60000), t: time(z.counts_interval.to) })
+      : z.capacity ? t("of_capacity", { cap: num(z.capacity) }) : t("persons");
+    cards.push(kpi(t("occupancy"), `<span data-count="occupancy">${count("occupancy", z.occupancy)}</span>`, cap));
+    if ("density" in z) cards.push(kpi(t("density"), z.density === null ? t("none") : `${num(z.density, 2)}`, "p/m²"));
+    if ("capacity_use" in z) cards.push(kpi(t("capacity_use"), z.capacity_use === null
       ? t("none") : `${num(z.capacity_use * 100)}%`, "", z.capacity_use >= 0.85));
-    cards.push(kpi(t("inflow"), z.net_inflow_per_min === null ? t("none")
+    if ("net_inflow_per_min" in z) cards.push(kpi(t("inflow"), z.net_inflow_per_min === null ? t("none")
       : `${z.net_inflow_per_min > 0 ? "+" : ""}${num(z.net_inflow_per_min, 1)}`, t("per_min")));
-    cards.push(kpi(t("ttc"), z.time_to_capacity_min === null || z.time_to_capacity_min === undefined
+    if ("time_to_capacity_min" in z) cards.push(kpi(t("ttc"), z.time_to_capacity_min === null
       ? t("none") : z.time_to_capacity_min === 0 ? t("full_now") : `${num(z.time_to_capacity_min)} ${t("min")}`, "", z.time_to_capacity_min !== null && z.time_to_capacity_min < 15));
-    cards.push(kpi(t("usual"), z.usual ? num(z.usual.p50) : t("none"),
+    cards.push(kpi(t("usual"), z.usual ? count("usual_p50", z.usual.p50) : t("none"),
       z.usual ? `${num(z.usual.p10)}–${num(z.usual.p90)} · ${z.usual.weeks} ${t("weeks")}` : ""));
   }
   cards.push(kpi(t("method"), z.method ? esc(t("m_" + z.method)) : t("none")));
