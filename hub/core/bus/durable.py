@@ -403,8 +403,7 @@ class DurableQueue:
         self._failed = err
         self._retry_at = self._clock() + self._retry_s
         if self.last_error is None:
-            note = "new input is refused upstream (HTTP 503, MQTT unacknowledged); retrying"
-            log.error("%s (%d event(s) not kept; %s every %.0f s)", err, lost, note, self._retry_s)
+            log.error("%s (%d event(s) not kept; retrying in %.0f s)", err, lost, self._retry_s)
         self.last_error = str(err)
         commit.finish(err)
         if pending is not None:
