@@ -226,7 +226,7 @@ async def test_full_data_dir_refuses_with_503_and_the_retry_arrives_once_everywh
                 proc.wait(30)
         text = log.read_text()
         assert proc.returncode == 0, text
-        assert "cannot write (disk full or read-only?)" in text
+        assert "cannot write (database or disk is full): the file system is full" in text
     with sqlite3.connect(out / "events.sqlite") as db:
         stored = [r[0] for r in db.execute("SELECT event_id FROM events")]
     archived = [json.loads(ln)["event_id"] for ln in (out / "events.jsonl").read_text().split()]

@@ -4,7 +4,11 @@ The running hub rewrites the file every ``status_interval_s`` (its ``time`` is t
 heartbeat) with its ``pid``. A hub is reported running only when that process exists
 and the heartbeat is fresh; otherwise ``not running (last seen ...)`` and exit 1.
 
-The config file is read for ``[hub] data_dir`` only: no plugins are loaded and
+When that heartbeat is late and the config file names an HTTP server, the live
+snapshot from its ``/healthz`` is shown instead (a full or read-only data dir
+stops the file, not the hub: :mod:`hub.cli.status_live`).
+
+The config file is read for ``[hub] data_dir`` (and that server) only: no plugins are loaded and
 ``${VAR}`` references need not be set, so status works without the hub's secrets.
 """
 
@@ -19,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from hub.cli.status_live import is_late, live_status
 from hub.core.config import read_toml, substitute_env
 from hub.errors import ConfigError, ConfigProblem
 
@@ -114,15 +119,23 @@ def cmd_status(args: argparse.Namespace) -> int:
     if isinstance(where, str):
         print(where, file=sys.stderr)
         return EXIT_NOT_RUNNING
+    status: dict[str, Any] | None = None
+    problem = ""
     try:
-        status: dict[str, Any] = json.loads(where.read_text(encoding="utf-8"))
+        status = json.loads(where.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        print(f"hub: no status at {where}: the hub has not run with this config", file=sys.stderr)
-        return EXIT_NOT_RUNNING
+        problem = f"hub: no status at {where}: the hub has not run with this config"
     except (OSError, ValueError) as err:
-        print(f"hub: cannot read {where}: {err}", file=sys.stderr)
+        problem = f"hub: cannot read {where}: {err}"
+    live = live_status(Path(args.file)) if args.file and is_late(status) else None
+    if live is not None:
+        status = live[0]
+        note = f"live from {live[1]}: {where} is not being written (data dir full or read-only?)"
+        status["status_file"] = note
+    if status is None:
+        print(problem, file=sys.stderr)
         return EXIT_NOT_RUNNING
-    alive = liveness(status)
+    alive = liveness(status) if live is None else Liveness(True, "")
     if args.json:
         print(json.dumps({**status, "running": alive.running, "reason": alive.reason}, indent=2))
         return EXIT_OK if alive.running else EXIT_NOT_RUNNING
@@ -131,6 +144,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"hub {status['state']} (pid {status['pid']}, up {status['uptime_s']} s, "
             f"as of {status['time']})"
         )
+        if status.get("status_file"):
+            print(f"  ({status['status_file']})")
     else:
         print(f"hub not running ({alive.reason}); last known state ({where}):")
     _print_instances(status)
@@ -150,6 +165,8 @@ def _print_instances(status: dict[str, Any]) -> None:
             f"  output {sid:<20} {s['kind']:<16} {s['state']:<9} out={s['events_out']} "
             f"queued={s['queued']} {_queue_text(s)}"
         )
+        if s.get("last_error"):  # also once it works again: a deleted file, a refused event
+            print(f"         {'last ' if s['state'] == 'running' else ''}error: {s['last_error']}")
         if s.get("queue_error"):
             print(f"         queue error: {s['queue_error']}")
     for zid, z in status.get("zones", {}).get("zones", {}).items():

@@ -261,6 +261,12 @@ class HubCollector(Collector):
             "(0 when empty)",
             labels=labels,
         )
+        qwritable = GaugeMetricFamily(
+            "crowdhub_sink_queue_writable",
+            "0 while an output's durable queue cannot write its file (full or read-only "
+            "disk, file gone: see its queue_error in hub status), else 1",
+            labels=labels,
+        )
         up = GaugeMetricFamily(
             "crowdhub_sink_up", "1 when the output is running, else 0", labels=labels
         )
@@ -279,12 +285,14 @@ class HubCollector(Collector):
                 qdisk.add_metric(lbl, s.get("queue_disk_bytes", 0))
                 qmax.add_metric(lbl, s["queue_max_bytes"])
                 qage.add_metric(lbl, s.get("oldest_age_s") or 0.0)
+                qwritable.add_metric(lbl, 0.0 if s.get("queue_error") else 1.0)
             up.add_metric(lbl, 1.0 if s["state"] == "running" else 0.0)
             _add_states(state, lbl, s["state"], SINK_STATES)
             dropped = s["dropped"]
             for reason in (*SINK_DROP_REASONS, *sorted(set(dropped) - set(SINK_DROP_REASONS))):
                 drop.add_metric([*lbl, reason], dropped.get(reason, 0))
-        yield from (out, err, drop, depth, capacity, durable, qbytes, qdisk, qmax, qage, up, state)
+        yield from (out, err, drop, depth, capacity, durable, qbytes, qdisk, qmax, qage, qwritable)
+        yield from (up, state)
 
 
 def render_metrics(status: StatusSnapshot) -> bytes:

@@ -69,6 +69,7 @@ class Hub:
         self.clock = clock or SystemClock()
         self.state = "starting"
         self.started_monotonic = time.monotonic()
+        self._status_unwritable = False  # status.json could not be written (said once)
         self._dead_letter_log = DeadLetters(config.data_dir, self.clock, self._count_dead_letter)
         self.dead_letters: Counter[str] = self._dead_letter_log.counts
         self.removed: Counter[str] = Counter()
@@ -252,7 +253,18 @@ class Hub:
             tmp.write_text(json.dumps(self.status(), indent=2))
             tmp.replace(path)
         except OSError as err:
-            log.debug("cannot write status: %s", err)
+            if not self._status_unwritable:
+                log.error(
+                    "cannot write %s (%s): `hub status` shows an old picture until it can; "
+                    "`hub status <config>` and /healthz ask the running hub instead",
+                    path,
+                    err.strerror or err,
+                )
+            self._status_unwritable = True
+        else:
+            if self._status_unwritable:
+                log.warning("%s is written again", path)
+            self._status_unwritable = False
 
     async def _status_loop(self) -> None:
         while True:

@@ -23,6 +23,7 @@ from pydantic import Field
 
 import hub
 from hub import Event, Sink, SinkConfig, SinkUnavailable, event_json
+from hub.storage import diagnose
 
 
 class JsonlConfig(SinkConfig):
@@ -131,8 +132,8 @@ class JsonlSink(Sink[JsonlConfig]):
             await asyncio.to_thread(self._write, lines)
         except OSError as err:
             raise SinkUnavailable(
-                f"{self._name}: cannot write {self.path}: {err}; check free disk space and "
-                "that the data dir is writable"
+                f"{self._name}: cannot write {self.path} ({err.strerror or err}): "
+                f"{diagnose(err, self.path)}; the events wait in this output's queue meanwhile"
             ) from err
 
     async def close(self) -> None:

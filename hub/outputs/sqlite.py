@@ -45,6 +45,7 @@ from pydantic import Field
 import hub
 from hub import Event, Sink, SinkConfig, SinkRejected, SinkUnavailable, event_json
 from hub.outputs.sqlite_retention import PurgeResult, purge
+from hub.storage import diagnose
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -289,8 +290,8 @@ class SqliteSink(Sink[SqliteConfig]):
             ) from None
         except sqlite3.Error as err:
             raise SinkUnavailable(
-                f"{self._name}: cannot write {self.path}: {err}; check free disk space and "
-                "that the file is writable"
+                f"{self._name}: cannot write {self.path} ({err}): {diagnose(err, self.path)}; "
+                "the events wait in this output's queue meanwhile"
             ) from err
         if refused:
             first = next(iter(refused.values()))

@@ -88,8 +88,8 @@ class ZoneInputs:
 
     def add_gap(self, source: str, t: float, limit: int) -> None:
         q = self.gaps.get(source)
-        if q is None:
-            q = self.gaps[source] = deque()
+        if q is None or q.maxlen != limit:  # the newest `limit` are all the check needs:
+            q = self.gaps[source] = deque(q or (), maxlen=limit)  # memory stays bounded
         q.append(t)
         while q and q[0] < t - _HOUR:
             q.popleft()

@@ -190,6 +190,18 @@ def test_quality_reasons_from_sources_become_problems() -> None:
     assert not any(p.startswith("counter_reset") for p in h.zone("plaza").problems)
 
 
+def test_a_source_gapping_every_reading_holds_bounded_memory() -> None:
+    """Only the newest ``gap_limit_per_h`` gap times are kept: a device whose every
+    reading skips sequence numbers does not grow the hub for an hour."""
+    h = Harness(plaza(), ZonesConfig(gap_limit_per_h=3))
+    for _ in range(500):
+        h.crossing("gate-a", 1, 0, reasons=(QualityReason.SEQUENCE_GAP,))
+    h.tick()
+    assert "sequence_gaps:gate-a-counter" in h.zone("plaza").problems
+    (slot,) = [z for z in h.model._zones.values()]
+    assert len(slot.inputs.gaps["gate-a-counter"]) == 3
+
+
 def test_events_for_unknown_zones_and_lines_are_counted_not_fatal() -> None:
     h = Harness(plaza())
     h.occupancy("elsewhere", 5)

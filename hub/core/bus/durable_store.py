@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Literal
 
 from hub.errors import QueueUnavailable
+from hub.storage import diagnose
 
 Synchronous = Literal["normal", "full"]
 
@@ -212,7 +213,7 @@ class Store:
                         con.execute("ROLLBACK")
                 raise
         except sqlite3.Error as err:
-            raise self.error("cannot write (disk full or read-only?)", err) from err
+            raise self.error(f"cannot write ({_reason(err)}): {diagnose(err, self.path)}") from err
         self.check_file()
 
     def check_file(self) -> None:

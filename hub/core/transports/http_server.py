@@ -32,8 +32,10 @@ off and its error log is redacted); rejections are logged once per source and
 status per minute and counted in :meth:`HttpIngestServer.health`.
 
 ``GET /healthz`` answers the core's status snapshot as JSON, ``200`` when the
-hub's state is ``running`` and no source is ``retrying``, else ``503`` (sinks
-and disabled sources do not make it unhealthy). ``GET /metrics`` answers the
+hub's state is ``running``, no source is ``retrying`` and every output's durable
+queue can write (a full or read-only data dir: the hub takes no data), else
+``503`` (a failing output whose queue keeps its events, and disabled sources, do
+not make it unhealthy). ``GET /metrics`` answers the
 core's Prometheus exposition (``text/plain; version=0.0.4``).
 """
 
@@ -449,9 +451,16 @@ class HttpIngestServer(Transport[HttpServerConfig]):
             status = dict(self.ctx.status())
         except Exception as err:  # the endpoint must answer even when the core is broken
             status = {"state": "unknown", "error": type(err).__name__}
-        healthy = status.get("state") == "running" and not any(
-            isinstance(s, Mapping) and s.get("state") == "retrying"
-            for s in (status.get("sources") or {}).values()
+        healthy = (
+            status.get("state") == "running"
+            and not any(
+                isinstance(s, Mapping) and s.get("state") == "retrying"
+                for s in (status.get("sources") or {}).values()
+            )
+            and not any(
+                isinstance(s, Mapping) and s.get("queue_error")
+                for s in (status.get("sinks") or {}).values()
+            )
         )
         return web.Response(
             status=200 if healthy else 503,
