@@ -60,10 +60,7 @@ class SinkConfig(InstanceConfig):
         "survives a stop or a crash) or 'memory' (lost when the hub stops; for demos)",
     )
     queue_size: int = Field(
-        default=10_000,
-        ge=1,
-        description="events held in memory: a memory queue's bound (then overflow applies); "
-        "a durable queue's decoded front (the rest waits on disk and is read back)",
+        default=10_000, ge=1, description="memory queue: events held before overflow applies"
     )
     overflow: Literal["drop_oldest", "block"] = Field(
         default="drop_oldest",

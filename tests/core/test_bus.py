@@ -110,11 +110,10 @@ def test_factory_builds_the_configured_queue(
     assert isinstance(q, MemoryQueue) and q.maxsize == 7 and q.overflow == "block"
 
     # the default: a durable queue in data_dir/queues with the sink's queue_* settings
-    dcfg = hub.SinkConfig(id="db", queue_max_bytes=65_536, queue_synchronous="full", queue_size=300)
+    dcfg = hub.SinkConfig(id="db", queue_max_bytes=65_536, queue_synchronous="full")
     d = make_queue("sqlite", dcfg, tmp_path)
     try:
         assert isinstance(d, DurableQueue) and d.durable
-        assert d.window_size == 300  # queue_size: as many decoded in memory as a memory queue
         assert d.path == tmp_path / "queues" / "sqlite-db.sqlite" and d.path.exists()
         assert d.settings.max_bytes == 65_536 and d.settings.synchronous == "full"
         assert d.settings.overflow == "drop_oldest" and d.output == "sqlite[db]"
@@ -141,10 +140,12 @@ def test_unknown_queue_is_one_precise_config_line(tmp_path: Path) -> None:
 
 def test_a_queue_setting_the_chosen_class_ignores_is_a_config_problem() -> None:
     mem = hub.SinkConfig(id="demo", queue="memory", queue_max_bytes=2**20)
-    dur = hub.SinkConfig(id="db", queue_size=50)  # both classes keep queue_size in memory
+    dur = hub.SinkConfig(id="db", queue_size=50)
     assert [str(p) for p in queue_problems({"sqlite": [mem, dur]})] == [
         'sinks.sqlite[demo].queue_max_bytes: applies only to queue = "durable", but this '
         'output uses queue = "memory"; remove it or set queue = "durable"',
+        'sinks.sqlite[db].queue_size: applies only to queue = "memory", but this '
+        'output uses queue = "durable"; remove it or set queue = "memory"',
     ]
 
 

@@ -21,13 +21,13 @@ log with a cursor per output would write each event once: ``bench/queue_bench.py
   ``overflow = "drop_oldest"`` drops the oldest (``dropped["overflow"]``,
   ``dropped["expired"]``); ``"block"`` makes ``put_nowait`` return False (nothing
   counted: the caller decides) and ``put`` wait for room.
-* **Flat memory**: at most ``window`` decoded events in memory (the sink's
-  ``queue_size``: what a memory queue would hold); the rest is read back from
-  disk in order; 12 bytes of index per queued event.
+* **Flat memory**: at most ``window`` decoded events in memory; the rest is read
+  back from disk in order; 12 bytes of index per queued event.
 
 A read-only data dir, a full disk or a deleted file give one ``QueueUnavailable``
 naming the output and the path, from construction, ``flush`` and ``put_nowait``
-(while failing; retried after ``retry_s``). Use a queue from one event loop."""
+(while failing; retried after ``retry_s``). Use a queue from one event loop.
+"""
 
 from __future__ import annotations
 
@@ -62,7 +62,6 @@ log = logging.getLogger("hub.bus")
 
 _ACK_DELAY_S = 1.0  # acknowledged events are deleted on disk within this long
 _DELETE_EVERY = 4096  # ... or once this many are acknowledged (or 1/16 of the budget)
-_REFILL = 2048  # events read back from disk at once (a short pause of the loop)
 
 
 class DurableQueue:
@@ -87,8 +86,7 @@ class DurableQueue:
         self.path = Path(path)
         self.dropped: Counter[str] = Counter()
         self.last_error: str | None = None
-        self.window_size = max(1, window)
-        """Events kept decoded in memory at the front of the queue (flat memory)."""
+        self._window_max = max(1, window)
         self._retry_s = retry_s
         self._clock = clock
         # fsyncs belong in a thread; plain commits are cheaper inline (bench/queue_bench.py)
@@ -102,7 +100,7 @@ class DurableQueue:
             self._store.close()
             raise self._store.error("has gaps in its sequence; move the file away")
         self._window: deque[Event] = deque()  # decoded events for [_head, _head + len)
-        self._peek_start: int | None = None  # the head at the last peek_batch
+        self._peek_start: int | None = None
         self._disk_head = self._head  # every seq below it is deleted on disk
         self._committed = self._next  # every seq below it is committed (or acked)
         self._pending: Commit | None = None
@@ -171,7 +169,7 @@ class DurableQueue:
             self._space.clear()
             return False
         window = self._window
-        if queued == len(window) and queued < self.window_size:
+        if queued == len(window) and queued < self._window_max:
             window.append(event)
         now = ix.append(size, now)
         commit = self._pending
@@ -195,7 +193,8 @@ class DurableQueue:
             await self._space.wait()
 
     async def flush(self) -> None:
-        """Return once all put so far is committed; :class:`QueueUnavailable`: it was not."""
+        """Return once everything put so far is committed (at the end of this loop turn).
+        Raises :class:`QueueUnavailable` for what could not be written (not queued)."""
         commit = self._last_put  # the transaction of the latest put, done or not
         if commit is not None and not commit.done.is_set():
             if commit is self._pending:
@@ -206,7 +205,8 @@ class DurableQueue:
             raise commit.error
 
     def kept(self) -> asyncio.Future[None] | None:
-        """:meth:`flush` as a future (None: kept); the commit may gather more (durable_group)."""
+        """:meth:`flush` as a future (None: already kept); nobody waits, so the commit may
+        gather puts a few ms longer (``durable_group``)."""
         commit = self._last_put
         if commit is None or (commit.done.is_set() and commit.error is None):
             return None
@@ -229,7 +229,7 @@ class DurableQueue:
             self._expire(self._clock())
         window = self._window
         if len(window) < n and self._head + len(window) < self._next:
-            self._refill(max(n, min(self.window_size, _REFILL)))
+            self._refill(max(n, self._window_max))
         self._peek_start = self._head
         if len(window) <= n:
             return list(window)

@@ -33,7 +33,7 @@ class QueueSpec:
     kind: str  # the sink kind, e.g. "sqlite"
     instance: str  # the sink id
     label: str  # "sinks.<kind>[<id>]", for log lines
-    maxsize: int  # config.queue_size: events held in memory
+    maxsize: int  # config.queue_size
     overflow: Overflow  # config.overflow
     data_dir: Path  # [hub] data_dir, for queues that keep state on disk
     config: SinkConfig  # the whole sink config, for class-specific settings
@@ -58,7 +58,6 @@ def _durable(spec: QueueSpec) -> SinkQueue:
         queue_path(spec.data_dir, spec.kind, spec.instance),
         output=f"{spec.kind}[{spec.instance}]",
         settings=durable_settings(spec.config),
-        window=spec.maxsize,  # as many decoded in memory as a memory queue would hold
     )
 
 
@@ -74,7 +73,7 @@ _DURABLE_ONLY = (
     "queue_synchronous",
     "queue_commit_interval_s",
 )
-_MEMORY_ONLY: tuple[str, ...] = ()  # queue_size: what either keeps in memory
+_MEMORY_ONLY = ("queue_size",)
 
 
 def queue_problems(sinks: Mapping[str, list[SinkConfig]]) -> list[ConfigProblem]:
