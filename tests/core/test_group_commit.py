@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -20,23 +19,10 @@ from hub.core.bus import SinkRunner, durable_group
 from hub.core.bus.durable import DurableQueue, DurableQueueSettings
 from hub.core.kept import Keeping, close_scope, open_scope
 from hub.core.pipeline import FanOut, Pipeline, PrivacyCheck
-from hub.events import Event, Occupancy, Provenance
+from hub.events import Event
 from hub.json_memo import REMEMBER, event_json
 from hub.testing import sink_context
-
-
-def ev(i: int) -> Event:
-    return Event.create(
-        source="gate-a",
-        kind="test",
-        measurement=Occupancy(count=i),
-        provenance=Provenance(plugin="test", plugin_version="1"),
-        key=i,
-        zone="boulevard",
-        observed_at=datetime(2026, 1, 1, tzinfo=UTC),
-        received_at=datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC),
-        sequence=i,
-    )
+from tests.core.test_bus_durable import ev
 
 
 def rows_on_disk(path: Path) -> int:
