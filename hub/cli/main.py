@@ -19,6 +19,7 @@ from hub.cli.sample_config import add_sample_config_parser
 from hub.cli.status import add_status_parser
 from hub.cli.views import add_audit_parser, add_privacy_report_parser
 from hub.cli.zones import add_zones_parsers
+from hub.core.bus.disk_room import disk_room_warning
 from hub.core.config import (
     HubConfig,
     load_config,
@@ -67,6 +68,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         f"{args.file}: OK ({len(config.site.zones)} zone(s), {len(config.site.lines)} "
         f"line(s), {n_src} source(s), {n_sink} output(s))"
     )
+    room = disk_room_warning(config.sinks, config.data_dir)
+    if room:
+        print(f"warning: {room}")
     return EXIT_OK
 
 

@@ -35,6 +35,7 @@ from typing import Any
 from hub.clock import Clock, SystemClock
 from hub.core.backoff import Backoff
 from hub.core.bus import DurableQueue, SinkRunner, make_queue
+from hub.core.bus.disk_room import disk_room_warning
 from hub.core.config import HubConfig
 from hub.core.dashboard_wiring import wire_dashboard
 from hub.core.lifecycle import (
@@ -331,6 +332,9 @@ class Hub:
         Raises :class:`EventsLost` after an otherwise orderly stop when events
         queued for an output could be neither delivered nor kept.
         """
+        room = disk_room_warning(self.config.sinks, self.config.data_dir)
+        if room:
+            log.warning("%s", room)
         try:
             async with asyncio.TaskGroup() as outer:
                 background = [

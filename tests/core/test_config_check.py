@@ -290,3 +290,51 @@ def test_queue_settings_are_checked_per_output() -> None:
         'sinks.sqlite[db].queue_max_age_s: applies only to queue = "durable", but this output '
         'uses queue = "memory"; remove it or set queue = "durable"'
     ) in got
+
+
+def test_queue_bounds_larger_than_the_free_disk_are_a_warning_not_an_error(
+    tmp_path: Path,
+) -> None:
+    """The durable queues may grow to queue_max_bytes each; if the disk fills first, new
+    events are refused instead of the oldest dropped. check-config says so, still OK."""
+    huge = 2**50  # 1 PiB: more than any test machine has free
+    text = GOOD + f'\n[[sinks.jsonl]]\nid = "archive"\nqueue_max_bytes = {huge}\n'
+    path = tmp_path / "hub.toml"
+    path.write_text(text)
+    proc = subprocess.run(
+        [sys.executable, "-m", "hub", "check-config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith(f"{path}: OK")
+    data = tmp_path / "data"
+    assert lines[1].startswith(
+        f"warning: hub.data_dir {data}: the durable queues of 2 output(s) may grow to "
+    )
+    assert "lower queue_max_bytes or give data_dir more room" in lines[1]
+
+    # the default bounds fit (256 MiB per output): nothing to say
+    path.write_text(GOOD)
+    ok = subprocess.run(
+        [sys.executable, "-m", "hub", "check-config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ok.returncode == 0 and len(ok.stdout.splitlines()) == 1, ok.stdout
+
+
+def test_disk_room_counts_only_enabled_durable_queues(tmp_path: Path) -> None:
+    from hub.core.bus.disk_room import disk_room_warning
+    from hub.plugin import SinkConfig
+
+    huge = 2**50
+    memory = SinkConfig(id="m", queue="memory", queue_size=10)
+    off = SinkConfig(id="off", enabled=False, queue_max_bytes=huge)
+    assert disk_room_warning({"jsonl": [memory, off]}, tmp_path / "data") is None
+    on = SinkConfig(id="on", queue_max_bytes=huge)
+    warning = disk_room_warning({"jsonl": [memory, off, on]}, tmp_path / "data")
+    assert warning is not None and "of 1 output(s)" in warning
