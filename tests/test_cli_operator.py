@@ -149,3 +149,23 @@ def test_systemd_unit_is_hardened_and_runs_the_checked_config() -> None:
     ):
         assert option in lines, option
     assert "contrib/systemd/crowdhub.service" in (REPO / "README.md").read_text()
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback() -> None:
+    """`hub zones | head`: the pipe closes while the hub still writes. Here the reading end
+    is closed before the command starts, so its first write fails for certain."""
+    r, w = os.pipe()
+    os.close(r)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "hub", "schema"],
+            stdout=w,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(w)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr == ""
+    assert proc.returncode == 0

@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -195,4 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _err(f"hub: plugin error:\n{err}")
         return EXIT_CONFIG
     except KeyboardInterrupt:
+        return EXIT_OK
+    except BrokenPipeError:  # `hub zones | head`: the reader left; say nothing more
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python's own flush at exit must not fail
         return EXIT_OK
