@@ -204,3 +204,39 @@ def test_event_json_remembers_a_bounded_number_of_events() -> None:
         event_json(e)
     again = event_json(events[0])  # dropped out of the memo: made again, same bytes
     assert again == first and again is not first
+
+
+# -- what an output may take before the commit ------------------------------------------
+
+
+async def test_an_output_takes_a_flushed_event_only_once_it_is_committed(tmp_path: Path) -> None:
+    """An HTTP push waits for its commit before the 2xx: until that commit is done (here it
+    runs in the worker thread, synchronous = "full"), the output must not take the event,
+    or a commit that fails (503, sent again) would reach it twice."""
+    path = tmp_path / "q.sqlite"
+    q = DurableQueue(path, output="test[q]", settings=DurableQueueSettings(synchronous="full"))
+    q.put_nowait(ev(1))
+    flushing = asyncio.create_task(q.flush())
+    await asyncio.sleep(0)  # the commit is under way in the worker thread
+    assert q.peek_batch(10) == []  # held back
+    runner = asyncio.create_task(q.wait_nonempty())  # an output's runner waits for it
+    await asyncio.sleep(0)
+    assert not runner.done()
+    await asyncio.wait_for(flushing, 10)
+    await asyncio.wait_for(runner, 10)  # the commit wakes the runner
+    assert [e.sequence for e in q.peek_batch(10)] == [1]
+    q.close()
+
+
+async def test_an_output_takes_a_deferred_event_before_its_commit(
+    tmp_path: Path, slow_windows: None
+) -> None:
+    """An MQTT QoS 1 message: its PUBACK waits for the commit, delivery does not."""
+    path = tmp_path / "q.sqlite"
+    q = DurableQueue(path, output="test[q]")
+    q.put_nowait(ev(1))
+    assert q.kept() is not None
+    await asyncio.sleep(0)
+    assert rows_on_disk(path) == 0
+    assert [e.sequence for e in q.peek_batch(10)] == [1]
+    q.close()

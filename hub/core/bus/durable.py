@@ -1,32 +1,21 @@
 """A durable, bounded queue per output (SQLite, WAL) behind the bus's queue seam.
 
-One file per output in the data dir (:func:`queue_path`): outputs drain and
-overflow on their own; a full or lost file concerns one output only. (A shared
-log with a cursor per output would write each event once: ``bench/queue_bench.py``.)
+One file per output in the data dir (:func:`queue_path`): a full or lost file
+concerns one output only.
 
-* **Crash-safe.** The puts of one loop turn are one transaction (when only
-  :meth:`~DurableQueue.kept` futures wait, several: ``durable_group``).
-  ``await flush()`` returns once every event put so far is committed, or raises
-  :class:`~hub.errors.QueueUnavailable` for those that could not be written
-  (then no longer counted as queued); ``kept()`` is the same as a future.
-  Acknowledge upstream (PUBACK, HTTP 2xx) only after that, for every queue the
-  event went to. ``synchronous = "normal"`` survives a killed process, ``"full"``
-  also a power loss (an fsync per commit, in a worker thread).
-* **At-least-once, in order.** Acks are written with the next commit or within a
-  second: after a crash, up to a second of acknowledged events comes again, with
-  the same JSON and so the same ``event_id``.
-* **Bounded** by bytes on disk and by age (since queued), per output: the
-  files (database + WAL) stay within ``max_bytes`` (the WAL is truncated past
-  a limit, a drained backlog's pages are given back: ``durable_store``);
-  ``overflow = "drop_oldest"`` drops the oldest (``dropped["overflow"]``,
-  ``dropped["expired"]``); ``"block"`` makes ``put_nowait`` return False (nothing
-  counted: the caller decides) and ``put`` wait for room.
-* **Flat memory**: at most ``window`` decoded events in memory; the rest is read
-  back from disk in order; 12 bytes of index per queued event.
-
+* **Crash-safe.** The puts of one loop turn are one transaction (several when
+  only :meth:`~DurableQueue.kept` futures wait: ``durable_group``). ``flush()``
+  returns once all put so far is committed, or raises ``QueueUnavailable`` for
+  what was not (no longer queued); ``kept()`` is that as a future. Acknowledge
+  upstream only then. ``synchronous = "full"`` also survives a power loss.
+* **At-least-once, in order**, same JSON and ``event_id`` after a crash (acks are
+  written within a second). The output takes an event once it is committed, or
+  before when only deferred acknowledgements wait (``durable_read.deliverable``).
+* **Bounded** by bytes on disk (database + WAL: ``durable_store``) and by age;
+  ``drop_oldest`` counts what it drops, ``block`` makes ``put_nowait`` return False.
+* **Flat memory**: at most ``window`` decoded events; the rest is read back.
 A read-only data dir, a full disk or a deleted file give one ``QueueUnavailable``
-naming the output and the path, from construction, ``flush`` and ``put_nowait``
-(while failing; retried after ``retry_s``). Use a queue from one event loop.
+naming the output and the path (while failing, retried after ``retry_s``).
 """
 
 from __future__ import annotations
@@ -42,7 +31,7 @@ from pathlib import Path
 
 from hub.core.bus.durable_group import GroupCommit
 from hub.core.bus.durable_index import SeqIndex
-from hub.core.bus.durable_read import decode_run, survivors, uncommitted
+from hub.core.bus.durable_read import decode_run, deliverable, survivors, uncommitted
 from hub.core.bus.durable_settings import DurableQueueSettings, json_of, queue_path
 from hub.core.bus.durable_store import (
     Commit,
@@ -215,8 +204,8 @@ class DurableQueue:
         return commit.future()
 
     async def wait_nonempty(self) -> None:
-        """Return when an event is queued, or when :meth:`wake` is called."""
-        if not len(self):
+        """Return when an event can be taken, or when :meth:`wake` is called."""
+        if self._deliverable() <= self._head:
             self._nonempty.clear()
             await self._nonempty.wait()
 
@@ -228,12 +217,18 @@ class DurableQueue:
         if len(self) and self.settings.max_age_s is not None:
             self._expire(self._clock())
         window = self._window
+        self._peek_start = self._head
+        n = min(n, self._deliverable() - self._head)
         if len(window) < n and self._head + len(window) < self._next:
             self._refill(max(n, self._window_max))
-        self._peek_start = self._head
-        if len(window) <= n:
-            return list(window)
-        return list(islice(window, n))
+        return list(window) if len(window) <= n else list(islice(window, max(0, n)))
+
+    def _deliverable(self) -> int:
+        """The seq up to which the output may take events (``durable_read.deliverable``)."""
+        pending = self._pending
+        if pending is not None:
+            pending.early = self._group.relaxed
+        return deliverable(self._committed, self._next, (self._inflight, pending))
 
     def ack(self, n: int) -> None:
         """Remove the first ``n`` events of the last :meth:`peek_batch` (those the overflow
@@ -315,11 +310,14 @@ class DurableQueue:
 
     def _kick(self) -> None:
         """Hand the puts of this loop turn (and the acks so far) to one transaction."""
+        early = self._group.relaxed
         self._group.started()
         if self._inflight is not None or self._closed or self._compacting:
             return
         commit = self._pending
         self._pending = None
+        if commit is not None:
+            commit.early = early
         if commit is None:
             if self._disk_head == self._head:
                 return
@@ -367,6 +365,7 @@ class DurableQueue:
             if head is not None:
                 self._disk_head = head
             self._committed = max(self._committed, commit.end)
+            self._nonempty.set()  # what it held back can be taken now
             if self._failed is None and self.last_error is not None:
                 log.warning("%s: durable queue is writable again", self.output)
                 self.last_error = None
@@ -401,6 +400,7 @@ class DurableQueue:
             self._truncate(cut)
         pending, self._pending = self._pending, None
         self._failed = err
+        self._nonempty.set()  # the runner looks again: what it waited for is gone
         self._retry_at = self._clock() + self._retry_s
         if self.last_error is None:
             log.error("%s (%d event(s) not kept; retrying in %.0f s)", err, lost, self._retry_s)

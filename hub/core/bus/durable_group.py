@@ -47,6 +47,11 @@ class GroupCommit:
         """Somebody waits for the pending puts: commit at the end of this turn."""
         self._hurry = True
 
+    @property
+    def relaxed(self) -> bool:
+        """Only deferred acknowledgements wait for the pending puts (none awaits them)."""
+        return self._watched and not self._hurry
+
     def relax(self) -> bool:
         """A deferred acknowledgement waits (``kept``); returns True the first time."""
         if self._watched:

@@ -23,6 +23,25 @@ def uncommitted(commits: Iterable[Commit | None], start: int, end: int) -> list[
     return [(r[0], r[2]) for c in commits if c is not None for r in c.rows if start <= r[0] < end]
 
 
+def deliverable(committed: int, end: int, commits: Iterable[Commit | None]) -> int:
+    """The seq up to which an output may take events: the committed ones (below
+    ``committed``), then, in order, those of transactions not written yet that only
+    deferred acknowledgements wait for (``Commit.early``: delivery need not wait; at
+    least once). A transaction somebody awaits (an HTTP push answering ``2xx`` or
+    ``503``) holds its events back until it is done: a push refused and sent again
+    must not reach an output twice. ``end``: the queue's next seq."""
+    upto = committed
+    waiting = False
+    for commit in commits:
+        if commit is None:
+            continue
+        waiting = True
+        if not commit.early:
+            return max(upto, min(commit.first, end))
+        upto = commit.end
+    return upto if waiting else max(upto, end)
+
+
 def decode_run(
     bodies: Iterable[tuple[int, bytes]], start: int, *, skip_bad: bool, output: str
 ) -> tuple[list[Event], int, int]:

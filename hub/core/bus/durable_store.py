@@ -277,11 +277,12 @@ class Store:
 class Commit:
     """One transaction: the puts of one loop turn (and the acks so far)."""
 
-    __slots__ = ("_future", "done", "end", "error", "first", "outcome", "rows")
+    __slots__ = ("_future", "done", "early", "end", "error", "first", "outcome", "rows")
 
     def __init__(self, first: int) -> None:
         self.first = first
         self.end = first
+        self.early = False  # only deferred acknowledgements wait: deliver before the commit
         self.rows: list[Row] = []
         self.done = asyncio.Event()
         self.error: QueueUnavailable | None = None

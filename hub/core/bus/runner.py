@@ -146,6 +146,11 @@ class SinkRunner:
             if linger and len(queue) < cfg.batch_size and not self._closing:
                 await asyncio.sleep(linger)
             batch = queue.peek_batch(cfg.batch_size)
+            if not batch:  # a durable queue holds back what a pending commit may refuse
+                await queue.wait_nonempty()
+                if len(queue) and not queue.peek_batch(1):  # cannot read back (logged)
+                    await asyncio.sleep(0.1)
+                continue
             written: int | None = None  # None: all of it
             try:
                 await self.sink.write(batch)
