@@ -32,7 +32,6 @@ import urllib.error
 import urllib.request
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self, TypeVar, overload
 
 T = TypeVar("T")
@@ -100,26 +99,19 @@ class HubProcess:
     def __enter__(self) -> Self:
         return self if self._proc is not None else self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._terminate(signal.SIGTERM, 30.0)
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop_quietly()
 
     async def __aenter__(self) -> Self:
         return self if self._proc is not None else self.start()
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
+        await asyncio.to_thread(self._stop_quietly)
+
+    def _stop_quietly(self) -> None:
+        """On leaving the ``with`` block: SIGTERM a hub still running, SIGKILL after 30 s."""
         if self._proc is not None and self._proc.poll() is None:
-            await asyncio.to_thread(self._terminate, signal.SIGTERM, 30.0)
+            self._terminate(signal.SIGTERM, 30.0)
 
     def stop(self, timeout: float = 30.0, sig: signal.Signals = signal.SIGTERM) -> int:
         """Send ``sig`` (if the hub still runs), wait up to ``timeout`` seconds and return

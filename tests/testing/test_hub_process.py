@@ -10,37 +10,19 @@ import pytest
 
 from hub.testing import HubExited, HubProcess
 from hub.testing.mosquitto import free_port
+from tests.test_cli import CONFIG
 
-CONFIG = """
-[hub]
-data_dir = "data"
 
-[site]
-id = "s"
-
-[[site.zones]]
-id = "square"
-area_m2 = 100
-
-[[transports.http]]
-host = "127.0.0.1"
-port = {port}
-
-[[sources.simulated]]
-id = "sim"
-zone = "square"
-measurement = "occupancy"
-interval_s = 0.05
-
-[[sinks.jsonl]]
-id = "archive"
-"""
+def config(tmp_path: Path, port: int) -> Path:
+    """test_cli's hub (simulated sources, file outputs) with an HTTP server on ``port``."""
+    path = tmp_path / "hub.toml"
+    path.write_text(f'{CONFIG}\n[[transports.http]]\nhost = "127.0.0.1"\nport = {port}\n')
+    return path
 
 
 def test_healthy_then_sigterm_returns_the_exit_code(tmp_path: Path) -> None:
     port = free_port()
-    cfg = tmp_path / "hub.toml"
-    cfg.write_text(CONFIG.format(port=port))
+    cfg = config(tmp_path, port)
     with HubProcess(cfg, tmp_path / "hub.log") as hub:
         hub.wait_healthy(port, 30)
         archive = tmp_path / "data" / "events.jsonl"
@@ -54,8 +36,7 @@ def test_healthy_then_sigterm_returns_the_exit_code(tmp_path: Path) -> None:
 
 async def test_async_waits_and_stop(tmp_path: Path) -> None:
     port = free_port()
-    cfg = tmp_path / "hub.toml"
-    cfg.write_text(CONFIG.format(port=port))
+    cfg = config(tmp_path, port)
     async with HubProcess(cfg, tmp_path / "hub.log") as hub:
         await hub.wait_healthy_async(port)
 
@@ -68,8 +49,8 @@ async def test_async_waits_and_stop(tmp_path: Path) -> None:
 
 
 def test_a_hub_that_exits_early_fails_the_wait_with_its_log(tmp_path: Path) -> None:
-    cfg = tmp_path / "hub.toml"
-    cfg.write_text(CONFIG.format(port=free_port()).replace('id = "archive"', 'idd = "archive"'))
+    cfg = config(tmp_path, free_port())
+    cfg.write_text(cfg.read_text().replace('id = "archive"', 'idd = "archive"'))
     with HubProcess(cfg, tmp_path / "hub.log") as hub, pytest.raises(HubExited) as err:
         hub.wait_healthy(free_port(), 30)
     message = str(err.value)
@@ -79,13 +60,15 @@ def test_a_hub_that_exits_early_fails_the_wait_with_its_log(tmp_path: Path) -> N
 
 
 def test_a_condition_never_met_times_out_with_the_log(tmp_path: Path) -> None:
-    cfg = tmp_path / "hub.toml"
-    cfg.write_text(CONFIG.format(port=free_port()))
-    with HubProcess(cfg, tmp_path / "hub.log", extra_args=["--log-format", "json"]) as hub:
+    cfg = config(tmp_path, free_port())
+    printed = tmp_path / "stdout.jsonl"  # the console output's events, apart from the log
+    args = ["--log-format", "json"]
+    with HubProcess(cfg, tmp_path / "hub.log", extra_args=args, stdout_path=printed) as hub:
         with pytest.raises(AssertionError) as err:
             hub.wait_until(lambda: False, 0.5, "something that never happens")
         assert not isinstance(err.value, HubExited)
         assert "timed out after 0.5 s waiting for something that never happens" in str(err.value)
         assert hub.alive()
         first = hub.wait_until(lambda: hub.log_text().splitlines(), 20, "a log line")[0]
-    assert isinstance(json.loads(first), dict), first  # extra_args reached `hub run`
+    assert {"level", "logger", "message"} <= set(json.loads(first)), first  # extra_args
+    assert '"event_id"' in printed.read_text() and '"event_id"' not in hub.log_text()
