@@ -78,7 +78,12 @@ async function refreshChart() {
   }
   try {
     const h = await getJSON(`api/v1/history?zone=${encodeURIComponent(z.id)}&step=60`);
-    if (state.selected === z.id) state.chart.show(h);
+    if (state.selected === z.id) {
+      state.chart.show(h);
+      const src = $("chart-source");
+      src.textContent = h.source === "store" ? t("source_store") : t("source_memory");
+      src.title = h.source === "store" ? t("source_store_hint") : t("source_memory_hint");
+    }
   } catch (err) {
     if (err instanceof Unauthorized) location.reload();
     else state.chart.clear(esc(String(err.message)));
