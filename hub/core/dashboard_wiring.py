@@ -15,7 +15,10 @@ configuration error (``hub check-config``). Nothing is served without a token.
 
 History reads the ``[[sinks.sqlite]]`` output ``[dashboard] history`` names (unset: the
 only one with full detail) through :class:`hub.dashboard.store.StoreHistory`, read-only;
-without one, the zone model's memory (the hub says which, once).
+without one, the zone model's memory (the hub says which, once). The same store seeds the
+delay lines of the views with ``delay_s`` at start (:mod:`hub.dashboard.seed`), so a
+delayed view shows the picture of ``delay_s`` ago right after a restart; without a store
+it reads ``unknown`` until the hub has run ``delay_s`` (the hub says so, once).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from hub.core.transports.http_server import HttpIngestServer
 from hub.core.view_routing import ViewRouting
 from hub.core.zone_driver import ZoneDriver
 from hub.dashboard import Dashboard, PolicyViewAuth, ZoneModelProvider
+from hub.dashboard.seed import StoreSeed
 from hub.dashboard.settings import history_output, missing_for_dashboard, served_views
 from hub.dashboard.store import StoreHistory
 from hub.errors import ConfigError, ConfigProblem
@@ -79,9 +83,8 @@ def wire_dashboard(hub: _Hub) -> Dashboard | None:
         log.warning("dashboard not served: http[%s] is not the hub's server", settings.transport)
         return None
     noisy = any(v.noise for v in served)  # the key the views' outputs use (views.key)
-    provider = ZoneModelProvider(
-        zones.model, clock=hub.clock, actions=zones.actions, store=history_store(hub)
-    )
+    store = history_store(hub)
+    provider = ZoneModelProvider(zones.model, clock=hub.clock, actions=zones.actions, store=store)
     zones.after_tick.append(provider.update)
     dashboard = Dashboard(
         provider,
@@ -91,6 +94,15 @@ def wire_dashboard(hub: _Hub) -> Dashboard | None:
         heartbeat_s=settings.heartbeat_s,
         secure_cookie=settings.secure_cookie,
     )
+    delayed = [v.id for v in served if v.delay_s]
+    if delayed and store is not None:
+        dashboard.pictures.seeder = StoreSeed(store, zones.model)
+    elif delayed:
+        log.info(
+            "dashboard: delayed view(s) %s read 'unknown' for their delay after a start: "
+            "no sqlite output to seed them from",
+            ", ".join(delayed),
+        )
     server.extensions.append(dashboard.install)
     log.info(
         "dashboard on http[%s] at / for %d view(s): %s",

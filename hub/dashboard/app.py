@@ -105,6 +105,7 @@ class Dashboard:
         app.on_shutdown.append(self._on_shutdown)
 
     async def _lifetime(self, app: web.Application) -> AsyncIterator[None]:
+        await self.pictures.seed()  # before the server listens: no gap after a restart
         self._tasks = self.pictures.tasks()
         yield
         self.pictures.close()

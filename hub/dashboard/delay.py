@@ -18,8 +18,9 @@ long ago: :class:`DelayedPicture` is a :class:`~hub.dashboard.provider.PicturePr
 * actions are refused (``ActionError`` 403): a delayed view acts on a picture it has not
   seen yet.
 
-Until the hub has run ``delay_s``, zones and lines read ``unknown``: nothing is known of
-the time before it started.
+Until the hub has run ``delay_s``, zones and lines read ``unknown`` unless the line was
+seeded from the embedded store at start (:mod:`hub.dashboard.seed`); without a store
+nothing is known of the time before the hub started.
 """
 
 from __future__ import annotations

@@ -5,7 +5,9 @@ Each :class:`Picture` has its provider (the live :class:`PictureProvider` or a
 (:class:`~hub.dashboard.coarse.Sampler`) its coarsening views need. :class:`Pictures`
 runs the recorder (one subscription to the live picture feeding the delay lines and the
 live samples) and the clock that releases what is ``delay_s`` old. Neither runs when no
-view needs them: a dashboard of live, exact views costs what it did.
+view needs them: a dashboard of live, exact views costs what it did. With a
+:class:`~hub.dashboard.seed.StoreSeed` (``seeder``), :meth:`Pictures.seed` fills the delay
+lines from the store before the dashboard serves, so a restart leaves no gap.
 """
 
 from __future__ import annotations
@@ -14,15 +16,21 @@ __all__ = ["Picture", "Pictures"]
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from hub.dashboard.access import DashboardView
 from hub.dashboard.coarse import Numbers, Sampler
 from hub.dashboard.delay import DelayedPicture
 from hub.dashboard.provider import Change, PictureProvider
+from hub.dashboard.seed import StoreSeed, closed_since
+from hub.dashboard.store import StoreError
 from hub.dashboard.stream import Streams
+
+log = logging.getLogger("hub.dashboard")
 
 
 @dataclass
@@ -88,6 +96,9 @@ class Pictures:
                 pic = self.for_view(v)
                 pic.samplers.setdefault(v.resolution_s, Sampler(v.resolution_s))
         self.closing = False
+        self.seeder: StoreSeed | None = None
+        """Fills the delay lines from the store at start (None: they start empty)."""
+        self.seed_timeout_s = 10.0
 
     def for_view(self, view: DashboardView) -> Picture:
         """The picture ``view`` sees (its delay's, else the live one)."""
@@ -102,6 +113,50 @@ class Pictures:
         return bool(self.delayed or self.live.samplers)
 
     # --- running ------------------------------------------------------------------------
+
+    async def seed(self) -> int:
+        """Fill each delay line from the store (the ``seeder``); returns the changes seeded.
+
+        Run before :meth:`tasks`: the seeded changes are older than any the recorder adds.
+        A store that cannot be read leaves the line empty (said once per delay)."""
+        if self.seeder is None or not self.delayed:
+            return 0
+        now = self.live_provider.now()
+        ts = now.timestamp()
+        open_now = {str(a["id"]) for a in self.live_provider.alerts()}
+        total = 0
+        for pic in self.delayed.values():
+            d = pic.delayed
+            assert d is not None
+            try:
+                seeded = await asyncio.wait_for(
+                    self.seeder.changes(ts, d.delay_s, d.step_s), self.seed_timeout_s
+                )
+            except (StoreError, TimeoutError) as err:
+                log.warning(
+                    "dashboard: the %g s delayed picture starts empty: sqlite[%s] %s",
+                    d.delay_s,
+                    self.seeder.store.output_id,
+                    err or f"not read within {self.seed_timeout_s:g} s",
+                )
+                continue
+            cut = ts - d.delay_s
+            for t, change in seeded:
+                if t > cut and d.pending():  # what held at the cut is shown at once
+                    d.advance(datetime.fromtimestamp(ts, UTC))
+                    cut = float("inf")
+                d.record(change, t)
+            for change in closed_since(seeded, open_now):
+                d.record(change, ts)
+            d.advance(now)
+            total += len(seeded)
+        log.info(
+            "dashboard: %d delayed picture(s) seeded with %d stored change(s) from sqlite[%s]",
+            len(self.delayed),
+            total,
+            self.seeder.store.output_id,
+        )
+        return total
 
     def _feed(self, change: Change, t: float) -> None:
         self.live.observe(change, t)

@@ -103,7 +103,7 @@ class StoreHistory:
         if n > self.max_points:
             raise ValueError(f"{n} points asked, at most {self.max_points}")
         try:
-            db = self._connect()
+            db = self.connect()
         except sqlite3.Error as err:
             raise StoreError(f"cannot open {self.path} read-only: {err}") from err
         try:
@@ -113,7 +113,8 @@ class StoreHistory:
         finally:
             db.close()
 
-    def _connect(self) -> sqlite3.Connection:
+    def connect(self) -> sqlite3.Connection:
+        """A new read-only connection to the file (raises ``sqlite3.Error``)."""
         if not self.path.is_file():
             raise sqlite3.OperationalError("no such file (nothing stored yet?)")
         uri = f"file:{quote(str(self.path.resolve()))}?mode=ro"
