@@ -38,10 +38,13 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import wire
+
+if TYPE_CHECKING:
+    from hub.testing import HubProcess
 
 PY = sys.executable
 ZONES, CAMERAS_PER_ZONE = 20, 3
@@ -239,25 +242,18 @@ def ingested(http_port: int) -> float:
     )
 
 
-def wait_for_zones(http_port: int, proc: subprocess.Popen[bytes], limit_s: float = 60) -> None:
-    """Until every zone has an occupancy on the dashboard API (the pipeline is warm)."""
+def zones_filled(http_port: int) -> bool:
+    """Every zone has an occupancy on the dashboard API (the pipeline is warm)."""
     req = urllib.request.Request(
         f"http://127.0.0.1:{http_port}/api/v1/zones",
         headers={"Authorization": f"Bearer {TOKENS['full']}"},
     )
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"hub exited with status {proc.returncode}")
-        try:
-            with urllib.request.urlopen(req, timeout=5) as r:
-                zones = json.loads(r.read())["zones"]
-            if len(zones) == ZONES and all(z.get("occupancy") is not None for z in zones):
-                return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit("the hub's zones did not fill within 60 s")
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            zones = json.loads(r.read())["zones"]
+    except OSError:
+        return False
+    return len(zones) == ZONES and all(z.get("occupancy") is not None for z in zones)
 
 
 def child(args: list[str]) -> subprocess.Popen[str]:
@@ -266,9 +262,7 @@ def child(args: list[str]) -> subprocess.Popen[str]:
     )
 
 
-def window(
-    hub: subprocess.Popen[bytes], http_port: int, n: int, args: argparse.Namespace
-) -> dict[str, Any]:
+def window(hub: HubProcess, http_port: int, n: int, args: argparse.Namespace) -> dict[str, Any]:
     """One measured window with ``n`` open streams."""
     client = None
     if n:
@@ -303,6 +297,7 @@ def window(
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    from hub.testing import HubProcess
     from hub.testing.mosquitto import Mosquitto
 
     rows: list[dict[str, Any]] = []
@@ -315,16 +310,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     ):
         http_port = free_port()
         config = hub_config(Path(tmp), broker.port, http_port)
-        env = {
-            **os.environ,
-            "BENCH_FULL_TOKEN": TOKENS["full"],
-            "BENCH_PART_TOKEN": TOKENS["part"],
-        }
-        cmd = [PY, "-m", "hub", "run", str(config)]
-        hub = subprocess.Popen(cmd, cwd=tmp, stdin=subprocess.DEVNULL, env=env)
+        env = {"BENCH_FULL_TOKEN": TOKENS["full"], "BENCH_PART_TOKEN": TOKENS["part"]}
+        hub = HubProcess(config, Path(tmp) / "hub.log", env=env, cwd=Path(tmp)).start()
         pub = child(["_pub", str(broker.port), str(args.rate), str(total_s)])
         try:
-            wait_for_zones(http_port, hub)
+            hub.wait_until(lambda: zones_filled(http_port), 60, "every zone's occupancy")
             time.sleep(args.settle_s)
             for r in range(args.rounds):
                 order = (0, args.streams) if r % 2 == 0 else (args.streams, 0)
@@ -333,8 +323,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         finally:
             pub.terminate()
             pub.wait(10)
-            hub.terminate()
-            hub.wait(30)
+            hub.stop(30)
     idle = [w for w in rows if w["streams"] == 0]
     busy = [w for w in rows if w["streams"] == args.streams]
     cpu0 = statistics.median(w["hub_cpu_pct"] for w in idle)

@@ -100,6 +100,7 @@ def du(path: Path) -> int:
 
 
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
+    from hub.testing import HubProcess
     from hub.testing.mosquitto import Mosquitto
 
     got: set[str] = set()
@@ -135,12 +136,9 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     ):
         cfg = hub_config(Path(tmp), broker.port, hook_port, args.queue_max_mb)
         status_file = Path(tmp) / "data" / "status.json"
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "hub", "run", str(cfg), cwd=tmp
-        )
+        proc = HubProcess(cfg, Path(tmp) / "hub.log", cwd=Path(tmp)).start()
         await asyncio.sleep(3)  # started and subscribed
-        if proc.returncode is not None:
-            raise SystemExit(f"hub exited with status {proc.returncode}")
+        proc.check_alive()
         pub = child(["_pub", str(broker.port), str(n), "1", str(args.rate)])
         t0 = time.monotonic()
         rss: dict[str, float] = {}
@@ -191,8 +189,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         out["rss_mb"] = {k: round(v, 1) for k, v in rss.items()}
         out["rss_mb"]["after_drain"] = round(rss_mb(proc.pid), 1)
         out["dropped"] = {sid: s["dropped"] for sid, s in sinks_of(status_file).items()}
-        proc.terminate()
-        await proc.wait()
+        hub_exit = await proc.stop_async(300)
         with sqlite3.connect(Path(tmp) / "data" / "events.sqlite") as db:
             stored = db.execute(
                 "SELECT count(DISTINCT event_id) FROM events WHERE source = 'counters'"
@@ -201,7 +198,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         out["queue_disk_mb"] = {k: round(v / 2**20, 1) for k, v in disk.items()}
         out["lost_webhook"] = sent - len(got)
         out["lost_sqlite"] = sent - stored
-        out["hub_exit"] = proc.returncode
+        out["hub_exit"] = hub_exit
         out["load_avg_1_5_15_at_end"] = [round(x, 2) for x in os.getloadavg()]
     await runner.cleanup()
     return out

@@ -9,12 +9,12 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from hub.events import Event
+from hub.testing import HubProcess
 
 CONFIG = """
 [hub]
@@ -63,26 +63,12 @@ def hub_cmd(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[
     )
 
 
-def wait_for(cond: object, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
-
-
 def test_run_then_sigterm_flushes_and_exits_0(tmp_path: Path) -> None:
     cfg = tmp_path / "hub.toml"
     cfg.write_text(CONFIG)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hub", "run", str(cfg)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    printed_to = tmp_path / "stdout.jsonl"
     status_file = tmp_path / "data" / "status.json"
-    try:
+    with HubProcess(cfg, tmp_path / "hub.log", stdout_path=printed_to) as hub:
 
         def running() -> bool:
             if not status_file.exists():
@@ -90,19 +76,15 @@ def test_run_then_sigterm_flushes_and_exits_0(tmp_path: Path) -> None:
             st = json.loads(status_file.read_text())
             return st["state"] == "running" and st["sinks"]["store"]["events_out"] >= 10
 
-        wait_for(running)
+        hub.wait_until(running, 20, "status.json: running, 10 events stored")
         st = hub_cmd("status", str(cfg))
         assert st.returncode == 0, st.stderr
         assert "source sim-gate" in st.stdout and "running" in st.stdout
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 0, err
+        code = hub.stop(20)
+    err = hub.log_text()
+    assert code == 0, err
     assert "stopped cleanly" in err
-    printed = [Event.model_validate_json(line) for line in out.splitlines()]
+    printed = [Event.model_validate_json(line) for line in printed_to.read_text().splitlines()]
     db = sqlite3.connect(tmp_path / "data" / "events.sqlite")
     try:
         stored = db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
@@ -118,21 +100,10 @@ def test_run_then_sigterm_flushes_and_exits_0(tmp_path: Path) -> None:
 def test_sigint_also_stops_cleanly(tmp_path: Path) -> None:
     cfg = tmp_path / "hub.toml"
     cfg.write_text(CONFIG)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hub", "run", str(cfg)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        wait_for(lambda: (tmp_path / "data" / "events.jsonl").exists())
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 0, err
+    with HubProcess(cfg, tmp_path / "hub.log", stdout_path=tmp_path / "stdout.jsonl") as hub:
+        hub.wait_until(lambda: (tmp_path / "data" / "events.jsonl").exists(), 20, "events.jsonl")
+        code = hub.stop(20, signal.SIGINT)
+    assert code == 0, hub.log_text()
 
 
 def test_schema_prints_json_schema() -> None:

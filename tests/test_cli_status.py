@@ -5,22 +5,16 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tests.test_cli import CONFIG, hub_cmd, wait_for
+from hub.testing import HubProcess
+from tests.test_cli import CONFIG, hub_cmd
 
 
-def start_hub(cfg: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "hub", "run", str(cfg)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+def start_hub(cfg: Path) -> HubProcess:
+    return HubProcess(cfg, cfg.parent / "hub.log").start()
 
 
 def running_status(status_file: Path) -> bool:
@@ -36,19 +30,13 @@ def running_status(status_file: Path) -> bool:
 def test_status_of_a_killed_hub_says_not_running_and_exits_1(tmp_path: Path) -> None:
     cfg = tmp_path / "hub.toml"
     cfg.write_text(CONFIG)
-    proc = start_hub(cfg)
     status_file = tmp_path / "data" / "status.json"
-    try:
-        wait_for(lambda: running_status(status_file))
+    with start_hub(cfg) as proc:
+        proc.wait_until(lambda: running_status(status_file), 20, "status.json: running")
         alive = hub_cmd("status", str(cfg))
         assert alive.returncode == 0, alive.stderr
         assert alive.stdout.startswith(f"hub running (pid {proc.pid},")
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
+        proc.stop(20, signal.SIGKILL)
     dead = hub_cmd("status", str(cfg))
     assert dead.returncode == 1
     first = dead.stdout.splitlines()[0]
@@ -119,22 +107,17 @@ def test_a_cleanly_stopped_hub_is_not_running(tmp_path: Path) -> None:
 def test_sighup_is_ignored_with_a_log_line(tmp_path: Path) -> None:
     cfg = tmp_path / "hub.toml"
     cfg.write_text(CONFIG)
-    proc = start_hub(cfg)
     status_file = tmp_path / "data" / "status.json"
-    try:
-        wait_for(lambda: running_status(status_file))
-        proc.send_signal(signal.SIGHUP)
+    with start_hub(cfg) as proc:
+        proc.wait_until(lambda: running_status(status_file), 20, "status.json: running")
+        proc.popen.send_signal(signal.SIGHUP)
         hup_at = time.time()
         # still alive and still writing its heartbeat after the SIGHUP
-        wait_for(lambda: status_file.stat().st_mtime > hup_at + 0.5)
-        assert proc.poll() is None
+        proc.wait_until(lambda: status_file.stat().st_mtime > hup_at + 0.5, 20, "a heartbeat")
+        assert proc.alive()
         assert hub_cmd("status", str(cfg)).returncode == 0
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 0, err
+        code = proc.stop(20)
+    err = proc.log_text()
+    assert code == 0, err
     assert "SIGHUP ignored: restart to apply config changes" in err
     assert "stopped cleanly" in err

@@ -13,11 +13,9 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
 import socket
 import sqlite3
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -26,6 +24,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
+
+from hub.testing import HubProcess
 
 ROOT = os.geteuid() == 0
 pytestmark = pytest.mark.skipif(
@@ -136,20 +136,6 @@ async def push(session: aiohttp.ClientSession, url: str, seq: int) -> tuple[int,
         return resp.status, await resp.text()
 
 
-async def wait_until_up(
-    session: aiohttp.ClientSession, port: int, proc: subprocess.Popen[str]
-) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "hub exited early"
-        with contextlib.suppress(aiohttp.ClientError):
-            async with session.get(f"http://127.0.0.1:{port}/healthz") as resp:
-                if resp.status == 200:
-                    return
-        await asyncio.sleep(0.1)
-    raise AssertionError("hub did not come up")
-
-
 async def push_until_refused(
     session: aiohttp.ClientSession, url: str, start: int, accepted: list[int]
 ) -> tuple[int, str]:
@@ -188,44 +174,41 @@ async def test_full_data_dir_refuses_with_503_and_the_retry_arrives_once_everywh
         cfg.write_text(CONFIG.format(data=data, out=out, port=port, hook_port=hook_port))
         url = f"http://127.0.0.1:{port}/ingest/push"
         accepted: list[int] = []
-        async with receiver(hook_port) as hooked, aiohttp.ClientSession() as session:
-            with log.open("w") as err:
-                proc = subprocess.Popen(  # noqa: ASYNC220 - started once, not awaited
-                    [sys.executable, "-m", "hub", "run", str(cfg)], stderr=err, text=True
-                )
-            try:
-                await wait_until_up(session, port, proc)
-                for seq in range(1, 21):
-                    assert (await push(session, url, seq))[0] == 204
-                    accepted.append(seq)
+        async with (
+            receiver(hook_port) as hooked,
+            aiohttp.ClientSession() as session,
+            HubProcess(cfg, log) as hub,
+        ):
+            await hub.wait_healthy_async(port)
+            for seq in range(1, 21):
+                assert (await push(session, url, seq))[0] == 204
+                accepted.append(seq)
 
-                # the disk fills up: a 503 that says nothing was kept, per output an error
-                ballast = fill(data)
-                refused, text = await push_until_refused(session, url, 21, accepted)
-                assert "nothing of this was kept, send it again" in text
-                async with session.get(f"http://127.0.0.1:{port}/healthz") as resp:
-                    status = json.loads(await resp.text())
-                assert status["state"] == "running"  # no crash
-                errors = {sid: s["queue_error"] for sid, s in status["sinks"].items()}
-                for sid, kind in (("db", "sqlite"), ("archive", "jsonl"), ("hook", "http")):
-                    assert errors[sid] is not None and errors[sid].startswith(
-                        f"output {kind}[{sid}]: durable queue {data}/queues/{kind}-{sid}.sqlite"
-                    ), errors
-                # room again: the refused push, sent again, is taken (after the retry pause)
-                ballast.unlink()
-                await retry_until_taken(session, url, refused)
-                accepted.append(refused)
+            # the disk fills up: a 503 that says nothing was kept, per output an error
+            ballast = fill(data)
+            refused, text = await push_until_refused(session, url, 21, accepted)
+            assert "nothing of this was kept, send it again" in text
+            async with session.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                status = json.loads(await resp.text())
+            assert status["state"] == "running"  # no crash
+            errors = {sid: s["queue_error"] for sid, s in status["sinks"].items()}
+            for sid, kind in (("db", "sqlite"), ("archive", "jsonl"), ("hook", "http")):
+                assert errors[sid] is not None and errors[sid].startswith(
+                    f"output {kind}[{sid}]: durable queue {data}/queues/{kind}-{sid}.sqlite"
+                ), errors
+            # room again: the refused push, sent again, is taken (after the retry pause)
+            ballast.unlink()
+            await retry_until_taken(session, url, refused)
+            accepted.append(refused)
 
-                # a replay of a taken message is a duplicate, not a new event
-                assert (await push(session, url, 1))[0] == 204
-                deadline = time.monotonic() + 20
-                while len(set(hooked)) < len(accepted) and time.monotonic() < deadline:
-                    await asyncio.sleep(0.1)
-            finally:
-                proc.send_signal(signal.SIGTERM)
-                proc.wait(30)
+            # a replay of a taken message is a duplicate, not a new event
+            assert (await push(session, url, 1))[0] == 204
+            deadline = time.monotonic() + 20
+            while len(set(hooked)) < len(accepted) and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            code = await hub.stop_async()
         text = log.read_text()
-        assert proc.returncode == 0, text
+        assert code == 0, text
         assert "cannot write (database or disk is full): the file system is full" in text
     with sqlite3.connect(out / "events.sqlite") as db:
         stored = [r[0] for r in db.execute("SELECT event_id FROM events")]

@@ -17,8 +17,6 @@ import json
 import random
 import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -29,6 +27,7 @@ import pytest
 from aiohttp import web
 
 from hub.events import event_id_for
+from hub.testing import HubProcess
 from hub.testing.mosquitto import Mosquitto, free_port
 
 pytestmark = pytest.mark.mosquitto
@@ -217,13 +216,6 @@ def write_config(tmp: Path, port: int, hook_port: int, extra: str = "") -> Path:
     return cfg
 
 
-def start_hub(cfg: Path, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as err:
-        return subprocess.Popen(
-            [sys.executable, "-m", "hub", "run", str(cfg)], stderr=err, stdin=subprocess.DEVNULL
-        )
-
-
 def stored_ids(db_path: Path) -> list[str]:
     if not db_path.exists():
         return []
@@ -234,18 +226,6 @@ def stored_ids(db_path: Path) -> list[str]:
             return [r[0] for r in rows]
         except sqlite3.OperationalError:  # not created yet
             return []
-
-
-async def wait_for(check: Any, timeout_s: float, what: str, data: Path | None = None) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            status = data / "status.json" if data else None
-            detail = status.read_text() if status and status.exists() else ""
-            log = data.parent / "hub.log" if data else None
-            tail = log.read_text()[-3000:] if log and log.exists() else ""
-            raise AssertionError(f"timed out waiting for {what}; status: {detail}; log: {tail}")
-        await asyncio.sleep(0.1)
 
 
 async def test_sigkill_under_steady_qos1_load_loses_nothing(tmp_path: Path) -> None:
@@ -259,7 +239,7 @@ async def test_sigkill_under_steady_qos1_load_loses_nothing(tmp_path: Path) -> N
         cfg = write_config(tmp_path, b.port, hook_port)
         sub = Subscriber(b.port)
         async with receiver(hook_port) as hooked:
-            hub = start_hub(cfg, log)
+            hub = HubProcess(cfg, log).start()
             try:
                 # the first start: the hub subscribed (its session exists) before the load
                 pub = Publisher(b.port, rate=300)
@@ -268,24 +248,20 @@ async def test_sigkill_under_steady_qos1_load_loses_nothing(tmp_path: Path) -> N
                 kills = []
                 for _ in range(5):
                     await asyncio.sleep(rng.uniform(1.0, 3.0))
-                    hub.send_signal(signal.SIGKILL)
-                    hub.wait(10)
+                    hub.stop(10, signal.SIGKILL)
                     kills.append(pub.sent)
-                    hub = start_hub(cfg, log)
+                    hub = HubProcess(cfg, log).start()
                 await asyncio.sleep(1.0)
                 sent = await asyncio.to_thread(pub.finish)
                 want = {event_id(i) for i in range(sent)}
-                await wait_for(
-                    lambda: set(stored_ids(db_path)) >= want, 30, "sqlite", tmp_path / "data"
-                )
-                await wait_for(lambda: set(hooked) >= want, 30, "webhook", tmp_path / "data")
-                await wait_for(lambda: set(sub.ids) >= want, 30, "mqtt output", tmp_path / "data")
+                await hub.wait_until_async(lambda: set(stored_ids(db_path)) >= want, 30, "sqlite")
+                await hub.wait_until_async(lambda: set(hooked) >= want, 30, "webhook")
+                await hub.wait_until_async(lambda: set(sub.ids) >= want, 30, "mqtt output")
             finally:
-                hub.send_signal(signal.SIGTERM)
-                hub.wait(30)
+                code = await hub.stop_async()
         sub.close()
     text = log.read_text()
-    assert hub.returncode == 0, text
+    assert code == 0, text
     assert sent > 1000 and kills == sorted(kills) and kills[0] > 0, (sent, kills)
     stored = stored_ids(db_path)
     assert len(stored) == len(set(stored)) == sent  # exactly once, nothing else
@@ -335,7 +311,7 @@ async def test_webhook_outage_keeps_sqlite_live_memory_flat_and_bounds_drop_olde
         cfg = write_config(tmp_path, b.port, hook_port, SMALL_HOOK.format(hook_port=hook_port))
         sub = Subscriber(b.port)
         async with receiver(hook_port, down, small_hook) as hooked:
-            hub = start_hub(cfg, log)
+            hub = HubProcess(cfg, log).start()
             try:
                 pub = Publisher(b.port, rate=500)
                 await asyncio.to_thread(pub.warm_up, db_path)
@@ -354,22 +330,19 @@ async def test_webhook_outage_keeps_sqlite_live_memory_flat_and_bounds_drop_olde
                 await asyncio.sleep(2.0)
                 sent = await asyncio.to_thread(pub.finish)
                 want = [event_id(i) for i in range(sent)]
-                await wait_for(
-                    lambda: len(set(stored_ids(db_path))) >= sent, 30, "sqlite", tmp_path / "data"
+                await hub.wait_until_async(
+                    lambda: len(set(stored_ids(db_path))) >= sent, 30, "sqlite"
                 )
-                await wait_for(lambda: set(hooked) >= set(want), 60, "webhook", tmp_path / "data")
-                await wait_for(
-                    lambda: set(sub.ids) >= set(want), 30, "mqtt output", tmp_path / "data"
-                )
-                await wait_for(
-                    lambda: set(small) >= set(want[-500:]), 30, "small webhook", tmp_path / "data"
+                await hub.wait_until_async(lambda: set(hooked) >= set(want), 60, "webhook")
+                await hub.wait_until_async(lambda: set(sub.ids) >= set(want), 30, "mqtt output")
+                await hub.wait_until_async(
+                    lambda: set(small) >= set(want[-500:]), 30, "small webhook"
                 )
             finally:
-                hub.send_signal(signal.SIGTERM)
-                hub.wait(30)
+                code = await hub.stop_async()
         sub.close()
     text = log.read_text()
-    assert hub.returncode == 0, text
+    assert code == 0, text
     # sqlite kept receiving while the webhook was down: never more than 2 s behind
     for sent_then, stored_then in live:
         assert stored_then >= sent_then - 1000, live

@@ -12,12 +12,9 @@ import asyncio
 import contextlib
 import json
 import logging
-import signal
-import subprocess
-import sys
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +24,7 @@ from hub.clock import SystemClock
 from hub.core.transports.mqtt import MqttTransport, MqttTransportConfig
 from hub.errors import DeviceUnavailable
 from hub.plugin import TransportContext
+from hub.testing import HubProcess
 from hub.testing.mosquitto import Mosquitto, free_port
 
 pytestmark = pytest.mark.mosquitto
@@ -77,28 +75,6 @@ def write_config(directory: Path, port: int, topic: str, http_port: int | None =
     path = directory / "hub.toml"
     path.write_text(CONFIG.format(port=port, topic=topic, http=http))
     return path
-
-
-@contextlib.contextmanager
-def hub_process(config: Path) -> Iterator[subprocess.Popen[str]]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hub", "run", str(config)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if proc.stderr:
-            proc.stderr.close()
 
 
 def seqs(directory: Path) -> list[int]:
@@ -179,20 +155,24 @@ async def test_broker_restart_mid_stream_hub_keeps_delivering(tmp_path: Path) ->
     with Mosquitto(tmp_path / "broker") as broker:
         http_port = free_port()
         cfg = write_config(tmp_path / "hub", broker.port, "sensors/+/raw", http_port)
-        with hub_process(cfg) as proc:
+        with HubProcess(cfg, tmp_path / "hub.log") as proc:
             async with publisher(broker) as pub:
                 await until_flowing(pub, tmp_path / "hub", 1000)
                 for i in range(50):
                     await publish(pub, i)
-                await wait_until(lambda: set(range(50)) <= set(seqs(tmp_path / "hub")))
+                await proc.wait_until_async(
+                    lambda: set(range(50)) <= set(seqs(tmp_path / "hub")), 20, "seqs 0-49"
+                )
 
                 broker.restart()  # same port: every client sees its connection drop
                 await until_flowing(pub, tmp_path / "hub", 2000)
                 for i in range(100, 150):
                     await publish(pub, i)
-                await wait_until(lambda: set(range(100, 150)) <= set(seqs(tmp_path / "hub")))
+                await proc.wait_until_async(
+                    lambda: set(range(100, 150)) <= set(seqs(tmp_path / "hub")), 20, "seqs 100-149"
+                )
 
-            assert proc.poll() is None, "the hub must survive a broker restart"
+            assert proc.alive(), "the hub must survive a broker restart"
             status, body = http_get(http_port, "/healthz")
             health = json.loads(body)
             assert status == 200, body
@@ -203,8 +183,7 @@ async def test_broker_restart_mid_stream_hub_keeps_delivering(tmp_path: Path) ->
             assert 'crowdhub_source_events_total{kind="generic_json",source="counters"}' in metrics
             assert 'crowdhub_transport_reconnects_total{transport="mqtt[default]"}' in metrics
             assert 'crowdhub_sink_events_total{kind="jsonl",sink="archive"}' in metrics
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(20) == 0
+            assert await proc.stop_async(20) == 0, proc.log_tail()
         got = seqs(tmp_path / "hub")
         assert len(got) == len(set(got)), "no duplicates in the output"
 
@@ -214,7 +193,7 @@ async def test_two_hub_processes_share_a_subscription_exactly_once(tmp_path: Pat
     with Mosquitto(tmp_path / "broker") as broker:
         a = write_config(tmp_path / "a", broker.port, "$share/crowdhub/sensors/+/raw")
         b = write_config(tmp_path / "b", broker.port, "$share/crowdhub/sensors/+/raw")
-        with hub_process(a), hub_process(b):
+        with HubProcess(a, a.parent / "hub.log"), HubProcess(b, b.parent / "hub.log"):
             async with publisher(broker) as pub:
                 # both hubs subscribed: each has delivered a probe
                 seq = 10_000

@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -22,6 +21,7 @@ import pytest
 from hub.clock import SystemClock
 from hub.core.transports.mqtt import MqttTransport, MqttTransportConfig
 from hub.plugin import TransportContext
+from hub.testing import HubProcess
 from hub.testing.mosquitto import Mosquitto, free_port
 from hub.transports import Message
 
@@ -167,14 +167,13 @@ async def test_a_surge_turns_a_zone_red_alerts_and_is_acknowledged(
     config = tmp_path / "hub.toml"
     config.write_text(CONFIG.format(http_port=http_port, mqtt_port=mosquitto.port))
     data = tmp_path / "data"
-    log = open(tmp_path / "hub.log", "w")  # noqa: SIM115 - closed below
-    async with subscribed(mosquitto, ["crowd/#"]) as messages:
-        hub = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "hub", "run", str(config), stdout=log, stderr=log, cwd=tmp_path
-        )
+    hub = HubProcess(config, tmp_path / "hub.log", cwd=tmp_path)
+    async with subscribed(mosquitto, ["crowd/#"]) as messages, hub:
         sim: asyncio.subprocess.Process | None = None
         try:
-            await until(lambda: (data / "zones.json").exists(), "the zone driver runs")
+            await hub.wait_until_async(
+                lambda: (data / "zones.json").exists(), 60, "the zone driver runs"
+            )
             url = f"http://127.0.0.1:{http_port}/ingest/cam"
             sim = await asyncio.create_subprocess_exec(
                 *[sys.executable, "-m", "hub", "simulate", "hikvision", "--url", url],
@@ -256,10 +255,8 @@ async def test_a_surge_turns_a_zone_red_alerts_and_is_acknowledged(
             if sim is not None:
                 sim.terminate()
                 await asyncio.wait_for(sim.wait(), 10)
-            hub.send_signal(signal.SIGTERM)
-            code = await asyncio.wait_for(hub.wait(), 30)
-            log.close()
-    hub_log = (tmp_path / "hub.log").read_text()
+            code = await hub.stop_async()
+    hub_log = hub.log_text()
     assert code == 0, hub_log[-3000:]
     assert "Traceback" not in hub_log
     assert "alert level-red/pier/1 firing" in hub_log

@@ -33,12 +33,10 @@ import json
 import os
 import resource
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from functools import cache
@@ -48,6 +46,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from hub.testing import HubProcess
 from tests.test_durable_mqtt import Publisher, broker, event_id, receiver
 
 pytestmark = pytest.mark.mosquitto
@@ -253,31 +252,18 @@ class Hub:
         self.log = tmp / "hub.log"
         self.base = f"http://127.0.0.1:{self.http_port}"
         self.db = out / "events.sqlite"
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: HubProcess | None = None
         self.session: aiohttp.ClientSession | None = None
         self.accepted: list[int] = []  # push seqs answered 2xx
         self.next_seq = 1
 
     async def start(self) -> None:
         self.session = self.session or aiohttp.ClientSession()
-        with self.log.open("ab") as err:
-            self.proc = subprocess.Popen(  # noqa: ASYNC220 - started once, not awaited
-                [sys.executable, "-m", "hub", "run", str(self.config)],
-                stderr=err,
-                stdin=subprocess.DEVNULL,
-            )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.log_text()
-            with contextlib.suppress(aiohttp.ClientError):
-                async with self.session.get(f"{self.base}/healthz") as resp:
-                    if resp.status == 200:
-                        return
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"hub did not come up: {self.log_text()}")
+        self.proc = HubProcess(self.config, self.log).start()
+        await self.proc.wait_healthy_async(self.http_port)
 
     def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        return self.proc is not None and self.proc.alive()
 
     def log_text(self) -> str:
         return self.log.read_text() if self.log.exists() else ""
@@ -335,13 +321,11 @@ class Hub:
 
     async def stop(self) -> int:
         assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            await asyncio.to_thread(self.proc.wait, 30)
+        code = await self.proc.stop_async()
         if self.session is not None:
             await self.session.close()
             self.session = None
-        return int(self.proc.returncode)
+        return code
 
 
 def _free_port() -> int:
@@ -352,16 +336,8 @@ def _free_port() -> int:
 
 async def until(check: Any, timeout_s: float, what: str, hub: Hub) -> Any:
     """Poll ``check()`` (sync or async) until truthy; fail with the hub's log."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        got = check()
-        if asyncio.iscoroutine(got):
-            got = await got
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}; log:\n{hub.log_text()[-4000:]}")
-        await asyncio.sleep(0.1)
+    assert hub.proc is not None
+    return await hub.proc.wait_until_async(check, timeout_s, what)
 
 
 @contextlib.asynccontextmanager

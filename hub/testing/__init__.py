@@ -5,6 +5,9 @@
   test advances it (for sources that aggregate over intervals).
 * :class:`EventCollector` + :func:`source_context`: run a source outside the hub
   and look at what it emitted, with the hub's privacy rule applied.
+* :class:`HubProcess`: ``hub run`` as a child process for end-to-end tests (log file,
+  wait until healthy or any condition, SIGTERM and exit code); :class:`HubExited` when it
+  ends early (an ``AssertionError`` with the log's tail).
 
 Beside them: :mod:`hub.testing.fakes` (fake transports), :mod:`hub.testing.mosquitto`
 (a real broker for tests), :mod:`hub.testing.pty` (a serial device on a pseudo-terminal,
@@ -14,7 +17,15 @@ the pytest plugin :mod:`hub.testing.pytest_plugin`.
 
 from __future__ import annotations
 
-__all__ = ["EventCollector", "FakeClock", "ManualClock", "sink_context", "source_context"]
+__all__ = [
+    "EventCollector",
+    "FakeClock",
+    "HubExited",
+    "HubProcess",
+    "ManualClock",
+    "sink_context",
+    "source_context",
+]
 
 import asyncio
 import logging
@@ -26,6 +37,7 @@ from hub.plugin import SinkContext, SourceContext, Transport
 from hub.privacy import check_event
 from hub.site import Site
 from hub.testing.clocks import FakeClock, ManualClock
+from hub.testing.hub_process import HubExited, HubProcess
 
 
 class EventCollector:

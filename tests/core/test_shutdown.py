@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
+
+from hub.testing import HubProcess
 
 HEAD = """
 [hub]
@@ -34,41 +34,22 @@ interval_s = 0.05
 """
 
 
-def start(tmp_path: Path, sinks: str) -> tuple[subprocess.Popen[str], Path]:
+def start(tmp_path: Path, sinks: str) -> HubProcess:
     cfg = tmp_path / "hub.toml"
     cfg.write_text(HEAD + sinks)
     log = tmp_path / "hub.log"
-    with log.open("w") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "hub", "run", str(cfg)],
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-            text=True,
-        )
-    return proc, log
+    log.unlink(missing_ok=True)  # each start its own log
+    return HubProcess(cfg, log).start()
 
 
-def wait_for_line(proc: subprocess.Popen[str], log: Path, text: str, limit_s: float = 30) -> None:
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        if text in log.read_text():
-            return
-        if proc.poll() is not None:
-            raise AssertionError(f"hub exited early ({proc.returncode}): {log.read_text()}")
-        time.sleep(0.05)
-    raise AssertionError(f"no {text!r} in the log: {log.read_text()}")
+def wait_for_line(hub: HubProcess, text: str, limit_s: float = 30) -> None:
+    hub.wait_until(lambda: text in hub.log_text(), limit_s, f"{text!r} in the log")
 
 
-def stop(proc: subprocess.Popen[str], sig: signal.Signals) -> float:
+def stop(hub: HubProcess, sig: signal.Signals) -> float:
     """Send ``sig``; the seconds until the process exited (killed after 20 s)."""
     sent = time.monotonic()
-    proc.send_signal(sig)
-    try:
-        proc.wait(20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    hub.stop(20, sig)
     return time.monotonic() - sent
 
 
@@ -76,14 +57,14 @@ def stop(proc: subprocess.Popen[str], sig: signal.Signals) -> float:
 def test_stop_while_an_output_retries_opening(tmp_path: Path, sig: signal.Signals) -> None:
     # the database path is a directory: sqlite cannot open it (works as root, unlike chmod)
     (tmp_path / "data" / "events.sqlite").mkdir(parents=True)
-    proc, log = start(
+    hub = start(
         tmp_path,
         '[[sinks.sqlite]]\nid = "db"\non_startup_error = "retry"\nretry_initial_s = 30\n',
     )
-    wait_for_line(proc, log, "sinks.sqlite[db]: could not open")
-    took = stop(proc, sig)
-    text = log.read_text()
-    assert proc.returncode == 0, text
+    wait_for_line(hub, "sinks.sqlite[db]: could not open")
+    took = stop(hub, sig)
+    text = hub.log_text()
+    assert hub.returncode == 0, text
     assert took < 10, f"took {took:.1f} s to stop"
     assert (
         "sinks.sqlite[db]: stop requested while retrying to open this output (1 attempt(s), "
@@ -97,16 +78,16 @@ def test_stop_with_a_dead_output_exits_non_zero_and_says_what_was_lost(tmp_path:
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc, log = start(
+    hub = start(
         tmp_path,
         f'[[sinks.http]]\nid = "hook"\nurl = "http://127.0.0.1:{port}/hook"\nview = "internal"\n'
         'queue = "memory"\nretry_initial_s = 0.05\nretry_max_s = 0.1\n\n'
         '[[sinks.jsonl]]\nid = "archive"\n',
     )
-    wait_for_line(proc, log, "sinks.http[hook]: output unavailable")
-    took = stop(proc, signal.SIGTERM)
-    text = log.read_text()
-    assert proc.returncode == 1, text
+    wait_for_line(hub, "sinks.http[hook]: output unavailable")
+    took = stop(hub, signal.SIGTERM)
+    text = hub.log_text()
+    assert hub.returncode == 1, text
     assert took < 10, f"took {took:.1f} s to stop"
     assert "sinks.http[hook]: output still failing at shutdown; " in text
     assert "queued event(s) lost (the memory queue does not survive a stop)" in text
@@ -127,13 +108,13 @@ def test_stop_with_a_dead_output_keeps_its_events_and_delivers_them_first_next_t
         "retry_initial_s = 0.05\nretry_max_s = 0.1\n\n"
         '[[sinks.jsonl]]\nid = "archive"\n'
     )
-    proc, log = start(tmp_path, sinks)
-    wait_for_line(proc, log, "sinks.http[hook]: output unavailable")
+    hub = start(tmp_path, sinks)
+    wait_for_line(hub, "sinks.http[hook]: output unavailable")
     time.sleep(0.3)
-    took = stop(proc, signal.SIGTERM)
-    text = log.read_text()
+    took = stop(hub, signal.SIGTERM)
+    text = hub.log_text()
     # nothing was lost: the durable queue keeps what the webhook did not take; exit 0
-    assert proc.returncode == 0, text
+    assert hub.returncode == 0, text
     assert took < 10, f"took {took:.1f} s to stop"
     assert "sinks.http[hook]: output still failing at shutdown; " in text
     waiting = [ln for ln in text.splitlines() if "wait in the durable queues" in ln]
@@ -165,13 +146,13 @@ def test_stop_with_a_dead_output_keeps_its_events_and_delivers_them_first_next_t
     server = HTTPServer(("127.0.0.1", port), Hook)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        proc, log = start(tmp_path, sinks)
-        wait_for_line(proc, log, f"http[hook]: {kept} event(s) queued from the last run")
-        assert received.wait(20), log.read_text()
-        stop(proc, signal.SIGTERM)
+        hub = start(tmp_path, sinks)
+        wait_for_line(hub, f"http[hook]: {kept} event(s) queued from the last run")
+        assert received.wait(20), hub.log_text()
+        stop(hub, signal.SIGTERM)
     finally:
         server.shutdown()
         server.server_close()
-    assert proc.returncode == 0, log.read_text()
+    assert hub.returncode == 0, hub.log_text()
     # the webhook got first exactly the events it missed, in the order the archive has them
     assert got[:kept] == archived[-kept:]

@@ -10,8 +10,6 @@ hub stops. Screenshots go to test-artifacts/.
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -23,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from hub.testing import HubProcess
 from hub.testing.mosquitto import free_port
 from tests.dashboard.browser import new_driver, quit_driver, screenshot
 from tests.dashboard.test_browser import RED, wait
@@ -131,7 +130,7 @@ SURGE = "300:2:4:40:3:600"
 @dataclass
 class RunningHub:
     url: str
-    process: subprocess.Popen[bytes]
+    process: HubProcess
     log: Path
 
     def api(self, path: str, view: str) -> str:
@@ -142,9 +141,7 @@ class RunningHub:
             return str(r.read().decode())
 
     def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(30)
+        return self.process.stop()
 
 
 @pytest.fixture(scope="module")
@@ -153,18 +150,11 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
     port = free_port()
     (tmp / "hub.toml").write_text(CONFIG.format(http_port=port))
     log = tmp / "hub.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "hub", "run", "hub.toml"],
-            cwd=tmp,
-            stdout=out,
-            stderr=out,
-            env=_env(),
-        )
+    proc = HubProcess("hub.toml", log, env=_env(), cwd=tmp).start()
     hub = RunningHub(f"http://127.0.0.1:{port}", proc, log)
     sim: subprocess.Popen[bytes] | None = None
     try:
-        wait(lambda: (tmp / "data" / "zones.json").exists(), 30, "the hub runs")
+        proc.wait_until(lambda: (tmp / "data" / "zones.json").exists(), 30, "the hub runs")
         sim = subprocess.Popen(
             [
                 *(sys.executable, "-m", "hub", "simulate", "hikvision"),
@@ -184,8 +174,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
 
 def _env() -> dict[str, str]:
     """The views' tokens come from the environment, as on a real site."""
-    tokens = {f"BROWSER_{view.upper()}_TOKEN": token for view, token in TOKENS.items()}
-    return {**os.environ, **tokens}
+    return {f"BROWSER_{view.upper()}_TOKEN": token for view, token in TOKENS.items()}
 
 
 def login(d: Any, hub: RunningHub, view: str) -> None:

@@ -9,10 +9,11 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from hub.testing import HubProcess
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "contrib" / "plugin-template"
@@ -98,15 +99,12 @@ def test_hub_simulate_runs_its_device_against_a_hub(site_dir: Path, tmp_path: Pa
         f'[[sinks.jsonl]]\nid = "out"\npath = "{tmp_path / "events.jsonl"}"\n'
         "linger_s = 0.1\n"
     )
-    env = dict(os.environ, PYTHONPATH=str(site_dir))
-    hub_proc = subprocess.Popen(
-        [sys.executable, "-m", "hub", "run", str(config), "--duration", "20"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with HubProcess(
+        config,
+        tmp_path / "hub.log",
+        env={"PYTHONPATH": str(site_dir)},
+        extra_args=["--duration", "20"],
+    ) as hub:
         device = run(
             "-m", "hub", "simulate", "milesight", "--broker", f"127.0.0.1:{port}",
             "--count", "40", "--rate", "20",
@@ -115,12 +113,9 @@ def test_hub_simulate_runs_its_device_against_a_hub(site_dir: Path, tmp_path: Pa
         assert device.returncode == 0, device.stderr
         assert "milesight: stopped after 40 sent" in device.stdout
         events = tmp_path / "events.jsonl"
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and not (events.exists() and events.read_text()):
-            time.sleep(0.1)
-    finally:
-        hub_proc.terminate()
-        _, err = hub_proc.communicate(timeout=30)
+        hub.wait_until(lambda: events.exists() and events.read_text(), 15, "events.jsonl")
+        hub.stop(30)
+    err = hub.log_text()
     rows = [json.loads(line) for line in events.read_text().splitlines()]
     crossings = [
         r for r in rows if r["source"] == "vs133" and r["measurement"]["type"] == "crossing"

@@ -24,8 +24,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -46,6 +44,7 @@ from hub.core.transports.mqtt import MqttTransport, MqttTransportConfig
 from hub.errors import DeviceUnavailable
 from hub.plugin import TransportContext
 from hub.site import Line, Site, Zone
+from hub.testing import HubProcess
 from hub.testing.mosquitto import Mosquitto, free_port
 from hub.views import View, ViewPolicy, policy_version
 from hub.views.measurements import RULES
@@ -353,23 +352,6 @@ async def publish(client: MqttTransport, topic: str, body: dict[str, Any]) -> No
 # -- the hub -------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def hub_process(config: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "hub", "run", str(config)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **ENV},
-        )
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-
 DEVICES = ("counter", "zone-sensor")
 """The simulated devices' sources; the zone model adds zone_state, line_flow and alerts."""
 
@@ -418,7 +400,7 @@ async def run_the_hub(tmp: Path, broker: Mosquitto) -> Run:
         config = tmp / "hub.toml"
         config.write_text(CONFIG.format(mqtt_port=broker.port, http_port=http_port, hook=hook))
         log = tmp / "hub.log"
-        with hub_process(config, log) as proc:
+        with HubProcess(config, log, env=ENV) as proc:
             url = f"http://127.0.0.1:{http_port}/ingest/counter"
             auth = {"Authorization": f"Bearer {ENV['LEAK_INGEST_TOKEN']}"}
             async with aiohttp.ClientSession(headers=auth) as session:
@@ -432,7 +414,7 @@ async def run_the_hub(tmp: Path, broker: Mosquitto) -> Run:
 
                 deadline = time.monotonic() + 30  # the route exists once the hub runs
                 while (status := await post(bodies[0])) != 204:
-                    assert proc.poll() is None, log.read_text()
+                    proc.check_alive()
                     assert time.monotonic() < deadline, f"ingest answers {status}"
                     await asyncio.sleep(0.05)
                 for body in bodies[1:]:
@@ -462,8 +444,7 @@ async def run_the_hub(tmp: Path, broker: Mosquitto) -> Run:
             ):
                 metrics = await resp.text()
             stopped_at = datetime.now(UTC)
-            proc.send_signal(signal.SIGTERM)
-            rc = await asyncio.to_thread(proc.wait, 30)
+            rc = await proc.stop_async()
             assert rc == 0, log.read_text()
         await asyncio.sleep(0.5)  # the last MQTT messages reach the test's subscriber
     data = tmp / "data"
