@@ -120,13 +120,6 @@ class Keeping:
                     ok = False
         return ok
 
-    def done(self) -> bool:
-        return self.state() is not None
-
-    def ok(self) -> bool:
-        """Done, and every commit succeeded."""
-        return self.state() is True
-
     async def settle(self) -> None:
         """Wait for every commit; deliver again what a queue could not keep, until kept."""
         for events, waits, redeliver, tell in self._items:

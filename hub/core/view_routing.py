@@ -181,19 +181,9 @@ class ViewRouting(FanOut):
         for stage, targets in self._groups:
             for out in stage.tick(now):
                 n += 1
-                kind = out.measurement.type
-                for accepts, queue in targets:
-                    if accepts is not None and kind not in accepts:
-                        continue
-                    try:
-                        if not queue.put_nowait(out):
-                            await put_waiting([(queue, out)], went, failed)
-                            continue
-                    except QueueUnavailable as err:
-                        queue.dropped["unwritten"] += 1
-                        failed.append(err)
-                        continue
-                    went.append(queue)
+                blocked = put_into(targets, out, None, went, failed, None)
+                if blocked:
+                    await put_waiting(blocked, went, failed)
         if went:
             await commit(went, failed)
         if failed:

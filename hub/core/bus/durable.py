@@ -32,7 +32,7 @@ from pathlib import Path
 from hub.core.bus.durable_group import GroupCommit
 from hub.core.bus.durable_index import SeqIndex
 from hub.core.bus.durable_read import decode_run, deliverable, survivors, uncommitted
-from hub.core.bus.durable_settings import DurableQueueSettings, json_of, queue_path
+from hub.core.bus.durable_settings import DurableQueueSettings, queue_path
 from hub.core.bus.durable_store import (
     Commit,
     FileLost,
@@ -44,6 +44,7 @@ from hub.core.bus.durable_store import (
 )
 from hub.errors import QueueUnavailable
 from hub.events import Event
+from hub.json_memo import event_json
 
 __all__ = ["DurableQueue", "DurableQueueSettings", "queue_path"]
 
@@ -145,7 +146,7 @@ class DurableQueue:
                 raise QueueUnavailable(str(failed), output=failed.output, path=failed.path)
             self._failed = None
         cfg = self.settings
-        body = json_of(event)
+        body = event_json(event)  # made once for every queue and output (hub.json_memo)
         size = len(body)
         now = self._clock()
         ix = self._ix
@@ -188,6 +189,7 @@ class DurableQueue:
         if commit is not None and not commit.done.is_set():
             if commit is self._pending:
                 self._group.hurry()
+                commit.early = False  # somebody waits for it: the output waits too
                 self._schedule()
             await commit.done.wait()
         if commit is not None and commit.error is not None:
@@ -199,8 +201,10 @@ class DurableQueue:
         commit = self._last_put
         if commit is None or (commit.done.is_set() and commit.error is None):
             return None
-        if commit is self._pending and self._group.relax():
-            self._schedule()
+        if commit is self._pending:
+            if self._group.relax():
+                self._schedule()
+            commit.early = self._group.relaxed  # not once a flush waits for it too
         return commit.future()
 
     async def wait_nonempty(self) -> None:
@@ -225,10 +229,7 @@ class DurableQueue:
 
     def _deliverable(self) -> int:
         """The seq up to which the output may take events (``durable_read.deliverable``)."""
-        pending = self._pending
-        if pending is not None:
-            pending.early = self._group.relaxed
-        return deliverable(self._committed, self._next, (self._inflight, pending))
+        return deliverable(self._committed, self._next, (self._inflight, self._pending))
 
     def ack(self, n: int) -> None:
         """Remove the first ``n`` events of the last :meth:`peek_batch` (those the overflow
@@ -310,14 +311,11 @@ class DurableQueue:
 
     def _kick(self) -> None:
         """Hand the puts of this loop turn (and the acks so far) to one transaction."""
-        early = self._group.relaxed
         self._group.started()
         if self._inflight is not None or self._closed or self._compacting:
             return
         commit = self._pending
         self._pending = None
-        if commit is not None:
-            commit.early = early
         if commit is None:
             if self._disk_head == self._head:
                 return

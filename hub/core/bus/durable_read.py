@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterable, Sequence
 
 from pydantic import ValidationError
 
-from hub.core.bus.durable_settings import json_of
 from hub.core.bus.durable_store import Commit, Row
 from hub.events import Event
+from hub.json_memo import event_json
 
 log = logging.getLogger("hub.bus")
 
@@ -77,7 +77,7 @@ def survivors(
     head = seqs.start
     for seq in seqs:
         if seq - head < len(window):
-            out.append((time_of(seq), json_of(window[seq - head])))
+            out.append((time_of(seq), event_json(window[seq - head])))
         elif seq in bodies:
             out.append((time_of(seq), bodies[seq]))
     return out

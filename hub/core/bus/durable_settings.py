@@ -1,4 +1,4 @@
-"""Settings of ``queue = "durable"``, where each output's queue file lives, its JSON body."""
+"""Settings of ``queue = "durable"`` and where each output's queue file lives."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub.core.bus.durable_store import Synchronous
-from hub.json_memo import event_json
 
-__all__ = ["DurableQueueSettings", "Overflow", "json_of", "queue_path"]
+__all__ = ["DurableQueueSettings", "Overflow", "queue_path"]
 
 Overflow = Literal["drop_oldest", "block"]
 
@@ -50,8 +49,3 @@ class DurableQueueSettings(BaseModel):
 def queue_path(data_dir: Path | str, kind: str, instance_id: str) -> Path:
     """Where the durable queue of output ``kind[instance_id]`` lives."""
     return Path(data_dir) / "queues" / f"{kind}-{instance_id}.sqlite"
-
-
-json_of = event_json
-"""The event's JSON (bytes): :func:`hub.json_memo.event_json`, made once per event
-for every queue and output it goes to."""
